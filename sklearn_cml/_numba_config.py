@@ -1,0 +1,16 @@
+"""Numba compilation settings shared by every kernel module.
+
+Kernels are cached on disk so that a second process skips compilation.  Set
+the environment variable ``SKLEARN_CML_NUMBA_CACHE=0`` to turn the on-disk
+cache off (for example to time compilation, or on a read-only install where
+Numba cannot find a writable cache directory).
+"""
+
+import os
+
+NUMBA_CACHE = os.environ.get("SKLEARN_CML_NUMBA_CACHE", "1") != "0"
+
+# Fast-math flags for the hot loops: allow reassociation (so reductions
+# vectorize) and contraction, but keep NaN/inf semantics so that a diverging
+# model is still detected by the finiteness check after each epoch.
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})

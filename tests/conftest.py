@@ -1,0 +1,35 @@
+"""Shared fixtures: where the real datasets live, and how to skip without them."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+_DATA_ENV = "SKLEARN_CML_DATA"
+
+
+def shared_data_dir():
+    """Return the folder holding the real datasets, or None when absent.
+
+    ``$SKLEARN_CML_DATA`` wins; otherwise ``../shared/data`` beside the
+    checkout (as laid out in CI).
+    """
+    env = os.environ.get(_DATA_ENV)
+    path = Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The real-data folder; skips the test, saying why, when it is missing."""
+    path = shared_data_dir()
+    if path is None:
+        reason = (
+            f"real datasets not found: set ${_DATA_ENV} to the folder holding "
+            "ml-100k/, ml-1m/ and citeulike-a/ (looked in "
+            f"{_REPO_ROOT.parent / 'shared' / 'data'})"
+        )
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return path
