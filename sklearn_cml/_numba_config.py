@@ -13,4 +13,4 @@ NUMBA_CACHE = os.environ.get("SKLEARN_CML_NUMBA_CACHE", "1") != "0"
 # Fast-math flags for the hot loops: allow reassociation (so reductions
 # vectorize) and contraction, but keep NaN/inf semantics so that a diverging
 # model is still detected by the finiteness check after each epoch.
-FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

@@ -1,0 +1,99 @@
+"""Numba kernels of the covariance (decorrelation) loss.
+
+For N embedding rows y^n (all user and item vectors) with mean mu,
+
+    C_ab = (1/N) sum_n (y^n_a - mu_a)(y^n_b - mu_b)
+    L_c  = (1/N) sum_{a != b} C_ab^2
+
+and its gradient with respect to row n is ``(4 / N^2) (y^n - mu) C_off``,
+where ``C_off`` is ``C`` with a zero diagonal (the mean's own derivative
+drops out because the centred rows sum to zero).  The K x K products go
+through BLAS (``np.dot``); rows are processed in blocks so the temporaries
+stay small whatever the number of users and items.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._kernels import adagrad_update, clip_to_ball
+from ._numba_config import FASTMATH, NUMBA_CACHE
+
+_ROW_BLOCK = 512
+
+
+@njit(cache=NUMBA_CACHE)
+def off_diagonal_covariance(first, second):
+    """Mean and off-diagonal covariance of the rows of two stacked arrays.
+
+    ``first`` and ``second`` (for instance the user and the item
+    embeddings) are treated as one matrix without concatenating them.
+    Returns ``(mean, covariance)`` with a zero diagonal.
+    """
+    n_rows = first.shape[0] + second.shape[0]
+    mean = (first.sum(axis=0) + second.sum(axis=0)) / n_rows
+    covariance = (np.dot(first.T, first) + np.dot(second.T, second)) / n_rows
+    covariance -= np.outer(mean, mean)
+    for d in range(covariance.shape[0]):
+        covariance[d, d] = 0.0
+    return mean, covariance
+
+
+@njit(cache=NUMBA_CACHE)
+def covariance_loss(covariance, n_rows):
+    """``L_c`` from the off-diagonal covariance of ``n_rows`` rows."""
+    return (covariance * covariance).sum() / n_rows
+
+
+@njit(cache=NUMBA_CACHE)
+def covariance_gradient(rows, mean, covariance, n_rows):
+    """Gradient of ``L_c`` with respect to each of ``rows``.
+
+    ``rows`` may be any subset of the ``n_rows`` rows whose ``mean`` and
+    off-diagonal ``covariance`` were computed by ``off_diagonal_covariance``.
+    """
+    return np.dot(rows - mean, covariance) * (4.0 / (n_rows * n_rows))
+
+
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+def _descend(embeddings, grad_sq, mean, covariance, n_rows, weight, learning_rate, max_norm):
+    for block_start in range(0, embeddings.shape[0], _ROW_BLOCK):
+        block_stop = min(block_start + _ROW_BLOCK, embeddings.shape[0])
+        gradient = covariance_gradient(
+            embeddings[block_start:block_stop], mean, covariance, n_rows
+        )
+        for offset in range(block_stop - block_start):
+            vector = embeddings[block_start + offset]
+            vector_grad_sq = grad_sq[block_start + offset]
+            for d in range(vector.shape[0]):
+                step = np.float32(weight * gradient[offset, d])
+                adagrad_update(vector, vector_grad_sq, d, step, learning_rate)
+            clip_to_ball(vector, max_norm)
+
+
+@njit(cache=NUMBA_CACHE)
+def covariance_step(
+    user_embeddings,
+    user_grad_sq,
+    item_embeddings,
+    item_grad_sq,
+    weight,
+    learning_rate,
+    max_norm,
+):
+    """One AdaGrad step of ``weight * L_c`` over all users and items.
+
+    Every vector is projected back into the ball afterwards.  Returns the
+    loss ``L_c`` before the step.
+    """
+    n_rows = user_embeddings.shape[0] + item_embeddings.shape[0]
+    mean, covariance = off_diagonal_covariance(user_embeddings, item_embeddings)
+    loss = covariance_loss(covariance, n_rows)
+    _descend(
+        user_embeddings, user_grad_sq, mean, covariance, n_rows, weight,
+        learning_rate, max_norm,
+    )
+    _descend(
+        item_embeddings, item_grad_sq, mean, covariance, n_rows, weight,
+        learning_rate, max_norm,
+    )
+    return loss

@@ -1,0 +1,712 @@
+"""CMLRecommender: parameters, validation and orchestration of the kernels."""
+
+import time
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numba
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils._tags import TransformerTags
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from ._covariance import covariance_step
+from ._interactions import (
+    Interactions,
+    to_interactions,
+    validate_count,
+    validate_ids,
+    validate_interactions,
+)
+from ._kernels import all_finite, fold_in_users, holdout_mask, row_hash_states, warp_epoch_chunk
+from ._rng import seed_states
+from ._topk import top_k_nearest
+
+# The work of each chunk of pairs is cut into this many blocks, each with its
+# own RNG state.  A constant, so that results never depend on the number of
+# threads.
+N_BLOCKS = 64
+
+# AdaGrad accumulators start here rather than at zero, so that the first
+# steps are not all of size learning_rate (as in TensorFlow's Adagrad).
+INITIAL_GRAD_SQ = 0.1
+
+# Seed of the entries that ``score`` holds out when no ``y`` is given: fixed,
+# so that models with different ``random_state`` are scored on the same items.
+HOLDOUT_SEED = 20170403
+
+
+class CMLRecommender(BaseEstimator):
+    """Collaborative Metric Learning recommender (Hsieh et al., WWW 2017).
+
+    Users and items are embedded in one Euclidean space.  Each user's items
+    are pulled within ``margin`` of the user and sampled non-items that come
+    closer ("impostors") are pushed away, with a WARP weight that grows with
+    the estimated rank of the liked item.  Every vector stays in the ball of
+    radius ``max_norm``, and a covariance loss decorrelates the dimensions.
+    Training is Hogwild SGD with AdaGrad in Numba kernels, on CPU.
+
+    Recommending for a user means returning the items nearest to the user;
+    items near each other are similar, which ``kneighbors_items`` exposes.
+    Users not seen in ``fit`` are folded in: their vectors are optimised
+    against the frozen item vectors with the same loss (``transform``).
+
+    Parameters
+    ----------
+    n_components : int, default=100
+        Dimension of the embedding space.
+    margin : float, default=1.0
+        Margin of the triplet hinge, in squared distance.  Compare with
+        ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
+        apart.
+    n_negatives : int, default=20
+        Items sampled per (user, item) pair to find impostors and estimate
+        the item's rank.  Must not exceed the number of items.
+    rank_weight : bool, default=True
+        Weight each pair's hinge by ``log(rank + 1)`` (WARP).  When False,
+        every violating pair has weight 1.
+    covariance_weight : float, default=1.0
+        Weight of the covariance loss, applied once per ``batch_size`` pairs
+        over all user and item vectors.  0 turns it off.
+    max_norm : float, default=1.0
+        Radius of the ball that every user and item vector is kept in.
+    learning_rate : float, default=0.1
+        AdaGrad learning rate.
+    n_epochs : int, default=30
+        Passes over the interactions made by ``fit``.
+    batch_size : int, default=50_000
+        Number of pairs between two steps of the covariance loss.
+    fold_in_epochs : int, default=20
+        Passes over a new user's interactions made by ``transform``,
+        ``predict`` and ``score`` to place that user.
+    top_k : int, default=50
+        Number of items returned by ``predict``, and the cut-off of the
+        recall that ``score`` returns.
+    score_holdout : float, default=0.2
+        Fraction of each row that ``score`` holds out when called without
+        ``y``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial vectors, the order of the pairs and the negative
+        sampling.  With an int and ``n_jobs=1`` training is bitwise
+        reproducible.
+    n_jobs : int, default=None
+        Threads used for training and fold-in.  None means 1; -1 means all
+        cores.  Several threads update the vectors without locks (Hogwild):
+        faster, of the same quality, but not bitwise reproducible.
+    verbose : int, default=0
+        Print the loss and time of every epoch when positive.
+
+    Attributes
+    ----------
+    user_embeddings_ : ndarray of shape (n_users, n_components), float32
+        Vector of each user (row) of the matrix given to ``fit``.
+    item_embeddings_ : ndarray of shape (n_items, n_components), float32
+        Vector of each item (column).
+    user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
+        The training interactions (ones), which ``recommend`` filters out.
+    n_iter_ : int
+        Number of epochs run so far (``fit`` and ``partial_fit``).
+    loss_curve_ : list of float
+        Mean embedding loss per pair of each epoch.
+    n_features_in_ : int
+        Number of items seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Item names, when ``fit`` was given a DataFrame with string columns.
+
+    See Also
+    --------
+    sklearn.neighbors.NearestNeighbors : the query interface that
+        ``kneighbors_items`` follows.
+
+    References
+    ----------
+    C.-K. Hsieh, L. Yang, Y. Cui, T.-Y. Lin, S. Belongie and D. Estrin,
+    "Collaborative Metric Learning", WWW 2017.
+
+    Examples
+    --------
+    >>> from sklearn_cml import CMLRecommender
+    >>> from sklearn_cml.datasets import make_interactions
+    >>> X = make_interactions(n_users=200, n_items=100, random_state=0)
+    >>> model = CMLRecommender(n_components=16, n_epochs=5, random_state=0).fit(X)
+    >>> model.user_embeddings_.shape
+    (200, 16)
+    >>> model.recommend([0, 1], n_items=3).shape
+    (2, 3)
+    >>> model.predict(X[:5]).shape
+    (5, 50)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "margin": [Interval(Real, 0, None, closed="neither")],
+        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "rank_weight": ["boolean"],
+        "covariance_weight": [Interval(Real, 0, None, closed="left")],
+        "max_norm": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
+        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "score_holdout": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        margin=1.0,
+        n_negatives=20,
+        rank_weight=True,
+        covariance_weight=1.0,
+        max_norm=1.0,
+        learning_rate=0.1,
+        n_epochs=30,
+        batch_size=50_000,
+        fold_in_epochs=20,
+        top_k=50,
+        score_holdout=0.2,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.margin = margin
+        self.n_negatives = n_negatives
+        self.rank_weight = rank_weight
+        self.covariance_weight = covariance_weight
+        self.max_norm = max_norm
+        self.learning_rate = learning_rate
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.fold_in_epochs = fold_in_epochs
+        self.top_k = top_k
+        self.score_holdout = score_holdout
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        tags.target_tags.required = False
+        # transform returns float32 embeddings whatever the input dtype.
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn user and item vectors from an interaction matrix.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_users, n_items)
+            Interactions: any positive entry means the user (row) interacted
+            with the item (column).  Negative values are rejected.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : CMLRecommender
+            The fitted estimator.
+        """
+        with _unchanged_on_error(self):
+            data = validate_interactions(self, X, reset=True)
+            self._check_trainable(data)
+            state = self._initial_state(data)
+            self._run_epochs(state, data, self.n_epochs)
+            self._store(state, data)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one more epoch over ``X``, starting from the current vectors.
+
+        On an unfitted estimator the vectors are initialised first.  ``X``
+        must have the shape of the matrix given to ``fit``: its rows are the
+        same users.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_users, n_items)
+            Interactions, as in ``fit``.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : CMLRecommender
+            The updated estimator.
+        """
+        with _unchanged_on_error(self):
+            first_call = not hasattr(self, "user_embeddings_")
+            data = validate_interactions(self, X, reset=first_call)
+            self._check_trainable(data)
+            if first_call:
+                state = self._initial_state(data)
+            else:
+                if data.n_users != self.user_embeddings_.shape[0]:
+                    raise ValueError(
+                        f"X has {data.n_users} users (rows) but the model was fitted on "
+                        f"{self.user_embeddings_.shape[0]}. partial_fit continues "
+                        "training on the same users; use fit to start again, or "
+                        "transform to place new users."
+                    )
+                state = self._current_state()
+            self._run_epochs(state, data, 1)
+            self._store(state, data)
+        return self
+
+    def _check_trainable(self, data):
+        if data.n_interactions == 0:
+            raise ValueError(
+                "X has no positive entry, so there is nothing to learn from. "
+                "Pass a matrix where positive values mark interactions."
+            )
+        if self.n_negatives > data.n_items:
+            raise ValueError(
+                f"n_negatives={self.n_negatives} is larger than the number of items: "
+                f"X has {data.n_items} feature(s), one per item. Lower n_negatives "
+                f"to at most {data.n_items}."
+            )
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs == 0 has no meaning: use None or 1 for one thread, -1 for all.")
+
+    def _initial_state(self, data):
+        """Fresh vectors and optimiser state, all derived from random_state."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = np.random.default_rng(seed)
+        scale = np.float32(1.0 / np.sqrt(self.n_components))
+
+        def initial_vectors(n_rows):
+            vectors = rng.standard_normal((n_rows, self.n_components), dtype=np.float32)
+            vectors *= scale
+            _clip_rows(vectors, self.max_norm)
+            return vectors
+
+        return _TrainingState(
+            user_embeddings=initial_vectors(data.n_users),
+            item_embeddings=initial_vectors(data.n_items),
+            user_grad_sq=np.full((data.n_users, self.n_components), INITIAL_GRAD_SQ, np.float32),
+            item_grad_sq=np.full((data.n_items, self.n_components), INITIAL_GRAD_SQ, np.float32),
+            rng_states=seed_states(seed + 1, N_BLOCKS),
+            seed=seed,
+            n_iter=0,
+            loss_curve=[],
+        )
+
+    def _current_state(self):
+        """A copy of the fitted state, so that a failed epoch changes nothing."""
+        return _TrainingState(
+            user_embeddings=self.user_embeddings_.copy(),
+            item_embeddings=self.item_embeddings_.copy(),
+            user_grad_sq=self._user_grad_sq.copy(),
+            item_grad_sq=self._item_grad_sq.copy(),
+            rng_states=self._rng_states.copy(),
+            seed=self._seed,
+            n_iter=self.n_iter_,
+            loss_curve=list(self.loss_curve_),
+        )
+
+    def _run_epochs(self, state, data, n_epochs):
+        """Run ``n_epochs`` epochs of Hogwild SGD, updating ``state`` in place."""
+        n_pairs = data.n_interactions
+        pair_users = np.repeat(
+            np.arange(data.n_users, dtype=np.int32), np.diff(data.indptr)
+        )
+        pair_order = np.empty(n_pairs, dtype=np.int32)
+        block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
+        n_threads = _effective_n_threads(self.n_jobs)
+
+        with _thread_limits(n_threads):
+            for _ in range(n_epochs):
+                started = time.perf_counter()
+                # The order depends only on (seed, epoch number): fit for
+                # n epochs equals fit for k epochs then n - k partial_fit.
+                pair_order[:] = np.arange(n_pairs, dtype=np.int32)
+                np.random.default_rng([state.seed, state.n_iter]).shuffle(pair_order)
+                block_losses[:] = 0.0
+                for chunk_start in range(0, n_pairs, self.batch_size):
+                    chunk_stop = min(chunk_start + self.batch_size, n_pairs)
+                    warp_epoch_chunk(
+                        pair_order, chunk_start, chunk_stop, pair_users,
+                        data.indptr, data.indices,
+                        state.user_embeddings, state.user_grad_sq,
+                        state.item_embeddings, state.item_grad_sq,
+                        self.n_negatives, np.float32(self.margin), self.rank_weight,
+                        np.float32(self.learning_rate), np.float32(self.max_norm),
+                        state.rng_states, block_losses,
+                    )  # fmt: skip
+                    if self.covariance_weight > 0:
+                        covariance_step(
+                            state.user_embeddings, state.user_grad_sq,
+                            state.item_embeddings, state.item_grad_sq,
+                            self.covariance_weight, np.float32(self.learning_rate),
+                            np.float32(self.max_norm),
+                        )  # fmt: skip
+                self._check_finite(state, state.n_iter + 1)
+                state.n_iter += 1
+                state.loss_curve.append(float(block_losses.sum()) / n_pairs)
+                if self.verbose:
+                    print(
+                        f"[CMLRecommender] epoch {state.n_iter}: "
+                        f"loss {state.loss_curve[-1]:.5f}, "
+                        f"{time.perf_counter() - started:.2f} s"
+                    )
+
+    def _check_finite(self, state, epoch):
+        if not (all_finite(state.user_embeddings) and all_finite(state.item_embeddings)):
+            raise FloatingPointError(
+                f"The model diverged at epoch {epoch}: some vectors are not finite. "
+                f"Lower the learning rate (learning_rate={self.learning_rate})."
+            )
+
+    def _store(self, state, data):
+        """Publish a trained state as fitted attributes."""
+        self.user_embeddings_ = state.user_embeddings
+        self.item_embeddings_ = state.item_embeddings
+        self._user_grad_sq = state.user_grad_sq
+        self._item_grad_sq = state.item_grad_sq
+        self._rng_states = state.rng_states
+        self._seed = state.seed
+        self.n_iter_ = state.n_iter
+        self.loss_curve_ = state.loss_curve
+        self.user_items_ = data.to_csr()
+
+    # -------------------------------------------------------- known users
+
+    def recommend(self, user_ids, n_items=10, filter_seen=True, return_distance=False):
+        """Recommend the items nearest to users seen in ``fit``.
+
+        Parameters
+        ----------
+        user_ids : int or array-like of int of shape (n_queries,)
+            Rows of the matrix given to ``fit``.
+        n_items : int, default=10
+            Number of items per user.  Users with fewer eligible items get
+            index -1 (and distance inf) in the remaining places.
+        filter_seen : bool, default=True
+            Leave out the items the user interacted with in ``fit``.
+        return_distance : bool, default=False
+            Also return the Euclidean distances.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_items), float32
+            Only when ``return_distance=True``; ascending in each row.
+        items : ndarray of shape (n_queries, n_items), int64
+            Item indices, nearest first.
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+        >>> distances, items = model.recommend([3, 7], n_items=5, return_distance=True)
+        >>> items.shape, bool((distances[:, :-1] <= distances[:, 1:]).all())
+        ((2, 5), True)
+        """
+        check_is_fitted(self)
+        n_items = validate_count(n_items, "n_items")
+        users = validate_ids(
+            user_ids, self.user_embeddings_.shape[0], "user_ids",
+            "Use transform or predict for users not seen in fit.",
+        )  # fmt: skip
+        exclude = self.user_items_[users] if filter_seen else None
+        distances, items = top_k_nearest(
+            self.user_embeddings_[users], self.item_embeddings_, n_items,
+            *_csr_structure(exclude),
+        )  # fmt: skip
+        return (distances, items) if return_distance else items
+
+    def kneighbors_items(self, item_ids=None, n_neighbors=10, return_distance=True):
+        """Find the items nearest to given items, in the style of ``kneighbors``.
+
+        An item is never returned as its own neighbour.
+
+        Parameters
+        ----------
+        item_ids : int or array-like of int, default=None
+            Columns of the matrix given to ``fit``; None means every item.
+        n_neighbors : int, default=10
+            Number of neighbours per item.
+        return_distance : bool, default=True
+            Also return the Euclidean distances.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors), float32
+            Only when ``return_distance=True``; ascending in each row.
+        neighbors : ndarray of shape (n_queries, n_neighbors), int64
+            Indices of the nearest items, nearest first (-1 where there are
+            fewer than ``n_neighbors`` other items).
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+        >>> distances, neighbors = model.kneighbors_items([0, 1], n_neighbors=4)
+        >>> neighbors.shape
+        (2, 4)
+        """
+        check_is_fitted(self)
+        n_neighbors = validate_count(n_neighbors, "n_neighbors")
+        n_known = self.item_embeddings_.shape[0]
+        if item_ids is None:
+            items = np.arange(n_known)
+        else:
+            items = validate_ids(
+                item_ids, n_known, "item_ids",
+                "Items not seen in fit have no vector.",
+            )  # fmt: skip
+        itself = (np.arange(items.shape[0] + 1, dtype=np.int64), items.astype(np.int32))
+        distances, neighbors = top_k_nearest(
+            self.item_embeddings_[items], self.item_embeddings_, n_neighbors, *itself
+        )
+        return (distances, neighbors) if return_distance else neighbors
+
+    # ---------------------------------------------------------- new users
+
+    def transform(self, X):
+        """Place users not seen in ``fit`` (fold-in).
+
+        Each row's vector starts at the centroid of its items and is
+        optimised with the training loss against the frozen item vectors
+        for ``fold_in_epochs`` passes.  A row's result depends only on its
+        own items (and ``random_state``), not on the other rows.  A row
+        without interactions gets the mean of the training users.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_items)
+            Interactions of the new users, with the items of ``fit``.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_samples, n_components), float32
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=120, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X[:100])
+        >>> model.transform(X[100:]).shape
+        (20, 8)
+        """
+        check_is_fitted(self)
+        return self._fold_in(validate_interactions(self, X, reset=False))
+
+    def predict(self, X):
+        """Recommend ``top_k`` items to each row of ``X``, a new user.
+
+        The row's own items are never recommended.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_items)
+            Interactions of the users, with the items of ``fit``.
+
+        Returns
+        -------
+        items : ndarray of shape (n_samples, top_k), int64
+            Item indices, nearest first; -1 where fewer items are left.
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=120, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, top_k=5, random_state=0)
+        >>> model.fit(X[:100]).predict(X[100:]).shape
+        (20, 5)
+        """
+        check_is_fitted(self)
+        data = validate_interactions(self, X, reset=False)
+        _, items = top_k_nearest(
+            self._fold_in(data), self.item_embeddings_, self.top_k, data.indptr, data.indices
+        )
+        return items
+
+    def score(self, X, y=None):
+        """Mean recall@``top_k`` of new users' held-out items.
+
+        Each row of ``X`` is a user, folded in from its items (see
+        ``transform``); its recommendations (own items excluded) are
+        compared with its held-out items.  Recall of a row is the number of
+        held-out items among the ``top_k`` recommended, divided by the
+        number of held-out items; rows without held-out items are skipped,
+        not counted as zero.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_items)
+            Interactions of the users.
+        y : {array-like, sparse matrix} of shape (n_samples, n_items), default=None
+            Held-out interactions of the same users (positive entries), not
+            overlapping ``X``.  When None, a deterministic ``score_holdout``
+            fraction of each row of ``X`` with at least two items is held
+            out, the same whatever the model.  This is what lets
+            ``GridSearchCV(CMLRecommender(), grid).fit(X)`` score its
+            folds of unseen users.
+
+        Returns
+        -------
+        score : float
+            Mean recall@``top_k`` over rows with held-out items.
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=150, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=5, top_k=10, random_state=0)
+        >>> 0.0 <= model.fit(X[:100]).score(X[100:]) <= 1.0
+        True
+        """
+        check_is_fitted(self)
+        data = validate_interactions(self, X, reset=False)
+        if y is None:
+            held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, self.score_holdout)
+            known, test = _split_entries(data, held_out)
+        else:
+            known, test = data, self._validate_held_out(y, data)
+        if not np.any(np.diff(test.indptr)):
+            raise ValueError(
+                "No row has held-out items to score: give y, or rows with at "
+                "least two interactions so that part of each can be held out."
+            )
+        _, recommended = top_k_nearest(
+            self._fold_in(known), self.item_embeddings_, self.top_k,
+            known.indptr, known.indices,
+        )  # fmt: skip
+        return _mean_recall(recommended, test)
+
+    def _validate_held_out(self, y, data):
+        from sklearn.utils import check_array
+
+        y = check_array(y, accept_sparse="csr", dtype="numeric", input_name="y")
+        if y.shape != (data.n_users, data.n_items):
+            raise ValueError(
+                f"y has shape {y.shape}, but must hold the held-out items of each row of "
+                f"X, with shape {(data.n_users, data.n_items)}."
+            )
+        test = to_interactions(y, name="y")
+        overlap = data.to_csr().multiply(test.to_csr()).nnz
+        if overlap:
+            raise ValueError(
+                f"y shares {overlap} interactions with X. Held-out items must not be "
+                "in X, which the user's recommendations exclude."
+            )
+        return test
+
+    def _fold_in(self, data):
+        """Vectors of new users: centroid start, then SGD against frozen items."""
+        n_rows = data.n_users
+        counts = np.diff(data.indptr)
+        users = np.asarray(data.to_csr() @ self.item_embeddings_, dtype=np.float32)
+        has_items = counts > 0
+        users[has_items] /= counts[has_items, None].astype(np.float32)
+        users[~has_items] = self.user_embeddings_.mean(axis=0)
+        _clip_rows(users, self.max_norm)
+        grad_sq = np.full((n_rows, self.n_components), INITIAL_GRAD_SQ, np.float32)
+        rng_states = row_hash_states(data.indptr, data.indices, self._seed)
+        with _thread_limits(_effective_n_threads(self.n_jobs)):
+            fold_in_users(
+                data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
+                self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
+                self.rank_weight, np.float32(self.learning_rate),
+                np.float32(self.max_norm), rng_states,
+            )  # fmt: skip
+        return users
+
+
+class _TrainingState:
+    """Arrays and counters that training updates in place."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
+def _clip_rows(vectors, max_norm):
+    """Project each row of ``vectors`` into the ball of radius ``max_norm``."""
+    norms = np.linalg.norm(vectors, axis=1)
+    too_long = norms > max_norm
+    vectors[too_long] *= (max_norm / norms[too_long])[:, None].astype(vectors.dtype)
+
+
+def _csr_structure(matrix):
+    """``(indptr, indices)`` of a CSR matrix, or ``(None, None)``."""
+    if matrix is None:
+        return None, None
+    return matrix.indptr, matrix.indices
+
+
+def _split_entries(data, held_out):
+    """Split a matrix's entries into (kept, held out) by a boolean mask."""
+    row_of_entry = np.repeat(np.arange(data.n_users), np.diff(data.indptr))
+
+    def select(mask):
+        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of_entry[mask], minlength=data.n_users), out=indptr[1:])
+        return Interactions(indptr, data.indices[mask], data.n_items)
+
+    return select(~held_out), select(held_out)
+
+
+def _mean_recall(recommended, test):
+    """Mean over rows with test items of ``|recommended & test| / |test|``."""
+    n_test = np.diff(test.indptr)
+    rows, ranks = np.nonzero(recommended >= 0)
+    is_hit = np.asarray(test.to_csr()[rows, recommended[rows, ranks]]).ravel() > 0
+    hits = np.bincount(rows[is_hit], minlength=test.n_users)
+    scored = n_test > 0
+    return float(np.mean(hits[scored] / n_test[scored]))
+
+
+def _effective_n_threads(n_jobs):
+    """Threads for ``n_jobs`` (joblib's convention), capped at Numba's pool."""
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(1, available + 1 + n_jobs)
+    return min(n_jobs, available)
+
+
+@contextmanager
+def _thread_limits(n_threads):
+    """Run Numba kernels and BLAS on ``n_threads``, restoring both after."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=n_threads):
+            yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+@contextmanager
+def _unchanged_on_error(estimator):
+    """Restore the estimator's attributes if the block raises."""
+    saved = dict(estimator.__dict__)
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise

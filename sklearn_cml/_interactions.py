@@ -1,0 +1,119 @@
+"""Validation of interaction matrices and of the ids passed to the estimator.
+
+An interaction matrix is users x items; any positive entry is an
+interaction.  Whatever the input format (scipy sparse of any format, matrix
+or array, or dense), the kernels receive one canonical structure: CSR
+``indptr`` as int64 and ``indices`` as int32, sorted within each row,
+duplicates merged and non-positive entries dropped.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import validate_data
+
+_MAX_INTERACTIONS = np.iinfo(np.int32).max
+
+
+class Interactions(NamedTuple):
+    """Binary CSR structure of an interaction matrix, as the kernels want it."""
+
+    indptr: np.ndarray  # int64, shape (n_users + 1,)
+    indices: np.ndarray  # int32, sorted within each row
+    n_items: int
+
+    @property
+    def n_users(self):
+        return self.indptr.shape[0] - 1
+
+    @property
+    def n_interactions(self):
+        return self.indices.shape[0]
+
+    def to_csr(self):
+        """A scipy ``csr_matrix`` of ones with this structure."""
+        data = np.ones(self.n_interactions, dtype=np.float32)
+        return sp.csr_matrix(
+            (data, self.indices, self.indptr), shape=(self.n_users, self.n_items)
+        )
+
+
+def validate_interactions(estimator, X, *, reset, name="X"):
+    """Check ``X`` with scikit-learn's rules and return its ``Interactions``.
+
+    ``reset=True`` (fit) records ``n_features_in_``; ``reset=False`` checks
+    that ``X`` has the number of items seen in fit.  Rejects NaN, inf,
+    non-numeric data, empty matrices and negative values, with messages that
+    say how to fix the data.
+    """
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse="csr",
+        dtype="numeric",
+        ensure_min_samples=1,
+        ensure_min_features=1,
+    )
+    return to_interactions(X, name)
+
+
+def to_interactions(X, name="X"):
+    """Canonical binary CSR structure of an already validated 2-d ``X``."""
+    csr = X if sp.issparse(X) else sp.csr_matrix(X)
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    if csr.data.size and csr.data.min() < 0:
+        raise ValueError(
+            f"{name} contains negative values. An interaction matrix holds "
+            "implicit feedback where any positive entry is an interaction; "
+            "binarize or threshold the data first, for example with "
+            "sklearn.preprocessing.Binarizer(threshold=...)."
+        )
+    if csr.nnz > _MAX_INTERACTIONS:
+        raise ValueError(
+            f"{name} has {csr.nnz} stored entries; at most {_MAX_INTERACTIONS} "
+            "interactions are supported. Subsample users or items."
+        )
+    if csr.data.size and csr.data.min() == 0:
+        # Explicit zeros are not interactions: drop them (on a copy).
+        csr = csr.copy() if csr is X else csr
+        csr.eliminate_zeros()
+    indptr, indices = csr.indptr, csr.indices
+    return Interactions(
+        indptr=np.ascontiguousarray(indptr, dtype=np.int64),
+        indices=np.ascontiguousarray(indices, dtype=np.int32),
+        n_items=csr.shape[1],
+    )
+
+
+def validate_ids(ids, n_known, what, fix):
+    """Return ``ids`` as a 1-d int64 array, all in ``[0, n_known)``.
+
+    ``what`` names the ids ("user_ids"); ``fix`` says what to do instead
+    when an id is out of range.
+    """
+    array = np.asarray(ids)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be a 1-d array of integer ids, got shape {array.shape}.")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{what} must hold integer ids, got dtype {array.dtype}.")
+    array = array.astype(np.int64, copy=False)
+    bad = (array < 0) | (array >= n_known)
+    if bad.any():
+        raise ValueError(
+            f"{what} contains {array[bad][0]}, outside the {n_known} ids seen in fit "
+            f"(0 to {n_known - 1}). {fix}"
+        )
+    return array
+
+
+def validate_count(value, name):
+    """Return ``value`` if it is a positive integer, else raise ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)

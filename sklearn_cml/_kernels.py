@@ -1,0 +1,368 @@
+"""Numba kernels of the embedding loss: the WARP-weighted triplet hinge.
+
+Everything here is a plain function of arrays and scalars.  Embeddings are
+C-contiguous float32 ``(n_rows, n_components)`` arrays; interactions arrive
+as CSR ``indptr`` (int64) and ``indices`` (int32, sorted within each row).
+One SGD step works on one (user, positive item) pair:
+
+1. sample ``n_negatives`` items uniformly, rejecting the user's positives;
+2. count the impostors ``M`` (negatives closer than ``d(u, pos)^2 + margin``)
+   and keep the hardest one (the closest);
+3. estimate the positive's rank as ``floor(n_items * M / n_negatives)`` and
+   weight the hinge by ``log(rank + 1)`` (WARP);
+4. take an AdaGrad step on the user, the positive and the hardest impostor,
+   then project each back into the ball of radius ``max_norm``.
+
+Squared distances are used throughout; square roots only appear in what
+users see (``_topk``).
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._numba_config import FASTMATH, NUMBA_CACHE
+from ._rng import random_below, splitmix64
+
+# A user's positives are rejected when sampled; after this many rejected
+# draws in a row the sample is dropped (only users who interacted with almost
+# every item get there).
+MAX_REJECTIONS = 32
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def squared_distance(a, b):
+    """Squared Euclidean distance between two 1-d float32 vectors."""
+    total = np.float32(0.0)
+    for d in range(a.shape[0]):
+        diff = a[d] - b[d]
+        total += diff * diff
+    return total
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def contains_sorted(indices, start, end, value):
+    """Whether ``value`` is in the sorted slice ``indices[start:end]``."""
+    lo = start
+    hi = end
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < end and indices[lo] == value
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def rank_weight(n_items, n_impostors, n_negatives):
+    """WARP weight ``log(floor(n_items * M / U) + 1)`` of a sampled rank."""
+    rank = (n_items * n_impostors) // n_negatives
+    return np.float32(math.log(rank + 1.0))
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def clip_to_ball(vector, max_norm):
+    """Scale ``vector`` in place so that its norm is at most ``max_norm``."""
+    sq_norm = 0.0  # float64: the norm decides whether to scale
+    for d in range(vector.shape[0]):
+        sq_norm += np.float64(vector[d]) * vector[d]
+    if sq_norm > max_norm * max_norm:
+        scale = np.float32(max_norm / math.sqrt(sq_norm))
+        for d in range(vector.shape[0]):
+            vector[d] *= scale
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def triplet_gradients(user, positive, negative, weight, d):
+    """Gradients of ``weight * (m + |u - p|^2 - |u - n|^2)`` at coordinate d.
+
+    Returns ``(d/du, d/dp, d/dn)``; the margin does not enter the gradient.
+    """
+    scale = np.float32(2.0) * weight
+    grad_user = scale * (negative[d] - positive[d])
+    grad_positive = scale * (positive[d] - user[d])
+    grad_negative = scale * (user[d] - negative[d])
+    return grad_user, grad_positive, grad_negative
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def adagrad_update(vector, grad_sq_sum, d, gradient, learning_rate):
+    """One AdaGrad step on coordinate ``d`` of ``vector``."""
+    grad_sq_sum[d] += gradient * gradient
+    vector[d] -= learning_rate * gradient / math.sqrt(grad_sq_sum[d])
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def sample_impostor(
+    user,
+    positive,
+    seen_start,
+    seen_end,
+    indices,
+    item_embeddings,
+    n_negatives,
+    margin,
+    use_rank_weight,
+    rng_states,
+    rng_slot,
+):
+    """Sample negatives for one (user, positive) pair; pick the impostor.
+
+    The user's positives are ``indices[seen_start:seen_end]`` (sorted) and
+    are never drawn as negatives.  Returns ``(hardest_item, weight, loss)``:
+    the closest sampled impostor, its WARP weight and the weighted hinge
+    loss; ``hardest_item`` is -1 (and the loss 0) when no sampled negative
+    violates the margin.
+    """
+    n_items = item_embeddings.shape[0]
+    threshold = squared_distance(user, positive) + margin
+
+    n_impostors = 0
+    hardest_item = -1
+    hardest_distance = np.float32(np.inf)
+    for _ in range(n_negatives):
+        candidate = random_below(rng_states, rng_slot, n_items)
+        rejections = 0
+        while contains_sorted(indices, seen_start, seen_end, candidate):
+            rejections += 1
+            if rejections == MAX_REJECTIONS:
+                candidate = -1
+                break
+            candidate = random_below(rng_states, rng_slot, n_items)
+        if candidate < 0:
+            continue
+        distance = squared_distance(user, item_embeddings[candidate])
+        if distance < threshold:
+            n_impostors += 1
+            if distance < hardest_distance:
+                hardest_distance = distance
+                hardest_item = candidate
+
+    if n_impostors == 0:
+        return -1, np.float32(0.0), np.float32(0.0)
+    weight = np.float32(1.0)
+    if use_rank_weight:
+        weight = rank_weight(n_items, n_impostors, n_negatives)
+    return hardest_item, weight, weight * (threshold - hardest_distance)
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def update_triplet(
+    user,
+    user_grad_sq,
+    positive,
+    positive_grad_sq,
+    negative,
+    negative_grad_sq,
+    weight,
+    learning_rate,
+    max_norm,
+):
+    """AdaGrad step on all three vectors of a triplet, then projection."""
+    for d in range(user.shape[0]):
+        grad_user, grad_positive, grad_negative = triplet_gradients(
+            user, positive, negative, weight, d
+        )
+        adagrad_update(user, user_grad_sq, d, grad_user, learning_rate)
+        adagrad_update(positive, positive_grad_sq, d, grad_positive, learning_rate)
+        adagrad_update(negative, negative_grad_sq, d, grad_negative, learning_rate)
+    clip_to_ball(user, max_norm)
+    clip_to_ball(positive, max_norm)
+    clip_to_ball(negative, max_norm)
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+def update_user(user, user_grad_sq, positive, negative, weight, learning_rate, max_norm):
+    """AdaGrad step on the user vector alone (items frozen), then projection."""
+    for d in range(user.shape[0]):
+        grad_user, _, _ = triplet_gradients(user, positive, negative, weight, d)
+        adagrad_update(user, user_grad_sq, d, grad_user, learning_rate)
+    clip_to_ball(user, max_norm)
+
+
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
+def warp_epoch_chunk(
+    pair_order,
+    chunk_start,
+    chunk_stop,
+    pair_users,
+    indptr,
+    indices,
+    user_embeddings,
+    user_grad_sq,
+    item_embeddings,
+    item_grad_sq,
+    n_negatives,
+    margin,
+    use_rank_weight,
+    learning_rate,
+    max_norm,
+    rng_states,
+    block_losses,
+):
+    """Hogwild SGD over the pairs ``pair_order[chunk_start:chunk_stop]``.
+
+    A pair is a position ``p`` in the CSR arrays: user ``pair_users[p]``,
+    positive item ``indices[p]``.  The chunk is cut into
+    ``len(rng_states)`` contiguous blocks, each with its own RNG state, run
+    in parallel; the block count is fixed, so with one thread the result is
+    bitwise reproducible whatever the machine's core count.  Each block adds
+    its summed loss to ``block_losses[block]``.
+    """
+    n_blocks = rng_states.shape[0]
+    n_pairs = chunk_stop - chunk_start
+    for block in prange(n_blocks):
+        block_start = chunk_start + (n_pairs * block) // n_blocks
+        block_stop = chunk_start + (n_pairs * (block + 1)) // n_blocks
+        loss = np.float32(0.0)
+        for position in range(block_start, block_stop):
+            pair = pair_order[position]
+            user_index = pair_users[pair]
+            positive_item = indices[pair]
+            user_start = indptr[user_index]
+            user_stop = indptr[user_index + 1]
+            hardest_item, weight, pair_loss = sample_impostor(
+                user_embeddings[user_index],
+                item_embeddings[positive_item],
+                user_start,
+                user_stop,
+                indices,
+                item_embeddings,
+                n_negatives,
+                margin,
+                use_rank_weight,
+                rng_states,
+                block,
+            )
+            if hardest_item < 0:
+                continue
+            loss += pair_loss
+            update_triplet(
+                user_embeddings[user_index],
+                user_grad_sq[user_index],
+                item_embeddings[positive_item],
+                item_grad_sq[positive_item],
+                item_embeddings[hardest_item],
+                item_grad_sq[hardest_item],
+                weight,
+                learning_rate,
+                max_norm,
+            )
+        block_losses[block] += loss
+
+
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
+def fold_in_users(
+    indptr,
+    indices,
+    item_embeddings,
+    user_embeddings,
+    user_grad_sq,
+    n_epochs,
+    n_negatives,
+    margin,
+    use_rank_weight,
+    learning_rate,
+    max_norm,
+    rng_states,
+):
+    """Optimise new users' vectors against frozen item vectors.
+
+    Row ``r`` of the CSR arrays is a new user's history; ``user_embeddings``
+    holds each user's starting point and is updated in place, with its
+    AdaGrad state in ``user_grad_sq``.  Each epoch takes one step per
+    positive, drawn with replacement from the row with the row's own RNG
+    state ``rng_states[r]``, so a row's result depends only on its content
+    and seed, never on the other rows or on the thread count.
+    """
+    n_rows = indptr.shape[0] - 1
+    for row in prange(n_rows):
+        start = indptr[row]
+        stop = indptr[row + 1]
+        n_positives = stop - start
+        if n_positives == 0:
+            continue
+        for _ in range(n_epochs * n_positives):
+            position = start + random_below(rng_states, row, n_positives)
+            positive = item_embeddings[indices[position]]
+            hardest_item, weight, _ = sample_impostor(
+                user_embeddings[row],
+                positive,
+                start,
+                stop,
+                indices,
+                item_embeddings,
+                n_negatives,
+                margin,
+                use_rank_weight,
+                rng_states,
+                row,
+            )
+            if hardest_item >= 0:
+                update_user(
+                    user_embeddings[row],
+                    user_grad_sq[row],
+                    positive,
+                    item_embeddings[hardest_item],
+                    weight,
+                    learning_rate,
+                    max_norm,
+                )
+
+
+@njit(cache=NUMBA_CACHE)
+def row_hash_states(indptr, indices, seed):
+    """One RNG state per CSR row, a hash of ``seed`` and the row's items.
+
+    Two rows with the same items get the same state, wherever they sit in a
+    matrix: results computed from them do not depend on row order or on
+    which other rows are in the batch.
+    """
+    n_rows = indptr.shape[0] - 1
+    states = np.empty(n_rows, dtype=np.uint64)
+    for row in range(n_rows):
+        state = splitmix64(np.uint64(seed))
+        for position in range(indptr[row], indptr[row + 1]):
+            state = splitmix64(state ^ np.uint64(indices[position]))
+        states[row] = state if state != np.uint64(0) else np.uint64(1)
+    return states
+
+
+@njit(cache=NUMBA_CACHE)
+def holdout_mask(indptr, indices, seed, fraction):
+    """Mark a deterministic ``fraction`` of each row's entries as held out.
+
+    Rows with at least two entries hold out ``max(1, round(fraction * n))``
+    entries, keeping at least one; the choice (the entries with the smallest
+    hash of ``(row state, item)``) depends only on the row's items.
+    """
+    states = row_hash_states(indptr, indices, seed)
+    held_out = np.zeros(indices.shape[0], dtype=np.bool_)
+    max_entries = 0
+    for row in range(indptr.shape[0] - 1):
+        max_entries = max(max_entries, indptr[row + 1] - indptr[row])
+    keys = np.empty(max_entries, dtype=np.uint64)
+    for row in range(indptr.shape[0] - 1):
+        start = indptr[row]
+        n_entries = indptr[row + 1] - start
+        if n_entries < 2:
+            continue
+        n_held = min(max(1, int(round(fraction * n_entries))), n_entries - 1)
+        for offset in range(n_entries):
+            keys[offset] = splitmix64(states[row] ^ np.uint64(indices[start + offset]))
+        for offset in np.argsort(keys[:n_entries])[:n_held]:
+            held_out[start + offset] = True
+    return held_out
+
+
+@njit(cache=NUMBA_CACHE, parallel=True)
+def all_finite(array):
+    """Whether every entry of a 2-d array is finite (no temporary array)."""
+    n_bad = 0
+    for row in prange(array.shape[0]):
+        for d in range(array.shape[1]):
+            if not np.isfinite(array[row, d]):
+                n_bad += 1
+    return n_bad == 0
