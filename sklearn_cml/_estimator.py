@@ -198,6 +198,9 @@ class CMLRecommender(BaseEstimator):
         tags.input_tags.sparse = True
         tags.input_tags.positive_only = True
         tags.target_tags.required = False
+        # predict returns one column per recommended item.
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = False
         # transform returns float32 embeddings whatever the input dtype.
         tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
@@ -480,6 +483,25 @@ class CMLRecommender(BaseEstimator):
         return (distances, neighbors) if return_distance else neighbors
 
     # ---------------------------------------------------------- new users
+
+    def fit_transform(self, X, y=None):
+        """Fit on ``X``, then place its rows as ``transform`` would.
+
+        The result equals ``fit(X).transform(X)``: fold-in vectors, which
+        differ slightly from the training vectors in ``user_embeddings_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_users, n_items)
+            Interactions, as in ``fit``.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_users, n_components), float32
+        """
+        return self.fit(X).transform(X)
 
     def transform(self, X):
         """Place users not seen in ``fit`` (fold-in).

@@ -67,7 +67,7 @@ def to_interactions(X, name="X"):
         csr.sum_duplicates()
     if csr.data.size and csr.data.min() < 0:
         raise ValueError(
-            f"{name} contains negative values. An interaction matrix holds "
+            f"Negative values in data passed to {name}. An interaction matrix holds "
             "implicit feedback where any positive entry is an interaction; "
             "binarize or threshold the data first, for example with "
             "sklearn.preprocessing.Binarizer(threshold=...)."
