@@ -1,0 +1,566 @@
+"""How fast does CMLRecommender train, and how close is it to the floor?
+
+Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
+
+    python benchmarks/bench_fit_speed.py [--data PATH] [--threads 1 2]
+        [--epochs N] [--n-components 100] [--n-negatives 20]
+
+Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
+``../shared/data`` beside the repository), the folder that holds
+``ml-1m/ratings_no_timestamp.dat.gz``.  Ratings >= 4 are positives; the
+training matrix is the 60% part of the paper's split (per user, shuffle the
+positives with a seeded RNG, keep users with >= 5 positives, keep
+``round(0.6 * n)`` of them).
+
+Figures, for each thread count:
+
+(a) compile   Numba compile time of CMLRecommender: in a fresh subprocess with
+              ``SKLEARN_CML_NUMBA_CACHE=0``, the first ``fit`` on a tiny matrix
+              minus a second identical ``fit``.  ``cache load`` is the same
+              first fit in a subprocess with the on-disk cache on and already
+              filled (first fit minus second fit there too).
+(b) epoch     CMLRecommender seconds per epoch after a warm-up: ``fit`` with
+              ``n_epochs=1`` then ``--epochs`` calls of ``partial_fit`` (one
+              epoch each); median and min.  ``fit(5)/5`` is a ``fit`` with
+              ``n_epochs=5`` divided by 5, so it includes setup.
+(c) bare      a reference Numba loop written here: for every training pair in
+              a shuffled order, read the user vector, the positive item vector
+              and ``n_negatives`` uniformly drawn item vectors and compute the
+              squared distances.  Nothing is updated: it is the least work
+              any CML epoch must do.  The shuffle is inside the timing.
+(d) lightfm   LightFM WARP (``lightfm-next``), ``fit_partial(epochs=1)`` with
+              the same embedding size and threads; median seconds per epoch.
+              WARP stops sampling at the first violating negative (at most
+              ``max_sampled=10``), so it reads fewer vectors than CML's 20.
+(e) memory    tracemalloc peak during ``CMLRecommender.fit`` (started after the
+              warm-up compile) divided by the reference state: embeddings +
+              AdaGrad accumulators, ``2 * (n_users + n_items) * K * 4`` bytes,
+              plus the CSR input (data + indices + indptr).  tracemalloc sees
+              numpy allocations; the Numba kernels allocate no large arrays.
+              X itself is allocated before tracing starts, so only copies of
+              it made by ``fit`` count in the peak.
+(f) ratios    CML epoch / bare epoch (target <= 2), CML epoch / LightFM epoch
+              (target <= 0.5), peak memory ratio (target <= 1.5).
+
+The epochs of (b), (c) and (d) are timed interleaved, one epoch of each in
+turn, so that a slow spell of a shared machine hits all three alike; the load
+average printed at the start and the end tells whether the machine was busy.
+Prefer the min when the machine is noisy.
+
+It is a benchmark, not a test: it prints figures and never asserts times.
+"""
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from numba import njit, prange
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(REPO_ROOT))
+
+from sklearn_cml._rng import random_below, seed_states  # noqa: E402
+
+RATINGS_FILE = Path("ml-1m") / "ratings_no_timestamp.dat.gz"
+MIN_RATING = 4
+SPLIT_SEED = 0
+TRAIN_FRACTION = 0.6
+MIN_POSITIVES = 5
+BARE_LOOP_BLOCKS = 64
+TARGETS = {"cml/bare": 2.0, "cml/lightfm": 0.5, "memory": 1.5}
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def find_data_dir(cli_path):
+    """Return the data folder: ``--data``, else ``$SKLEARN_CML_DATA``, else
+    ``../shared/data`` beside the repository."""
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get("SKLEARN_CML_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def parse_positives_file(path, min_rating=MIN_RATING):
+    """Read ``UserID::MovieID::Rating`` lines (gzip) into a binary CSR of the
+    pairs rated ``min_rating`` or more; users x items, ids mapped to 0..n-1 in
+    sorted order (every rated movie keeps a column)."""
+    with gzip.open(path, "rb") as handle:
+        table = np.array(handle.read().replace(b"::", b" ").split(), dtype=np.int64)
+    users, items, ratings = table.reshape(-1, 3).T
+    user_ids, rows = np.unique(users, return_inverse=True)
+    item_ids, cols = np.unique(items, return_inverse=True)
+    keep = ratings >= min_rating
+    ones = np.ones(keep.sum(), dtype=np.float32)
+    return sp.csr_matrix((ones, (rows[keep], cols[keep])), shape=(user_ids.size, item_ids.size))
+
+
+def load_positives(data_dir):
+    """MovieLens-1M positives as a CSR, through the package loader if present."""
+    try:
+        from sklearn_cml.datasets import load_movielens
+    except ImportError:
+        return parse_positives_file(data_dir / RATINGS_FILE), "parsed by the benchmark"
+    bunch = load_movielens(data_dir / "ml-1m", min_rating=MIN_RATING)
+    return sp.csr_matrix(bunch.interactions), "sklearn_cml.datasets.load_movielens"
+
+
+def paper_train_split(X, train_fraction=TRAIN_FRACTION, min_positives=MIN_POSITIVES,
+                      seed=SPLIT_SEED):
+    """The training part of the paper's per-user split.
+
+    Users with fewer than ``min_positives`` positives are dropped (rows
+    removed); each kept user's positives are shuffled with a seeded numpy RNG
+    and the first ``round(train_fraction * n)`` are kept.  All item columns
+    are kept.
+    """
+    rng = np.random.default_rng(seed)
+    rows, cols = [], []
+    for user in range(X.shape[0]):
+        items = X.indices[X.indptr[user]:X.indptr[user + 1]]
+        if items.size < min_positives:
+            continue
+        n_train = round(train_fraction * items.size)
+        rows.append(np.full(n_train, len(rows), dtype=np.int64))
+        cols.append(rng.permutation(items)[:n_train])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    shape = (int(rows.max()) + 1, X.shape[1])
+    train = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=shape)
+    train.sort_indices()
+    return train
+
+
+def tiny_matrix(n_users=50, n_items=100, per_user=5):
+    """A small deterministic CSR for timing compilation (5 items per user)."""
+    rows = np.repeat(np.arange(n_users), per_user)
+    cols = (rows * 7 + np.tile(np.arange(per_user) * 13, n_users)) % n_items
+    return sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
+                         shape=(n_users, n_items))
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+
+
+def timed(function, *args, **kwargs):
+    """Return the wall-clock seconds of one call."""
+    start = time.perf_counter()
+    function(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+class numba_threads:
+    """Context manager: run Numba parallel code on ``n`` threads, then
+    restore the previous count (also on error)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.previous = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        numba.set_num_threads(self.previous)
+        return False
+
+
+def estimator_class():
+    """Return CMLRecommender, or None while the package does not have it."""
+    try:
+        from sklearn_cml import CMLRecommender
+    except ImportError:
+        return None
+    return CMLRecommender
+
+
+def make_estimator(n_threads, args, n_epochs):
+    cls = estimator_class()
+    return cls(n_components=args.n_components, n_negatives=args.n_negatives,
+               n_epochs=n_epochs, n_jobs=n_threads, random_state=0)
+
+
+# --------------------------------------------------------------------------
+# (a) compile time, in fresh subprocesses
+# --------------------------------------------------------------------------
+
+
+def compile_probe(args):
+    """Child-process body: time two identical fits on a tiny matrix, print JSON."""
+    X = tiny_matrix()
+    n_threads = args.threads[0]
+    first = timed(make_estimator(n_threads, args, 1).fit, X)
+    second = timed(make_estimator(n_threads, args, 1).fit, X)
+    print(json.dumps({"first": first, "second": second}))
+
+
+def run_compile_probe(n_threads, args, cache):
+    """Run ``compile_probe`` in a fresh interpreter; return its two fit times."""
+    env = dict(os.environ, SKLEARN_CML_NUMBA_CACHE="1" if cache else "0")
+    command = [sys.executable, __file__, "--compile-probe", "--threads", str(n_threads),
+               "--n-components", str(args.n_components),
+               "--n-negatives", str(args.n_negatives)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_compile(n_threads, args):
+    """Compile time (cache off) and cache-load time (cache on and filled)."""
+    cold = run_compile_probe(n_threads, args, cache=False)
+    run_compile_probe(n_threads, args, cache=True)  # fills the on-disk cache
+    cached = run_compile_probe(n_threads, args, cache=True)
+    return {"compile": cold["first"] - cold["second"], "first_fit_nocache": cold["first"],
+            "cache_load": cached["first"] - cached["second"],
+            "first_fit_cached": cached["first"], "second_fit": cold["second"]}
+
+
+# --------------------------------------------------------------------------
+# (b) (c) (d) epoch runners, timed interleaved
+# --------------------------------------------------------------------------
+#
+# Each runner does its warm-up (compilation, first epoch) and returns a
+# function that runs exactly one more epoch.  The runners are then timed in
+# rounds, one epoch of each per round, so that a slow spell of the machine
+# (other processes, a shared host) hits all of them alike and the ratios stay
+# meaningful.
+
+
+def cml_runner(X, n_threads, args):
+    """Warm-up ``fit(n_epochs=1)``; each call then runs one ``partial_fit``."""
+    model = make_estimator(n_threads, args, 1).fit(X)
+    return lambda: model.partial_fit(X)
+
+
+@njit(parallel=True, fastmath=True)
+def bare_epoch(pair_users, pair_items, order, user_vectors, item_vectors,
+               n_negatives, states, out):
+    """Read the vectors one CML epoch must read and compute their distances.
+
+    For each pair ``order[p]`` (split into ``states.shape[0]`` fixed blocks,
+    each with its own RNG state): squared distance user-positive and user to
+    ``n_negatives`` uniform items.  ``out[block]`` gets a sum of hinge values
+    so that the compiler cannot drop the work.
+    """
+    n_blocks = states.shape[0]
+    n_pairs = order.shape[0]
+    n_items, n_dims = item_vectors.shape
+    block_size = (n_pairs + n_blocks - 1) // n_blocks
+    for block in prange(n_blocks):
+        total = np.float32(0.0)
+        for p in range(block * block_size, min((block + 1) * block_size, n_pairs)):
+            pair = order[p]
+            user = pair_users[pair]
+            positive = pair_items[pair]
+            d_positive = np.float32(0.0)
+            for f in range(n_dims):
+                diff = user_vectors[user, f] - item_vectors[positive, f]
+                d_positive += diff * diff
+            for _ in range(n_negatives):
+                negative = random_below(states, block, n_items)
+                d_negative = np.float32(0.0)
+                for f in range(n_dims):
+                    diff = user_vectors[user, f] - item_vectors[negative, f]
+                    d_negative += diff * diff
+                total += max(np.float32(0.0), np.float32(1.0) + d_positive - d_negative)
+        out[block] = total
+
+
+def random_unit_ball(n_rows, n_dims, rng):
+    """float32 C-contiguous rows with norm <= 1, like trained CML vectors."""
+    vectors = rng.standard_normal((n_rows, n_dims)).astype(np.float32)
+    vectors /= np.maximum(1.0, np.linalg.norm(vectors, axis=1, keepdims=True))
+    return np.ascontiguousarray(vectors)
+
+
+def bare_runner(X, n_threads, args):
+    """Compile ``bare_epoch``; each call then shuffles the pairs and runs it."""
+    rng = np.random.default_rng(0)
+    coo = X.tocoo()
+    pair_users = coo.row.astype(np.int32)
+    pair_items = coo.col.astype(np.int32)
+    user_vectors = random_unit_ball(X.shape[0], args.n_components, rng)
+    item_vectors = random_unit_ball(X.shape[1], args.n_components, rng)
+    states = seed_states(0, BARE_LOOP_BLOCKS)
+    out = np.zeros(BARE_LOOP_BLOCKS, dtype=np.float32)
+
+    def one_epoch():
+        order = rng.permutation(pair_users.size).astype(np.int32)
+        with numba_threads(n_threads):
+            bare_epoch(pair_users, pair_items, order, user_vectors, item_vectors,
+                       args.n_negatives, states, out)
+
+    one_epoch()  # compile
+    return one_epoch
+
+
+LIGHTFM_INSTALL = "pip install lightfm-next   (or: pip install -e '.[bench]')"
+
+
+def lightfm_class():
+    """Return lightfm.LightFM, or None when lightfm-next is not installed."""
+    try:
+        from lightfm import LightFM
+    except ImportError:
+        return None
+    return LightFM
+
+
+def lightfm_version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lightfm-next")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def lightfm_runner(X, n_threads, args):
+    """One warm-up WARP epoch; each call then runs ``fit_partial(epochs=1)``."""
+    train = X.tocoo()
+    model = lightfm_class()(no_components=args.n_components, loss="warp", random_state=0)
+    model.fit_partial(train, epochs=1, num_threads=n_threads)
+    return lambda: model.fit_partial(train, epochs=1, num_threads=n_threads)
+
+
+def busy_cpu_seconds():
+    """CPU seconds used by the whole machine so far (``/proc/stat``), or None."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_interleaved(runners, n_rounds):
+    """Seconds of each runner's epochs, ``n_rounds`` rounds of one epoch each.
+
+    Also returns how many cores other processes kept busy on average
+    meanwhile (None where ``/proc/stat`` is missing).
+    """
+    times = {name: [] for name in runners}
+    machine, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    for _ in range(n_rounds):
+        for name, run in runners.items():
+            times[name].append(timed(run))
+    if machine is None:
+        return times, None
+    others = (busy_cpu_seconds() - machine) - (own_cpu_seconds() - own)
+    return times, max(0.0, others) / (time.perf_counter() - start)
+
+
+def summary(epochs):
+    return {"median": statistics.median(epochs), "min": min(epochs), "epochs": epochs}
+
+
+def fit_per_epoch(X, n_threads, args, n_epochs=5):
+    """``fit(n_epochs=5)`` seconds / 5: the epoch cost including setup."""
+    return timed(make_estimator(n_threads, args, n_epochs).fit, X) / n_epochs
+
+
+# --------------------------------------------------------------------------
+# (e) peak memory
+# --------------------------------------------------------------------------
+
+
+def reference_bytes(X, n_components):
+    """Embeddings + AdaGrad accumulators (float32) + the CSR passed to fit."""
+    n_users, n_items = X.shape
+    state = 2 * (n_users + n_items) * n_components * 4
+    return state + X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+
+
+def measure_cml_memory(X, n_threads, args):
+    """tracemalloc peak of one ``fit`` (compiled already), and its ratio to
+    ``reference_bytes``."""
+    model = make_estimator(n_threads, args, 2)
+    tracemalloc.start()
+    try:
+        model.fit(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    reference = reference_bytes(X, args.n_components)
+    return {"peak": peak, "reference": reference, "ratio": peak / reference}
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def threading_layer():
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return numba.config.THREADING_LAYER
+
+
+def load_average():
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_lines():
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    return [
+        f"machine : {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable)",
+        f"python  : {platform.python_version()}   numpy {np.__version__}   "
+        f"numba {numba.__version__} (threading layer: {threading_layer()})",
+        f"date    : {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"load    : {load_average()} (1/5/15 min) at the end",
+    ]
+
+
+def fmt(value, unit="s", digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def ratio(numerator, denominator):
+    if numerator is None or denominator is None:
+        return None
+    return numerator / denominator
+
+
+def print_table(results, args):
+    """The compact summary: one row per thread count."""
+    header = (f"{'threads':>7} | {'compile':>8} {'cacheld':>8} | {'cml med':>8} "
+              f"{'cml min':>8} {'fit5/5':>8} | {'bare':>7} {'lightfm':>8} | "
+              f"{'cml/bare':>8} {'cml/lfm':>8} {'mem':>6} | {'others':>6}")
+    print(header)
+    print("-" * len(header))
+    for n_threads, r in results.items():
+        cml = r.get("cml") or {}
+        cml_median = cml.get("median")
+        bare = r["bare"]["median"]
+        lfm = (r.get("lightfm") or {}).get("median")
+        compile_ = r.get("compile") or {}
+        memory = (r.get("memory") or {}).get("ratio")
+        print(f"{n_threads:>7} | {fmt(compile_.get('compile')):>8} "
+              f"{fmt(compile_.get('cache_load')):>8} | {fmt(cml_median):>8} "
+              f"{fmt(cml.get('min')):>8} {fmt(cml.get('fit5_per_epoch')):>8} | "
+              f"{fmt(bare):>7} {fmt(lfm):>8} | {fmt(ratio(cml_median, bare), 'x', 2):>8} "
+              f"{fmt(ratio(cml_median, lfm), 'x', 2):>8} {fmt(memory, 'x', 2):>6} | "
+              f"{fmt(r.get('others'), '', 2):>6}")
+    print(f"targets: cml/bare <= {TARGETS['cml/bare']}x, cml/lightfm <= "
+          f"{TARGETS['cml/lightfm']}x, peak memory <= {TARGETS['memory']}x")
+    print(f"K={args.n_components}, n_negatives={args.n_negatives}, "
+          f"{args.epochs} timed epochs; times are seconds per epoch (median unless 'min');")
+    print("others = cores kept busy by other processes during the timed epochs "
+          "(near 0 on a quiet machine)")
+
+
+def run_one_thread_count(X, n_threads, args):
+    """Every figure for one thread count, printed as it comes."""
+    print(f"\n== {n_threads} thread(s) ==")
+    have_cml = estimator_class() is not None
+    result = {}
+    if have_cml:
+        result["compile"] = c = measure_compile(n_threads, args)
+        print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
+              f"second {c['second_fit']:.3f}s, cache off); cache load "
+              f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
+    else:
+        print("(a)(b)(e) skipped: sklearn_cml.CMLRecommender does not exist yet")
+    if lightfm_class() is None:
+        print(f"(d) skipped: lightfm is not installed; to compare: {LIGHTFM_INSTALL}")
+
+    runners = {}
+    if have_cml:
+        runners["cml"] = cml_runner(X, n_threads, args)
+    runners["bare"] = bare_runner(X, n_threads, args)
+    if lightfm_class() is not None:
+        runners["lightfm"] = lightfm_runner(X, n_threads, args)
+    times, others = time_interleaved(runners, args.epochs)
+    for name, epochs in times.items():
+        result[name] = summary(epochs)
+    result["others"] = others
+
+    labels = {"cml": "(b) CML epoch (partial_fit)", "bare": "(c) bare loop epoch",
+              "lightfm": "(d) LightFM WARP epoch"}
+    for name in runners:
+        r = result[name]
+        print(f"{labels[name]:<28} median {r['median']:.3f}s, min {r['min']:.3f}s  "
+              f"[{', '.join(f'{t:.3f}' for t in r['epochs'])}]")
+    if others is not None:
+        print(f"    other processes kept {others:.2f} of {os.cpu_count()} cores busy "
+              "during these epochs")
+    if have_cml:
+        result["cml"]["fit5_per_epoch"] = f = fit_per_epoch(X, n_threads, args)
+        print(f"(b) CML fit(n_epochs=5) / 5     {f:.3f}s (includes setup)")
+        result["memory"] = m = measure_cml_memory(X, n_threads, args)
+        print(f"(e) fit peak (tracemalloc) {m['peak'] / 2**20:.1f} MiB vs state+input "
+              f"{m['reference'] / 2**20:.1f} MiB: ratio {m['ratio']:.2f}")
+    return result
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="folder holding ml-1m/ (default: "
+                        "$SKLEARN_CML_DATA, else ../shared/data beside the repo)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--epochs", type=int, default=7,
+                        help="timed epochs of each competitor (default 7)")
+    parser.add_argument("--n-components", type=int, default=100)
+    parser.add_argument("--n-negatives", type=int, default=20)
+    parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.compile_probe:
+        compile_probe(args)
+        return
+    data_dir = find_data_dir(args.data)
+    positive_pairs, source = load_positives(data_dir)
+    X = paper_train_split(positive_pairs)
+    print(f"MovieLens-1M from {data_dir} ({source}): ratings >= {MIN_RATING}, "
+          f"60% train split (seed {SPLIT_SEED}, users with >= {MIN_POSITIVES} positives)")
+    print(f"train: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} pairs")
+    lightfm = lightfm_class()
+    print(f"lightfm-next {lightfm_version()}" if lightfm else
+          f"lightfm-next not installed: {LIGHTFM_INSTALL}")
+    print(f"load average {load_average()} (1/5/15 min) at the start")
+    print("memory note: tracemalloc sees numpy allocations; the Numba kernels here "
+          "do not allocate large arrays.")
+    results = {t: run_one_thread_count(X, t, args) for t in args.threads}
+    print()
+    print("\n".join(machine_lines()))
+    print_table(results, args)
+
+
+if __name__ == "__main__":
+    main()
