@@ -43,9 +43,12 @@ Figures, for each thread count:
               (target <= 0.5), peak memory ratio (target <= 1.5).
 
 The epochs of (b), (c) and (d) are timed interleaved, one epoch of each in
-turn, so that a slow spell of a shared machine hits all three alike; the load
-average printed at the start and the end tells whether the machine was busy.
-Prefer the min when the machine is noisy.
+turn, so that a slow spell of a shared machine hits all three alike, and each
+timed epoch follows an untimed 1 s pause so that threads the previous one left
+busy-waiting (OpenBLAS spins for a while after each call) do not slow the
+next.  ``others`` is how many cores other processes kept busy during the timed
+epochs: with several threads a static parallel loop runs at the pace of its
+slowest thread, so trust the multi-thread rows only when it is near 0.
 
 It is a benchmark, not a test: it prints figures and never asserts times.
 """
@@ -81,6 +84,10 @@ SPLIT_SEED = 0
 TRAIN_FRACTION = 0.6
 MIN_POSITIVES = 5
 BARE_LOOP_BLOCKS = 64
+# Untimed pause before each timed epoch: worker threads that the previous
+# epoch left busy-waiting (OpenBLAS spins for a while after each call) get to
+# sleep, so one competitor's leftovers are not charged to the next.
+PAUSE_SECONDS = 1.0
 TARGETS = {"cml/bare": 2.0, "cml/lightfm": 0.5, "memory": 1.5}
 
 
@@ -240,7 +247,7 @@ def measure_compile(n_threads, args):
 # function that runs exactly one more epoch.  The runners are then timed in
 # rounds, one epoch of each per round, so that a slow spell of the machine
 # (other processes, a shared host) hits all of them alike and the ratios stay
-# meaningful.
+# meaningful.  Each timed epoch follows an untimed pause (PAUSE_SECONDS).
 
 
 def cml_runner(X, n_threads, args):
@@ -355,8 +362,9 @@ def own_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def time_interleaved(runners, n_rounds):
-    """Seconds of each runner's epochs, ``n_rounds`` rounds of one epoch each.
+def time_interleaved(runners, n_rounds, pause=PAUSE_SECONDS):
+    """Seconds of each runner's epochs, ``n_rounds`` rounds of one epoch each,
+    each epoch after an untimed ``pause``.
 
     Also returns how many cores other processes kept busy on average
     meanwhile (None where ``/proc/stat`` is missing).
@@ -365,6 +373,7 @@ def time_interleaved(runners, n_rounds):
     machine, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
     for _ in range(n_rounds):
         for name, run in runners.items():
+            time.sleep(pause)
             times[name].append(timed(run))
     if machine is None:
         return times, None
@@ -378,6 +387,7 @@ def summary(epochs):
 
 def fit_per_epoch(X, n_threads, args, n_epochs=5):
     """``fit(n_epochs=5)`` seconds / 5: the epoch cost including setup."""
+    time.sleep(PAUSE_SECONDS)
     return timed(make_estimator(n_threads, args, n_epochs).fit, X) / n_epochs
 
 
