@@ -15,7 +15,7 @@ stay small whatever the number of users and items.
 import numpy as np
 from numba import njit
 
-from ._kernels import adagrad_update, clip_to_ball
+from ._kernels import adagrad_step
 from ._numba_config import FASTMATH, NUMBA_CACHE
 
 _ROW_BLOCK = 512
@@ -54,20 +54,17 @@ def covariance_gradient(rows, mean, covariance, n_rows):
     return np.dot(rows - mean, covariance) * (4.0 / (n_rows * n_rows))
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def _descend(embeddings, grad_sq, mean, covariance, n_rows, weight, learning_rate, max_norm):
     for block_start in range(0, embeddings.shape[0], _ROW_BLOCK):
         block_stop = min(block_start + _ROW_BLOCK, embeddings.shape[0])
         gradient = covariance_gradient(
             embeddings[block_start:block_stop], mean, covariance, n_rows
         )
+        gradient *= weight
         for offset in range(block_stop - block_start):
-            vector = embeddings[block_start + offset]
-            vector_grad_sq = grad_sq[block_start + offset]
-            for d in range(vector.shape[0]):
-                step = np.float32(weight * gradient[offset, d])
-                adagrad_update(vector, vector_grad_sq, d, step, learning_rate)
-            clip_to_ball(vector, max_norm)
+            row = block_start + offset
+            adagrad_step(embeddings[row], grad_sq, row, gradient[offset], learning_rate, max_norm)
 
 
 @njit(cache=NUMBA_CACHE)

@@ -30,6 +30,11 @@ from ._topk import top_k_nearest
 # threads.
 N_BLOCKS = 64
 
+# Marking a user's positives costs one write each; it pays when it replaces
+# the binary searches (one per sampled negative that violates the margin).
+# Past this many positives per negative, the kernel searches instead.
+MARK_LIMIT_PER_NEGATIVE = 64
+
 # AdaGrad accumulators start here rather than at zero, so that the first
 # steps are not all of size learning_rate (as in TensorFlow's Adagrad).
 INITIAL_GRAD_SQ = 0.1
@@ -301,8 +306,8 @@ class CMLRecommender(BaseEstimator):
         return _TrainingState(
             user_embeddings=initial_vectors(data.n_users),
             item_embeddings=initial_vectors(data.n_items),
-            user_grad_sq=np.full((data.n_users, self.n_components), INITIAL_GRAD_SQ, np.float32),
-            item_grad_sq=np.full((data.n_items, self.n_components), INITIAL_GRAD_SQ, np.float32),
+            user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
+            item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
             rng_states=seed_states(seed + 1, N_BLOCKS),
             seed=seed,
             n_iter=0,
@@ -330,7 +335,10 @@ class CMLRecommender(BaseEstimator):
         )
         pair_order = np.empty(n_pairs, dtype=np.int32)
         block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
+        gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
         n_threads = _effective_n_threads(self.n_jobs)
+
+        seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
 
         with _thread_limits(n_threads):
             for _ in range(n_epochs):
@@ -349,7 +357,8 @@ class CMLRecommender(BaseEstimator):
                         state.item_embeddings, state.item_grad_sq,
                         self.n_negatives, np.float32(self.margin), self.rank_weight,
                         np.float32(self.learning_rate), np.float32(self.max_norm),
-                        state.rng_states, block_losses,
+                        state.rng_states, block_losses, gradients, seen_marks,
+                        MARK_LIMIT_PER_NEGATIVE * self.n_negatives,
                     )  # fmt: skip
                     if self.covariance_weight > 0:
                         covariance_step(
@@ -358,7 +367,7 @@ class CMLRecommender(BaseEstimator):
                             self.covariance_weight, np.float32(self.learning_rate),
                             np.float32(self.max_norm),
                         )  # fmt: skip
-                self._check_finite(state, state.n_iter + 1)
+                self._check_finite(state, block_losses, state.n_iter + 1)
                 state.n_iter += 1
                 state.loss_curve.append(float(block_losses.sum()) / n_pairs)
                 if self.verbose:
@@ -368,11 +377,16 @@ class CMLRecommender(BaseEstimator):
                         f"{time.perf_counter() - started:.2f} s"
                     )
 
-    def _check_finite(self, state, epoch):
-        if not (all_finite(state.user_embeddings) and all_finite(state.item_embeddings)):
+    def _check_finite(self, state, block_losses, epoch):
+        finite = (
+            np.isfinite(block_losses).all()
+            and all_finite(state.user_embeddings)
+            and all_finite(state.item_embeddings)
+        )
+        if not finite:
             raise FloatingPointError(
-                f"The model diverged at epoch {epoch}: some vectors are not finite. "
-                f"Lower the learning rate (learning_rate={self.learning_rate})."
+                f"The model diverged at epoch {epoch}: the loss or some vectors are not "
+                f"finite. Lower the learning rate (learning_rate={self.learning_rate})."
             )
 
     def _store(self, state, data):
@@ -645,14 +659,14 @@ class CMLRecommender(BaseEstimator):
         users[has_items] /= counts[has_items, None].astype(np.float32)
         users[~has_items] = self.user_embeddings_.mean(axis=0)
         _clip_rows(users, self.max_norm)
-        grad_sq = np.full((n_rows, self.n_components), INITIAL_GRAD_SQ, np.float32)
+        grad_sq = np.full(n_rows, INITIAL_GRAD_SQ, np.float32)
         rng_states = row_hash_states(data.indptr, data.indices, self._seed)
         with _thread_limits(_effective_n_threads(self.n_jobs)):
             fold_in_users(
                 data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
                 self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
                 self.rank_weight, np.float32(self.learning_rate),
-                np.float32(self.max_norm), rng_states,
+                np.float32(self.max_norm), rng_states, np.empty_like(users),
             )  # fmt: skip
         return users
 
@@ -712,11 +726,16 @@ def _effective_n_threads(n_jobs):
 
 @contextmanager
 def _thread_limits(n_threads):
-    """Run Numba kernels and BLAS on ``n_threads``, restoring both after."""
+    """Run Numba kernels on ``n_threads`` and BLAS on one, restoring both.
+
+    The BLAS calls (K x K covariance products) are small; a multi-threaded
+    BLAS keeps its threads spinning after each call, stealing the cores of
+    the next Numba kernel.
+    """
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:
-        with threadpool_limits(limits=n_threads):
+        with threadpool_limits(limits=1, user_api="blas"):
             yield
     finally:
         numba.set_num_threads(previous)

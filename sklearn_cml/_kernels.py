@@ -5,9 +5,10 @@ C-contiguous float32 ``(n_rows, n_components)`` arrays; interactions arrive
 as CSR ``indptr`` (int64) and ``indices`` (int32, sorted within each row).
 One SGD step works on one (user, positive item) pair:
 
-1. sample ``n_negatives`` items uniformly, rejecting the user's positives;
-2. count the impostors ``M`` (negatives closer than ``d(u, pos)^2 + margin``)
-   and keep the hardest one (the closest);
+1. sample ``n_negatives`` items uniformly;
+2. count the impostors ``M`` (sampled items that are not the user's
+   positives and are closer than ``d(u, pos)^2 + margin``) and keep the
+   hardest one (the closest);
 3. estimate the positive's rank as ``floor(n_items * M / n_negatives)`` and
    weight the hinge by ``log(rank + 1)`` (WARP);
 4. take an AdaGrad step on the user, the positive and the hardest impostor,
@@ -25,13 +26,7 @@ from numba import njit, prange
 from ._numba_config import FASTMATH, NUMBA_CACHE
 from ._rng import random_below, splitmix64
 
-# A user's positives are rejected when sampled; after this many rejected
-# draws in a row the sample is dropped (only users who interacted with almost
-# every item get there).
-MAX_REJECTIONS = 32
-
-
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def squared_distance(a, b):
     """Squared Euclidean distance between two 1-d float32 vectors."""
     total = np.float32(0.0)
@@ -62,45 +57,57 @@ def rank_weight(n_items, n_impostors, n_negatives):
     return np.float32(math.log(rank + 1.0))
 
 
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
-def clip_to_ball(vector, max_norm):
-    """Scale ``vector`` in place so that its norm is at most ``max_norm``."""
-    sq_norm = 0.0  # float64: the norm decides whether to scale
-    for d in range(vector.shape[0]):
-        sq_norm += np.float64(vector[d]) * vector[d]
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def triplet_gradients(user, positive, negative, weight, grad_user, grad_positive, grad_negative):
+    """Gradients of ``weight * (m + |u - p|^2 - |u - n|^2)``, written in place.
+
+    The margin does not enter the gradient.  Computing all three from the
+    old vectors first, into separate buffers, lets the loops vectorise.
+    """
+    scale = np.float32(2.0) * weight
+    for d in range(user.shape[0]):
+        grad_user[d] = scale * (negative[d] - positive[d])
+        grad_positive[d] = scale * (positive[d] - user[d])
+        grad_negative[d] = scale * (user[d] - negative[d])
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
+    """Row-wise AdaGrad step on ``vector``, then projection into the ball.
+
+    ``grad_sq[row]`` accumulates the mean squared gradient of the vector:
+    ``G += mean(g^2); x -= learning_rate * g / sqrt(G)``.  One accumulator
+    per vector instead of one per coordinate: an n_components-fold smaller
+    optimiser state, one square root per step, and no second row to fetch
+    from memory, which is what bounds the speed of a Hogwild epoch.
+    """
+    n_components = vector.shape[0]
+    sq_gradient = np.float32(0.0)
+    for d in range(n_components):
+        sq_gradient += gradient[d] * gradient[d]
+    accumulated = grad_sq[row] + sq_gradient / n_components
+    grad_sq[row] = accumulated
+    step = np.float32(learning_rate / math.sqrt(accumulated))
+    sq_norm = np.float32(0.0)
+    for d in range(n_components):
+        value = vector[d] - step * gradient[d]
+        vector[d] = value
+        sq_norm += value * value
     if sq_norm > max_norm * max_norm:
-        scale = np.float32(max_norm / math.sqrt(sq_norm))
-        for d in range(vector.shape[0]):
+        scale = np.float32(max_norm / math.sqrt(np.float64(sq_norm)))
+        for d in range(n_components):
             vector[d] *= scale
 
 
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
-def triplet_gradients(user, positive, negative, weight, d):
-    """Gradients of ``weight * (m + |u - p|^2 - |u - n|^2)`` at coordinate d.
-
-    Returns ``(d/du, d/dp, d/dn)``; the margin does not enter the gradient.
-    """
-    scale = np.float32(2.0) * weight
-    grad_user = scale * (negative[d] - positive[d])
-    grad_positive = scale * (positive[d] - user[d])
-    grad_negative = scale * (user[d] - negative[d])
-    return grad_user, grad_positive, grad_negative
-
-
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
-def adagrad_update(vector, grad_sq_sum, d, gradient, learning_rate):
-    """One AdaGrad step on coordinate ``d`` of ``vector``."""
-    grad_sq_sum[d] += gradient * gradient
-    vector[d] -= learning_rate * gradient / math.sqrt(grad_sq_sum[d])
-
-
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def sample_impostor(
     user,
     positive,
     seen_start,
     seen_end,
     indices,
+    marks,
+    stamp,
     item_embeddings,
     n_negatives,
     margin,
@@ -108,13 +115,20 @@ def sample_impostor(
     rng_states,
     rng_slot,
 ):
-    """Sample negatives for one (user, positive) pair; pick the impostor.
+    """Sample items for one (user, positive) pair; pick the impostor.
 
-    The user's positives are ``indices[seen_start:seen_end]`` (sorted) and
-    are never drawn as negatives.  Returns ``(hardest_item, weight, loss)``:
-    the closest sampled impostor, its WARP weight and the weighted hinge
-    loss; ``hardest_item`` is -1 (and the loss 0) when no sampled negative
-    violates the margin.
+    ``n_negatives`` items are drawn uniformly from all items.  A draw that
+    violates the margin is an impostor unless it is one of the user's
+    positives, ``indices[seen_start:seen_end]`` (sorted): those are skipped,
+    never used as negatives.  Membership is looked up in ``marks`` when
+    ``stamp >= 0`` (``marks[j] == stamp`` for the user's positives), else
+    by binary search, and only for violators.  Drawing from all items and
+    skipping positives keeps ``n_items * M / n_negatives`` an unbiased
+    estimate of the number of negatives ranked above the positive.
+
+    Returns ``(hardest_item, weight, loss)``: the closest impostor, its WARP
+    weight and the weighted hinge loss; ``hardest_item`` is -1 (and the loss
+    0) when no draw is an impostor.
     """
     n_items = item_embeddings.shape[0]
     threshold = squared_distance(user, positive) + margin
@@ -124,17 +138,12 @@ def sample_impostor(
     hardest_distance = np.float32(np.inf)
     for _ in range(n_negatives):
         candidate = random_below(rng_states, rng_slot, n_items)
-        rejections = 0
-        while contains_sorted(indices, seen_start, seen_end, candidate):
-            rejections += 1
-            if rejections == MAX_REJECTIONS:
-                candidate = -1
-                break
-            candidate = random_below(rng_states, rng_slot, n_items)
-        if candidate < 0:
-            continue
         distance = squared_distance(user, item_embeddings[candidate])
-        if distance < threshold:
+        if distance < threshold and not (
+            marks[candidate] == stamp
+            if stamp >= 0
+            else contains_sorted(indices, seen_start, seen_end, candidate)
+        ):
             n_impostors += 1
             if distance < hardest_distance:
                 hardest_distance = distance
@@ -148,41 +157,41 @@ def sample_impostor(
     return hardest_item, weight, weight * (threshold - hardest_distance)
 
 
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def update_triplet(
-    user,
+    user_embeddings,
     user_grad_sq,
+    user,
+    item_embeddings,
+    item_grad_sq,
     positive,
-    positive_grad_sq,
     negative,
-    negative_grad_sq,
     weight,
     learning_rate,
     max_norm,
+    gradients,
 ):
-    """AdaGrad step on all three vectors of a triplet, then projection."""
-    for d in range(user.shape[0]):
-        grad_user, grad_positive, grad_negative = triplet_gradients(
-            user, positive, negative, weight, d
-        )
-        adagrad_update(user, user_grad_sq, d, grad_user, learning_rate)
-        adagrad_update(positive, positive_grad_sq, d, grad_positive, learning_rate)
-        adagrad_update(negative, negative_grad_sq, d, grad_negative, learning_rate)
-    clip_to_ball(user, max_norm)
-    clip_to_ball(positive, max_norm)
-    clip_to_ball(negative, max_norm)
+    """AdaGrad step on the three vectors of a triplet, each then projected.
+
+    ``user``, ``positive`` and ``negative`` are row indices;
+    ``gradients`` is a (3, n_components) scratch buffer.
+    """
+    triplet_gradients(
+        user_embeddings[user], item_embeddings[positive], item_embeddings[negative],
+        weight, gradients[0], gradients[1], gradients[2],
+    )  # fmt: skip
+    adagrad_step(
+        user_embeddings[user], user_grad_sq, user, gradients[0], learning_rate, max_norm
+    )
+    adagrad_step(
+        item_embeddings[positive], item_grad_sq, positive, gradients[1], learning_rate, max_norm
+    )
+    adagrad_step(
+        item_embeddings[negative], item_grad_sq, negative, gradients[2], learning_rate, max_norm
+    )
 
 
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH)
-def update_user(user, user_grad_sq, positive, negative, weight, learning_rate, max_norm):
-    """AdaGrad step on the user vector alone (items frozen), then projection."""
-    for d in range(user.shape[0]):
-        grad_user, _, _ = triplet_gradients(user, positive, negative, weight, d)
-        adagrad_update(user, user_grad_sq, d, grad_user, learning_rate)
-    clip_to_ball(user, max_norm)
-
-
-@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def warp_epoch_chunk(
     pair_order,
     chunk_start,
@@ -201,59 +210,120 @@ def warp_epoch_chunk(
     max_norm,
     rng_states,
     block_losses,
+    gradients,
+    seen_marks,
+    mark_limit,
 ):
     """Hogwild SGD over the pairs ``pair_order[chunk_start:chunk_stop]``.
 
     A pair is a position ``p`` in the CSR arrays: user ``pair_users[p]``,
     positive item ``indices[p]``.  The chunk is cut into
-    ``len(rng_states)`` contiguous blocks, each with its own RNG state, run
-    in parallel; the block count is fixed, so with one thread the result is
-    bitwise reproducible whatever the machine's core count.  Each block adds
-    its summed loss to ``block_losses[block]``.
+    ``len(rng_states)`` contiguous blocks, each with its own RNG state.  The
+    blocks are dealt to ``len(seen_marks)`` parallel slots (one per thread),
+    slot ``s`` running blocks ``s, s + n_slots, ...`` in order: the block
+    count is fixed, so with one thread the result is bitwise reproducible
+    whatever the machine.  Each block adds its summed loss to
+    ``block_losses[block]``.
+
+    Scratch buffers: ``gradients`` (n_blocks, 3, n_components) float32 and
+    ``seen_marks`` (n_slots, n_items) int32.  Users with at most
+    ``mark_limit`` positives have them marked in ``seen_marks`` before each
+    step, so that membership is one load; heavier users, whose marking
+    would cost more than the binary searches it saves, are searched.
     """
     n_blocks = rng_states.shape[0]
+    n_slots = seen_marks.shape[0]
     n_pairs = chunk_stop - chunk_start
-    for block in prange(n_blocks):
-        block_start = chunk_start + (n_pairs * block) // n_blocks
-        block_stop = chunk_start + (n_pairs * (block + 1)) // n_blocks
-        loss = np.float32(0.0)
-        for position in range(block_start, block_stop):
-            pair = pair_order[position]
-            user_index = pair_users[pair]
-            positive_item = indices[pair]
-            user_start = indptr[user_index]
-            user_stop = indptr[user_index + 1]
-            hardest_item, weight, pair_loss = sample_impostor(
-                user_embeddings[user_index],
-                item_embeddings[positive_item],
-                user_start,
-                user_stop,
-                indices,
-                item_embeddings,
-                n_negatives,
-                margin,
-                use_rank_weight,
-                rng_states,
-                block,
-            )
-            if hardest_item < 0:
-                continue
-            loss += pair_loss
-            update_triplet(
-                user_embeddings[user_index],
-                user_grad_sq[user_index],
-                item_embeddings[positive_item],
-                item_grad_sq[positive_item],
-                item_embeddings[hardest_item],
-                item_grad_sq[hardest_item],
-                weight,
-                learning_rate,
-                max_norm,
-            )
-        block_losses[block] += loss
+    for slot in prange(n_slots):
+        marks = seen_marks[slot]
+        marks[:] = -1
+        for block in range(slot, n_blocks, n_slots):
+            block_start = chunk_start + (n_pairs * block) // n_blocks
+            block_stop = chunk_start + (n_pairs * (block + 1)) // n_blocks
+            block_losses[block] += _sgd_block(
+                pair_order, block_start, block_stop, pair_users, indptr, indices,
+                user_embeddings, user_grad_sq, item_embeddings, item_grad_sq,
+                n_negatives, margin, use_rank_weight, learning_rate, max_norm,
+                rng_states, block, gradients[block], marks, mark_limit,
+            )  # fmt: skip
 
 
-@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _sgd_block(
+    pair_order,
+    block_start,
+    block_stop,
+    pair_users,
+    indptr,
+    indices,
+    user_embeddings,
+    user_grad_sq,
+    item_embeddings,
+    item_grad_sq,
+    n_negatives,
+    margin,
+    use_rank_weight,
+    learning_rate,
+    max_norm,
+    rng_states,
+    block,
+    gradients,
+    marks,
+    mark_limit,
+):
+    """SGD steps on the pairs at positions ``block_start:block_stop``.
+
+    Returns the block's summed loss.
+    """
+    loss = np.float32(0.0)
+    for position in range(block_start, block_stop):
+        pair = pair_order[position]
+        user_index = pair_users[pair]
+        positive_item = indices[pair]
+        user_start = indptr[user_index]
+        user_stop = indptr[user_index + 1]
+        stamp = -1
+        if user_stop - user_start <= mark_limit:
+            # The position is unique within the chunk: marks[j] == stamp
+            # then means that j is a positive of this user.
+            stamp = position
+            for seen in range(user_start, user_stop):
+                marks[indices[seen]] = stamp
+        hardest_item, weight, pair_loss = sample_impostor(
+            user_embeddings[user_index],
+            item_embeddings[positive_item],
+            user_start,
+            user_stop,
+            indices,
+            marks,
+            stamp,
+            item_embeddings,
+            n_negatives,
+            margin,
+            use_rank_weight,
+            rng_states,
+            block,
+        )
+        if hardest_item < 0:
+            continue
+        loss += pair_loss
+        update_triplet(
+            user_embeddings,
+            user_grad_sq,
+            user_index,
+            item_embeddings,
+            item_grad_sq,
+            positive_item,
+            hardest_item,
+            weight,
+            learning_rate,
+            max_norm,
+            gradients,
+        )
+    return loss
+
+
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def fold_in_users(
     indptr,
     indices,
@@ -267,6 +337,7 @@ def fold_in_users(
     learning_rate,
     max_norm,
     rng_states,
+    gradients,
 ):
     """Optimise new users' vectors against frozen item vectors.
 
@@ -275,7 +346,8 @@ def fold_in_users(
     AdaGrad state in ``user_grad_sq``.  Each epoch takes one step per
     positive, drawn with replacement from the row with the row's own RNG
     state ``rng_states[r]``, so a row's result depends only on its content
-    and seed, never on the other rows or on the thread count.
+    and seed, never on the other rows or on the thread count.  ``gradients``
+    is an (n_rows, n_components) scratch buffer.
     """
     n_rows = indptr.shape[0] - 1
     for row in prange(n_rows):
@@ -293,6 +365,8 @@ def fold_in_users(
                 start,
                 stop,
                 indices,
+                indices,  # no marks: binary search
+                -1,
                 item_embeddings,
                 n_negatives,
                 margin,
@@ -301,14 +375,14 @@ def fold_in_users(
                 row,
             )
             if hardest_item >= 0:
-                update_user(
-                    user_embeddings[row],
-                    user_grad_sq[row],
-                    positive,
-                    item_embeddings[hardest_item],
-                    weight,
-                    learning_rate,
-                    max_norm,
+                # The user's part of triplet_gradients: items are frozen.
+                negative = item_embeddings[hardest_item]
+                gradient = gradients[row]
+                scale = np.float32(2.0) * weight
+                for d in range(gradient.shape[0]):
+                    gradient[d] = scale * (negative[d] - positive[d])
+                adagrad_step(
+                    user_embeddings[row], user_grad_sq, row, gradient, learning_rate, max_norm
                 )
 
 

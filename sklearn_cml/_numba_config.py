@@ -10,6 +10,9 @@ import os
 
 NUMBA_CACHE = os.environ.get("SKLEARN_CML_NUMBA_CACHE", "1") != "0"
 
+# Kernels also use error_model="numpy": division by zero gives inf instead of
+# raising, which removes the branch that stops loops from vectorising.
+
 # Fast-math flags for the hot loops: allow reassociation (so reductions
 # vectorize) and contraction, but keep NaN/inf semantics so that a diverging
 # model is still detected by the finiteness check after each epoch.

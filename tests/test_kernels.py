@@ -12,7 +12,7 @@ from sklearn_cml._covariance import (
     off_diagonal_covariance,
 )
 from sklearn_cml._kernels import (
-    clip_to_ball,
+    adagrad_step,
     contains_sorted,
     holdout_mask,
     rank_weight,
@@ -42,9 +42,8 @@ def test_triplet_gradient_matches_finite_differences():
         def loss(u, p, n):
             return weight * (margin + np.sum((u - p) ** 2) - np.sum((u - n) ** 2))
 
-        analytic = np.array(
-            [triplet_gradients(user, positive, negative, weight, d) for d in range(6)]
-        ).T
+        analytic = np.empty((3, 6))
+        triplet_gradients(user, positive, negative, weight, *analytic)
         numeric = [
             central_difference(lambda u: loss(u, positive, negative), user),
             central_difference(lambda p: loss(user, p, negative), positive),
@@ -85,7 +84,7 @@ def test_covariance_step_decorrelates():
     # Strongly correlated dimensions, inside the unit ball.
     users = (0.3 * base + 0.05 * rng.normal(size=(200, 4))).astype(np.float32)
     items = (0.3 * base[:50] + 0.05 * rng.normal(size=(50, 4))).astype(np.float32)
-    grad_sq = [np.full_like(users, 0.1), np.full_like(items, 0.1)]
+    grad_sq = [np.full(200, 0.1, dtype=np.float32), np.full(50, 0.1, dtype=np.float32)]
     losses = [
         covariance_step(users, grad_sq[0], items, grad_sq[1], 1e4, 0.05, 1.0)
         for _ in range(50)
@@ -101,13 +100,23 @@ def test_rank_weight_is_log_of_estimated_rank():
         )
 
 
-def test_clip_to_ball_projects_only_long_vectors():
-    long = np.array([3.0, 4.0], dtype=np.float32)
-    clip_to_ball(long, 2.0)
-    np.testing.assert_allclose(long, [1.2, 1.6], rtol=1e-6)
-    short = np.array([0.3, 0.4], dtype=np.float32)
-    clip_to_ball(short, 2.0)
-    np.testing.assert_array_equal(short, np.array([0.3, 0.4], dtype=np.float32))
+@pytest.mark.parametrize("max_norm", [0.5, 10.0])
+def test_adagrad_step_then_projection(max_norm):
+    rng = np.random.default_rng(4)
+    vector = rng.normal(size=7).astype(np.float32)
+    grad_sq = rng.uniform(0.1, 1.0, size=3).astype(np.float32)
+    gradient = rng.normal(size=7).astype(np.float32)
+    expected_grad_sq = grad_sq.astype(np.float64)
+    expected_grad_sq[1] += np.mean(gradient.astype(np.float64) ** 2)
+    expected = vector - 0.3 * gradient / np.sqrt(expected_grad_sq[1])
+    norm = np.linalg.norm(expected)
+    if norm > max_norm:
+        expected *= max_norm / norm
+    adagrad_step(vector, grad_sq, 1, gradient, np.float32(0.3), np.float32(max_norm))
+    np.testing.assert_allclose(grad_sq, expected_grad_sq, rtol=1e-6)
+    np.testing.assert_allclose(vector, expected, rtol=1e-5)
+    assert np.linalg.norm(vector) <= max_norm * (1 + 1e-6)
+    assert (norm > max_norm) == (max_norm == 0.5)  # both branches are exercised
 
 
 def test_contains_sorted():
@@ -118,15 +127,13 @@ def test_contains_sorted():
 
 def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen,
                         states, n_negatives, margin, learning_rate, max_norm):
-    """Plain-numpy WARP step, drawing the same negatives as the kernel."""
+    """Plain-numpy WARP step, drawing the same items as the kernel."""
     threshold = np.sum((user - items[positive]) ** 2) + margin
     impostors = []
     for _ in range(n_negatives):
         candidate = random_below(states, 0, items.shape[0])
-        while candidate in seen:
-            candidate = random_below(states, 0, items.shape[0])
         distance = np.sum((user - items[candidate]) ** 2)
-        if distance < threshold:
+        if distance < threshold and candidate not in seen:  # positives are skipped
             impostors.append((distance, candidate))
     if not impostors:
         return 0.0
@@ -138,9 +145,9 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
         negative: 2 * weight * (user - items[negative]),
     }
     for key, gradient in gradients.items():
-        vector, grad_sq = (user, grad_sq_user) if key == "user" else (items[key], grad_sq_items[key])
-        grad_sq += gradient**2
-        vector -= learning_rate * gradient / np.sqrt(grad_sq)
+        vector, grad_sq, row = (user, grad_sq_user, 0) if key == "user" else (items[key], grad_sq_items, key)
+        grad_sq[row] += np.mean(gradient**2)  # row-wise AdaGrad
+        vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
         norm = np.linalg.norm(vector)
         if norm > max_norm:
             vector *= max_norm / norm
@@ -148,19 +155,22 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_warp_epoch_matches_numpy_reference(seed):
+@pytest.mark.parametrize("n_slots, mark_limit", [(1, 100), (3, 100), (1, 0)])
+def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
+    """Both ways of skipping positives (marks, binary search) give the reference."""
     rng = np.random.default_rng(seed)
     n_items, n_components = 30, 5
     items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
     users = (rng.normal(size=(1, n_components)) * 0.4).astype(np.float32)
     seen = np.sort(rng.choice(n_items, size=6, replace=False)).astype(np.int32)
     indptr = np.array([0, seen.size], dtype=np.int64)
-    grad_sq_users = np.full_like(users, 0.1)
-    grad_sq_items = np.full_like(items, 0.1)
+    grad_sq_users = np.full(1, 0.1, dtype=np.float32)
+    grad_sq_items = np.full(n_items, 0.1, dtype=np.float32)
     initial_items = items.copy()
     expected = [a.astype(np.float64) for a in (users, items, grad_sq_users, grad_sq_items)]
     states = seed_states(seed, 1)
     reference_states = states.copy()
+    marks = np.full((n_slots, n_items), 7, dtype=np.int32)
     losses = np.zeros(1, dtype=np.float32)
 
     for position in range(seen.size):  # one pass, pairs in order
@@ -169,9 +179,10 @@ def test_warp_epoch_matches_numpy_reference(seed):
             order, 0, 1, np.zeros(seen.size, dtype=np.int32), indptr, seen,
             users, grad_sq_users, items, grad_sq_items,
             10, np.float32(1.5), True, np.float32(0.1), np.float32(1.0), states, losses,
+            np.empty((1, 3, n_components), dtype=np.float32), marks, mark_limit,
         )  # fmt: skip
         reference_warp_pair(
-            expected[0][0], expected[1], expected[2][0], expected[3], seen[position],
+            expected[0][0], expected[1], expected[2], expected[3], seen[position],
             set(seen.tolist()), reference_states, 10, 1.5, 0.1, 1.0,
         )  # fmt: skip
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
