@@ -32,13 +32,13 @@ Figures, for each thread count:
               the same embedding size and threads; median seconds per epoch.
               WARP stops sampling at the first violating negative (at most
               ``max_sampled=10``), so it reads fewer vectors than CML's 20.
-(e) memory    tracemalloc peak during ``CMLRecommender.fit`` (started after the
-              warm-up compile) divided by the reference state: embeddings +
-              AdaGrad accumulators, ``2 * (n_users + n_items) * K * 4`` bytes,
-              plus the CSR input (data + indices + indptr).  tracemalloc sees
-              numpy allocations; the Numba kernels allocate no large arrays.
-              X itself is allocated before tracing starts, so only copies of
-              it made by ``fit`` count in the peak.
+(e) memory    peak memory in use during ``CMLRecommender.fit`` (compiled
+              already): the CSR input X plus the tracemalloc peak of ``fit``
+              (X is allocated before tracing starts), divided by the
+              reference state: embeddings and their row-wise AdaGrad
+              accumulators, ``(n_users + n_items) * (K + 1) * 4`` bytes, plus
+              X (data + indices + indptr).  tracemalloc sees numpy
+              allocations; the Numba kernels allocate no large arrays.
 (f) ratios    CML epoch / bare epoch (target <= 2), CML epoch / LightFM epoch
               (target <= 0.5), peak memory ratio (target <= 1.5).
 
@@ -272,6 +272,7 @@ def bare_epoch(pair_users, pair_items, order, user_vectors, item_vectors,
     block_size = (n_pairs + n_blocks - 1) // n_blocks
     for block in prange(n_blocks):
         total = np.float32(0.0)
+        state = states[block]
         for p in range(block * block_size, min((block + 1) * block_size, n_pairs)):
             pair = order[p]
             user = pair_users[pair]
@@ -281,12 +282,13 @@ def bare_epoch(pair_users, pair_items, order, user_vectors, item_vectors,
                 diff = user_vectors[user, f] - item_vectors[positive, f]
                 d_positive += diff * diff
             for _ in range(n_negatives):
-                negative = random_below(states, block, n_items)
+                state, negative = random_below(state, n_items)
                 d_negative = np.float32(0.0)
                 for f in range(n_dims):
                     diff = user_vectors[user, f] - item_vectors[negative, f]
                     d_negative += diff * diff
                 total += max(np.float32(0.0), np.float32(1.0) + d_positive - d_negative)
+        states[block] = state
         out[block] = total
 
 
@@ -396,23 +398,32 @@ def fit_per_epoch(X, n_threads, args, n_epochs=5):
 # --------------------------------------------------------------------------
 
 
+def input_bytes(X):
+    """Bytes of the CSR passed to fit."""
+    return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+
+
 def reference_bytes(X, n_components):
-    """Embeddings + AdaGrad accumulators (float32) + the CSR passed to fit."""
-    n_users, n_items = X.shape
-    state = 2 * (n_users + n_items) * n_components * 4
-    return state + X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    """Embeddings (float32), their AdaGrad accumulators (one float32 per
+    vector: row-wise AdaGrad) and the CSR passed to fit."""
+    n_vectors = X.shape[0] + X.shape[1]
+    return n_vectors * (n_components + 1) * 4 + input_bytes(X)
 
 
 def measure_cml_memory(X, n_threads, args):
-    """tracemalloc peak of one ``fit`` (compiled already), and its ratio to
-    ``reference_bytes``."""
+    """Peak memory of one ``fit`` (compiled already) over ``reference_bytes``.
+
+    X is alive during fit but allocated before tracing starts, so the peak
+    in use is X plus the tracemalloc peak of fit.
+    """
     model = make_estimator(n_threads, args, 2)
     tracemalloc.start()
     try:
         model.fit(X)
-        _, peak = tracemalloc.get_traced_memory()
+        _, traced_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    peak = input_bytes(X) + traced_peak
     reference = reference_bytes(X, args.n_components)
     return {"peak": peak, "reference": reference, "ratio": peak / reference}
 

@@ -7,9 +7,9 @@ from numbers import Integral, Real
 import numba
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils._tags import TransformerTags
+from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -21,7 +21,14 @@ from ._interactions import (
     validate_ids,
     validate_interactions,
 )
-from ._kernels import all_finite, fold_in_users, holdout_mask, row_hash_states, warp_epoch_chunk
+from ._kernels import (
+    all_finite,
+    fold_in_users,
+    holdout_mask,
+    row_hash_states,
+    shuffle_pairs,
+    warp_epoch_chunk,
+)
 from ._rng import seed_states
 from ._topk import top_k_nearest
 
@@ -345,8 +352,7 @@ class CMLRecommender(BaseEstimator):
                 started = time.perf_counter()
                 # The order depends only on (seed, epoch number): fit for
                 # n epochs equals fit for k epochs then n - k partial_fit.
-                pair_order[:] = np.arange(n_pairs, dtype=np.int32)
-                np.random.default_rng([state.seed, state.n_iter]).shuffle(pair_order)
+                shuffle_pairs(pair_order, state.seed * 1_000_003 + state.n_iter)
                 block_losses[:] = 0.0
                 for chunk_start in range(0, n_pairs, self.batch_size):
                     chunk_stop = min(chunk_start + self.batch_size, n_pairs)
@@ -399,7 +405,8 @@ class CMLRecommender(BaseEstimator):
         self._seed = state.seed
         self.n_iter_ = state.n_iter
         self.loss_curve_ = state.loss_curve
-        self.user_items_ = data.to_csr()
+        # A copy: data.indices may be the caller's X.indices.
+        self.user_items_ = data.to_csr(copy=True)
 
     # -------------------------------------------------------- known users
 
@@ -633,8 +640,6 @@ class CMLRecommender(BaseEstimator):
         return _mean_recall(recommended, test)
 
     def _validate_held_out(self, y, data):
-        from sklearn.utils import check_array
-
         y = check_array(y, accept_sparse="csr", dtype="numeric", input_name="y")
         if y.shape != (data.n_users, data.n_items):
             raise ValueError(

@@ -31,12 +31,16 @@ class Interactions(NamedTuple):
     def n_interactions(self):
         return self.indices.shape[0]
 
-    def to_csr(self):
-        """A scipy ``csr_matrix`` of ones with this structure."""
+    def to_csr(self, copy=False):
+        """A scipy ``csr_matrix`` of ones with this structure.
+
+        Without ``copy`` it shares ``indices`` and ``indptr``, which may be
+        the caller's own arrays.
+        """
         data = np.ones(self.n_interactions, dtype=np.float32)
-        return sp.csr_matrix(
-            (data, self.indices, self.indptr), shape=(self.n_users, self.n_items)
-        )
+        indices, indptr = (self.indices.copy(), self.indptr.copy()) if copy else (
+            self.indices, self.indptr)
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n_users, self.n_items))
 
 
 def validate_interactions(estimator, X, *, reset, name="X"):
@@ -65,7 +69,8 @@ def to_interactions(X, name="X"):
     if not csr.has_canonical_format:
         csr = csr.copy()
         csr.sum_duplicates()
-    if csr.data.size and csr.data.min() < 0:
+    smallest = csr.data.min() if csr.data.size else 1
+    if smallest < 0:
         raise ValueError(
             f"Negative values in data passed to {name}. An interaction matrix holds "
             "implicit feedback where any positive entry is an interaction; "
@@ -77,7 +82,7 @@ def to_interactions(X, name="X"):
             f"{name} has {csr.nnz} stored entries; at most {_MAX_INTERACTIONS} "
             "interactions are supported. Subsample users or items."
         )
-    if csr.data.size and csr.data.min() == 0:
+    if smallest == 0:
         # Explicit zeros are not interactions: drop them (on a copy).
         csr = csr.copy() if csr is X else csr
         csr.eliminate_zeros()

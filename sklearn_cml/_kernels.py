@@ -112,8 +112,7 @@ def sample_impostor(
     n_negatives,
     margin,
     use_rank_weight,
-    rng_states,
-    rng_slot,
+    rng_state,
 ):
     """Sample items for one (user, positive) pair; pick the impostor.
 
@@ -126,9 +125,10 @@ def sample_impostor(
     skipping positives keeps ``n_items * M / n_negatives`` an unbiased
     estimate of the number of negatives ranked above the positive.
 
-    Returns ``(hardest_item, weight, loss)``: the closest impostor, its WARP
-    weight and the weighted hinge loss; ``hardest_item`` is -1 (and the loss
-    0) when no draw is an impostor.
+    Returns ``(hardest_item, weight, loss, rng_state)``: the closest
+    impostor, its WARP weight, the weighted hinge loss and the advanced
+    random state; ``hardest_item`` is -1 (and the loss 0) when no draw is an
+    impostor.
     """
     n_items = item_embeddings.shape[0]
     threshold = squared_distance(user, positive) + margin
@@ -137,7 +137,7 @@ def sample_impostor(
     hardest_item = -1
     hardest_distance = np.float32(np.inf)
     for _ in range(n_negatives):
-        candidate = random_below(rng_states, rng_slot, n_items)
+        rng_state, candidate = random_below(rng_state, n_items)
         distance = squared_distance(user, item_embeddings[candidate])
         if distance < threshold and not (
             marks[candidate] == stamp
@@ -150,11 +150,11 @@ def sample_impostor(
                 hardest_item = candidate
 
     if n_impostors == 0:
-        return -1, np.float32(0.0), np.float32(0.0)
+        return -1, np.float32(0.0), np.float32(0.0), rng_state
     weight = np.float32(1.0)
     if use_rank_weight:
         weight = rank_weight(n_items, n_impostors, n_negatives)
-    return hardest_item, weight, weight * (threshold - hardest_distance)
+    return hardest_item, weight, weight * (threshold - hardest_distance), rng_state
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -273,8 +273,9 @@ def _sgd_block(
 ):
     """SGD steps on the pairs at positions ``block_start:block_stop``.
 
-    Returns the block's summed loss.
+    Returns the block's summed loss; advances ``rng_states[block]``.
     """
+    rng_state = rng_states[block]
     loss = np.float32(0.0)
     for position in range(block_start, block_stop):
         pair = pair_order[position]
@@ -289,7 +290,7 @@ def _sgd_block(
             stamp = position
             for seen in range(user_start, user_stop):
                 marks[indices[seen]] = stamp
-        hardest_item, weight, pair_loss = sample_impostor(
+        hardest_item, weight, pair_loss, rng_state = sample_impostor(
             user_embeddings[user_index],
             item_embeddings[positive_item],
             user_start,
@@ -301,8 +302,7 @@ def _sgd_block(
             n_negatives,
             margin,
             use_rank_weight,
-            rng_states,
-            block,
+            rng_state,
         )
         if hardest_item < 0:
             continue
@@ -320,6 +320,7 @@ def _sgd_block(
             max_norm,
             gradients,
         )
+    rng_states[block] = rng_state
     return loss
 
 
@@ -356,10 +357,12 @@ def fold_in_users(
         n_positives = stop - start
         if n_positives == 0:
             continue
+        rng_state = rng_states[row]
         for _ in range(n_epochs * n_positives):
-            position = start + random_below(rng_states, row, n_positives)
+            rng_state, offset = random_below(rng_state, n_positives)
+            position = start + offset
             positive = item_embeddings[indices[position]]
-            hardest_item, weight, _ = sample_impostor(
+            hardest_item, weight, _, rng_state = sample_impostor(
                 user_embeddings[row],
                 positive,
                 start,
@@ -371,8 +374,7 @@ def fold_in_users(
                 n_negatives,
                 margin,
                 use_rank_weight,
-                rng_states,
-                row,
+                rng_state,
             )
             if hardest_item >= 0:
                 # The user's part of triplet_gradients: items are frozen.
@@ -384,6 +386,21 @@ def fold_in_users(
                 adagrad_step(
                     user_embeddings[row], user_grad_sq, row, gradient, learning_rate, max_norm
                 )
+
+
+@njit(cache=NUMBA_CACHE)
+def shuffle_pairs(order, seed):
+    """Fill ``order`` with a uniform random permutation of ``0..len - 1``.
+
+    Inside-out Fisher-Yates in place (no temporary), driven by a state
+    derived from ``seed`` alone, so the order of an epoch depends only on
+    the seed it is given.
+    """
+    state = splitmix64(np.uint64(seed)) | np.uint64(1)
+    for i in range(order.shape[0]):
+        state, j = random_below(state, i + 1)
+        order[i] = order[j]
+        order[j] = i
 
 
 @njit(cache=NUMBA_CACHE)

@@ -2,7 +2,11 @@
 
 Each block of parallel work owns one 64-bit state (an entry of a ``uint64``
 array), so results never depend on how blocks are scheduled over threads and
-no kernel touches Numba's global ``np.random`` state.  The generator is
+no kernel touches Numba's global ``np.random`` state.  Kernels copy their
+block's state into a local variable and thread it through the draws
+(``state, value = random_below(state, n)``): it stays in a register, and
+threads never write to the shared array while they run (neighbouring states
+share a cache line, which would bounce between cores on every draw).  The generator is
 xorshift64* (Vigna, 2016): one multiply and three shifts per draw, period
 2**64 - 1, good enough for negative sampling.  Seeds are spread with
 splitmix64 so that neighbouring seeds give unrelated streams.
@@ -29,25 +33,26 @@ def splitmix64(value):
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
-def next_uint64(states, slot):
-    """Advance ``states[slot]`` (xorshift64*) and return 64 random bits."""
-    x = states[slot]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    states[slot] = x
-    return x * _XORSHIFT_MULTIPLIER
+def next_uint64(state):
+    """Advance an xorshift64* state; return ``(new_state, 64 random bits)``."""
+    state = np.uint64(state)  # a no-op in kernels; a Python int otherwise
+    state ^= state >> np.uint64(12)
+    state ^= state << np.uint64(25)
+    state ^= state >> np.uint64(27)
+    return state, state * _XORSHIFT_MULTIPLIER
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
-def random_below(states, slot, n):
-    """Return a uniform integer in ``[0, n)``, ``0 < n < 2**32``.
+def random_below(state, n):
+    """Return ``(new_state, value)`` with ``value`` uniform in ``[0, n)``.
 
-    Multiply-shift on the high 32 bits (Lemire, 2019): no division, and the
-    bias, at most ``n / 2**32``, is far below what sampling can detect.
+    ``0 < n < 2**32``.  Multiply-shift on the high 32 bits (Lemire, 2019):
+    no division, and the bias, at most ``n / 2**32``, is far below what
+    sampling can detect.
     """
-    high = next_uint64(states, slot) >> np.uint64(32)
-    return np.int64((high * np.uint64(n)) >> np.uint64(32))
+    state, bits = next_uint64(state)
+    high = bits >> np.uint64(32)
+    return state, np.int64((high * np.uint64(n)) >> np.uint64(32))
 
 
 def seed_states(seed, n_states):

@@ -168,6 +168,14 @@ def test_every_vector_stays_in_the_ball(X, max_norm, learning_rate, margin):
         assert np.linalg.norm(vectors.astype(np.float64), axis=1).max() <= bound
 
 
+def test_fitted_model_does_not_share_memory_with_the_input(blocks):
+    X = blocks[0].copy()
+    model = CMLRecommender(**SMALL, random_state=0).fit(X)
+    seen_before = model.user_items_.toarray()
+    X.indices[:] = 0  # the caller reuses its buffers
+    np.testing.assert_array_equal(model.user_items_.toarray(), seen_before)
+
+
 def test_pickle_round_trip_keeps_predictions(blocks):
     X, _, _ = blocks
     model = CMLRecommender(**SMALL, random_state=0).fit(X)

@@ -17,6 +17,7 @@ from sklearn_cml._kernels import (
     holdout_mask,
     rank_weight,
     row_hash_states,
+    shuffle_pairs,
     triplet_gradients,
     warp_epoch_chunk,
 )
@@ -131,7 +132,7 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
     threshold = np.sum((user - items[positive]) ** 2) + margin
     impostors = []
     for _ in range(n_negatives):
-        candidate = random_below(states, 0, items.shape[0])
+        states[0], candidate = random_below(states[0], items.shape[0])
         distance = np.sum((user - items[candidate]) ** 2)
         if distance < threshold and candidate not in seen:  # positives are skipped
             impostors.append((distance, candidate))
@@ -193,9 +194,26 @@ def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
 
 def test_random_below_is_uniform():
     states = seed_states(7, 1)
-    draws = np.array([random_below(states, 0, 5) for _ in range(20000)])
-    counts = np.bincount(draws, minlength=5)
+    state, draws = states[0], []
+    for _ in range(20000):
+        state, value = random_below(np.uint64(state), 5)
+        draws.append(value)
+    counts = np.bincount(np.array(draws), minlength=5)
     assert counts.min() > 3700 and counts.max() < 4300
+
+
+def test_shuffle_pairs_is_a_seeded_uniform_permutation():
+    order = np.empty(6, dtype=np.int32)
+    counts = np.zeros((6, 6))
+    for seed in range(3000):
+        shuffle_pairs(order, seed)
+        assert sorted(order) == list(range(6))
+        counts[np.arange(6), order] += 1
+    # Every value lands in every place about equally often (expected 500).
+    assert counts.min() > 400 and counts.max() < 600
+    again = np.empty(6, dtype=np.int32)
+    shuffle_pairs(again, 2999)
+    np.testing.assert_array_equal(again, order)
 
 
 def test_seed_states_are_distinct_and_nonzero():
