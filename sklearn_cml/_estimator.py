@@ -337,9 +337,6 @@ class CMLRecommender(BaseEstimator):
     def _run_epochs(self, state, data, n_epochs):
         """Run ``n_epochs`` epochs of Hogwild SGD, updating ``state`` in place."""
         n_pairs = data.n_interactions
-        pair_users = np.repeat(
-            np.arange(data.n_users, dtype=np.int32), np.diff(data.indptr)
-        )
         pair_order = np.empty(n_pairs, dtype=np.int32)
         block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
         gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
@@ -357,8 +354,7 @@ class CMLRecommender(BaseEstimator):
                 for chunk_start in range(0, n_pairs, self.batch_size):
                     chunk_stop = min(chunk_start + self.batch_size, n_pairs)
                     warp_epoch_chunk(
-                        pair_order, chunk_start, chunk_stop, pair_users,
-                        data.indptr, data.indices,
+                        pair_order, chunk_start, chunk_stop, data.indptr, data.indices,
                         state.user_embeddings, state.user_grad_sq,
                         state.item_embeddings, state.item_grad_sq,
                         self.n_negatives, np.float32(self.margin), self.rank_weight,

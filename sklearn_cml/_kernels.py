@@ -51,6 +51,24 @@ def contains_sorted(indices, start, end, value):
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
+def row_of_entry(indptr, position):
+    """The CSR row holding entry ``position`` (binary search of ``indptr``).
+
+    Finding it costs a few loads of the small ``indptr`` array instead of
+    keeping a user index per interaction in memory.
+    """
+    lo = 0
+    hi = indptr.shape[0] - 1
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if indptr[mid] <= position:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
 def rank_weight(n_items, n_impostors, n_negatives):
     """WARP weight ``log(floor(n_items * M / U) + 1)`` of a sampled rank."""
     rank = (n_items * n_impostors) // n_negatives
@@ -196,7 +214,6 @@ def warp_epoch_chunk(
     pair_order,
     chunk_start,
     chunk_stop,
-    pair_users,
     indptr,
     indices,
     user_embeddings,
@@ -216,8 +233,8 @@ def warp_epoch_chunk(
 ):
     """Hogwild SGD over the pairs ``pair_order[chunk_start:chunk_stop]``.
 
-    A pair is a position ``p`` in the CSR arrays: user ``pair_users[p]``,
-    positive item ``indices[p]``.  The chunk is cut into
+    A pair is a position ``p`` in the CSR arrays: positive item
+    ``indices[p]`` of the user whose row holds ``p``.  The chunk is cut into
     ``len(rng_states)`` contiguous blocks, each with its own RNG state.  The
     blocks are dealt to ``len(seen_marks)`` parallel slots (one per thread),
     slot ``s`` running blocks ``s, s + n_slots, ...`` in order: the block
@@ -241,7 +258,7 @@ def warp_epoch_chunk(
             block_start = chunk_start + (n_pairs * block) // n_blocks
             block_stop = chunk_start + (n_pairs * (block + 1)) // n_blocks
             block_losses[block] += _sgd_block(
-                pair_order, block_start, block_stop, pair_users, indptr, indices,
+                pair_order, block_start, block_stop, indptr, indices,
                 user_embeddings, user_grad_sq, item_embeddings, item_grad_sq,
                 n_negatives, margin, use_rank_weight, learning_rate, max_norm,
                 rng_states, block, gradients[block], marks, mark_limit,
@@ -253,7 +270,6 @@ def _sgd_block(
     pair_order,
     block_start,
     block_stop,
-    pair_users,
     indptr,
     indices,
     user_embeddings,
@@ -279,7 +295,7 @@ def _sgd_block(
     loss = np.float32(0.0)
     for position in range(block_start, block_stop):
         pair = pair_order[position]
-        user_index = pair_users[pair]
+        user_index = row_of_entry(indptr, pair)
         positive_item = indices[pair]
         user_start = indptr[user_index]
         user_stop = indptr[user_index + 1]

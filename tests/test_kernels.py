@@ -17,6 +17,7 @@ from sklearn_cml._kernels import (
     holdout_mask,
     rank_weight,
     row_hash_states,
+    row_of_entry,
     shuffle_pairs,
     triplet_gradients,
     warp_epoch_chunk,
@@ -120,6 +121,12 @@ def test_adagrad_step_then_projection(max_norm):
     assert (norm > max_norm) == (max_norm == 0.5)  # both branches are exercised
 
 
+def test_row_of_entry_skips_empty_rows():
+    indptr = np.array([0, 0, 2, 2, 2, 5, 6], dtype=np.int64)
+    rows = [row_of_entry(indptr, position) for position in range(6)]
+    assert rows == [1, 1, 4, 4, 4, 5]
+
+
 def test_contains_sorted():
     values = np.array([1, 4, 9, 12], dtype=np.int32)
     for value in range(14):
@@ -177,7 +184,7 @@ def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
         warp_epoch_chunk(
-            order, 0, 1, np.zeros(seen.size, dtype=np.int32), indptr, seen,
+            order, 0, 1, indptr, seen,
             users, grad_sq_users, items, grad_sq_items,
             10, np.float32(1.5), True, np.float32(0.1), np.float32(1.0), states, losses,
             np.empty((1, 3, n_components), dtype=np.float32), marks, mark_limit,
