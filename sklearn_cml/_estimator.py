@@ -89,8 +89,10 @@ class CMLRecommender(BaseEstimator):
         AdaGrad learning rate.
     n_epochs : int, default=30
         Passes over the interactions made by ``fit``.
-    batch_size : int, default=50_000
-        Number of pairs between two steps of the covariance loss.
+    batch_size : int, default=100_000
+        Number of pairs between two steps of the covariance loss (each step
+        touches every vector, so it is taken in batches; the paper's code
+        used 50,000).
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
@@ -181,7 +183,7 @@ class CMLRecommender(BaseEstimator):
         max_norm=1.0,
         learning_rate=0.1,
         n_epochs=30,
-        batch_size=50_000,
+        batch_size=100_000,
         fold_in_epochs=20,
         top_k=50,
         score_holdout=0.2,
