@@ -31,6 +31,7 @@ from ._kernels import (
 )
 from ._rng import seed_states
 from ._topk import top_k_nearest
+from .metrics import make_ranking_scorer
 
 # The work of each chunk of pairs is cut into this many blocks, each with its
 # own RNG state.  A constant, so that results never depend on the number of
@@ -591,7 +592,7 @@ class CMLRecommender(BaseEstimator):
         compared with its held-out items.  Recall of a row is the number of
         held-out items among the ``top_k`` recommended, divided by the
         number of held-out items; rows without held-out items are skipped,
-        not counted as zero.
+        not counted as zero (see :mod:`sklearn_cml.metrics`).
 
         Parameters
         ----------
@@ -619,6 +620,10 @@ class CMLRecommender(BaseEstimator):
         >>> 0.0 <= model.fit(X[:100]).score(X[100:]) <= 1.0
         True
         """
+        return make_ranking_scorer("recall", k=self.top_k)(self, X, y)
+
+    def _held_out_split(self, X, y):
+        """``(known, held_out)`` interactions of the rows of ``X`` for scoring."""
         check_is_fitted(self)
         data = validate_interactions(self, X, reset=False)
         if y is None:
@@ -631,11 +636,7 @@ class CMLRecommender(BaseEstimator):
                 "No row has held-out items to score: give y, or rows with at "
                 "least two interactions so that part of each can be held out."
             )
-        _, recommended = top_k_nearest(
-            self._fold_in(known), self.item_embeddings_, self.top_k,
-            known.indptr, known.indices,
-        )  # fmt: skip
-        return _mean_recall(recommended, test)
+        return known, test
 
     def _validate_held_out(self, y, data):
         y = check_array(y, accept_sparse="csr", dtype="numeric", input_name="y")
@@ -705,16 +706,6 @@ def _split_entries(data, held_out):
         return Interactions(indptr, data.indices[mask], data.n_items)
 
     return select(~held_out), select(held_out)
-
-
-def _mean_recall(recommended, test):
-    """Mean over rows with test items of ``|recommended & test| / |test|``."""
-    n_test = np.diff(test.indptr)
-    rows, ranks = np.nonzero(recommended >= 0)
-    is_hit = np.asarray(test.to_csr()[rows, recommended[rows, ranks]]).ravel() > 0
-    hits = np.bincount(rows[is_hit], minlength=test.n_users)
-    scored = n_test > 0
-    return float(np.mean(hits[scored] / n_test[scored]))
 
 
 def _effective_n_threads(n_jobs):

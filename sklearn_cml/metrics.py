@@ -1,0 +1,441 @@
+"""Ranking metrics for recommenders, and scorers for model selection.
+
+Every metric ranks, for each user, **all** items except the excluded ones
+(pass the training interactions as ``exclude``, or items the user has
+already seen stay in the ranking and crowd out the held-out ones).  Users
+without test items are skipped, not counted as zero, and the metric is the
+plain mean over the remaining users.  Items with equal scores are treated
+as in random order: each metric is its expected value over those orders,
+so no item is favoured by its index.
+
+Definitions, for a user with test items T, k the cut-off, and hits the
+number of test items among the k best-ranked candidates:
+
+- ``recall@k`` = hits / |T| (the CML paper's definition; note that it is
+  below 1 whenever |T| > k);
+- ``precision@k`` = hits / k;
+- ``hit_rate@k`` = 1 if hits > 0 else 0;
+- ``ndcg@k`` = DCG@k / IDCG@k with binary gains and ``1 / log2(rank + 1)``
+  discounts, IDCG@k the DCG of a ranking with min(k, |T|) test items first;
+- ``map@k`` = mean over users of AP@k = (sum over ranks r <= k holding a test
+  item of precision@r) / min(k, |T|);
+- ``auc`` = the fraction of (test item, candidate non-test item) pairs in
+  the right order, ties counting one half; users without any candidate
+  non-test item are skipped for it.
+
+Scores can be a dense array (users x items, higher is better), a fitted
+``CMLRecommender`` (its training users are ranked, by negative distance), or
+a function of an array of user indices returning their scores.  With the
+last two, scores are computed for a batch of users at a time, so memory
+stays bounded (about 16 MiB of scores at once) whatever the number of users
+and items.
+"""
+
+from numbers import Integral
+
+import numba
+import numpy as np
+from sklearn.utils import check_array
+
+from ._interactions import Interactions, to_interactions
+from ._ranking import AP_SUM, AUC, DCG, HIT_PROBABILITY, HITS, N_STATS, N_TEST, ranking_stats
+
+METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "auc")
+
+# Scores computed at once: 4M entries (16 MiB in float32).
+_BATCH_ENTRIES = 1 << 22
+
+__all__ = [
+    "METRICS",
+    "auc_score",
+    "hit_rate_at_k",
+    "make_ranking_scorer",
+    "map_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "ranking_metrics",
+    "recall_at_k",
+]
+
+
+def ranking_metrics(y_true, y_score, *, k=10, exclude=None, metrics=METRICS):
+    """Several ranking metrics at once, in one pass over the users.
+
+    Parameters
+    ----------
+    y_true : {array-like, sparse matrix} of shape (n_users, n_items)
+        Test interactions: positive entries are the relevant items.
+    y_score : array-like of shape (n_users, n_items), fitted CMLRecommender or callable
+        Scores, higher is better.  A fitted ``CMLRecommender`` scores its
+        training users (rows of its ``fit`` matrix) by negative squared
+        distance.  A callable takes an int array of user indices and returns
+        their (n, n_items) scores.
+    k : int, default=10
+        Cut-off of the ranking (not used by ``auc``).
+    exclude : {array-like, sparse matrix} of shape (n_users, n_items), default=None
+        Items left out of each user's ranking, typically the training
+        interactions.  Must not overlap ``y_true``.
+    metrics : sequence of str, default=METRICS
+        Names among ``"recall", "precision", "ndcg", "map", "hit_rate",
+        "auc"``.
+
+    Returns
+    -------
+    scores : dict
+        Metric name -> mean over users with test items.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cml.metrics import ranking_metrics
+    >>> y_true = np.array([[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]])
+    >>> y_score = np.array([[0.1, 0.9, 0.2, 0.4], [0.5, 0.1, 0.3, 0.2], [0.3, 0.3, 0.3, 0.3]])
+    >>> result = ranking_metrics(y_true, y_score, k=2, metrics=("recall", "precision"))
+    >>> {name: round(value, 3) for name, value in result.items()}
+    {'recall': 0.75, 'precision': 0.625}
+
+    User 0 has both test items in its top 2 (recall 1); user 1 has no test
+    item and is skipped; user 2 scores all four items equally, so its test
+    item is in the top 2 with probability 1/2.
+    """
+    names = _check_metric_names(metrics)
+    k = _check_k(k)
+    stats = _ranking_statistics(y_true, y_score, k=k, exclude=exclude)
+    return {name: _metric_from_stats(stats, name, k) for name in names}
+
+
+def recall_at_k(y_true, y_score, *, k=10, exclude=None):
+    """Mean recall@k: test items among the k best / number of test items.
+
+    Parameters and conventions as in :func:`ranking_metrics`.
+
+    Returns
+    -------
+    recall : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import recall_at_k
+    >>> recall_at_k([[1, 0, 1]], [[0.9, 0.5, 0.1]], k=2)
+    0.5
+    >>> recall_at_k([[1, 0, 1]], [[0.9, 0.5, 0.1]], k=2, exclude=[[0, 1, 0]])
+    1.0
+    """
+    return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("recall",))["recall"]
+
+
+def precision_at_k(y_true, y_score, *, k=10, exclude=None):
+    """Mean precision@k: test items among the k best / k.
+
+    Parameters and conventions as in :func:`ranking_metrics`.
+
+    Returns
+    -------
+    precision : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import precision_at_k
+    >>> precision_at_k([[1, 0, 1, 0]], [[0.9, 0.5, 0.1, 0.0]], k=2)
+    0.5
+    """
+    metric = ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("precision",))
+    return metric["precision"]
+
+
+def ndcg_at_k(y_true, y_score, *, k=10, exclude=None):
+    """Mean normalised discounted cumulative gain at k (binary gains).
+
+    Parameters and conventions as in :func:`ranking_metrics`.
+
+    Returns
+    -------
+    ndcg : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import ndcg_at_k
+    >>> round(ndcg_at_k([[0, 1, 0]], [[0.9, 0.5, 0.1]], k=2), 4)  # 1/log2(3)
+    0.6309
+    """
+    return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("ndcg",))["ndcg"]
+
+
+def map_at_k(y_true, y_score, *, k=10, exclude=None):
+    """Mean average precision at k.
+
+    Parameters and conventions as in :func:`ranking_metrics`.
+
+    Returns
+    -------
+    map : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import map_at_k
+    >>> map_at_k([[1, 0, 1]], [[0.9, 0.5, 0.1]], k=3)  # (1/1 + 2/3) / 2
+    0.8333333333333333
+    """
+    return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("map",))["map"]
+
+
+def hit_rate_at_k(y_true, y_score, *, k=10, exclude=None):
+    """Fraction of users with at least one test item among their k best.
+
+    Parameters and conventions as in :func:`ranking_metrics`.
+
+    Returns
+    -------
+    hit_rate : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import hit_rate_at_k
+    >>> hit_rate_at_k([[1, 0, 0], [0, 0, 1]], [[0.9, 0.5, 0.1], [0.9, 0.5, 0.1]], k=1)
+    0.5
+    """
+    return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("hit_rate",))[
+        "hit_rate"
+    ]
+
+
+def auc_score(y_true, y_score, *, exclude=None):
+    """Mean per-user AUC of test items against the other candidate items.
+
+    Parameters and conventions as in :func:`ranking_metrics`; there is no
+    cut-off.
+
+    Returns
+    -------
+    auc : float
+
+    Examples
+    --------
+    >>> from sklearn_cml.metrics import auc_score
+    >>> auc_score([[1, 0, 0, 1]], [[0.9, 0.5, 0.1, 0.5]])  # 3 pairs right, 1 tied
+    0.875
+    """
+    return ranking_metrics(y_true, y_score, k=1, exclude=exclude, metrics=("auc",))["auc"]
+
+
+class _RankingScorer:
+    """``scorer(estimator, X, y=None)`` for ``GridSearchCV(scoring=...)``."""
+
+    def __init__(self, metric, k):
+        self.metric = metric
+        self.k = k
+
+    def __call__(self, estimator, X, y=None):
+        known, test = estimator._held_out_split(X, y)
+        scores = _embedding_scores(estimator._fold_in(known), estimator.item_embeddings_)
+        stats = _statistics_of(test, scores, self.k, known)
+        return _metric_from_stats(stats, self.metric, self.k)
+
+    def __repr__(self):
+        return f"make_ranking_scorer({self.metric!r}, k={self.k})"
+
+
+def make_ranking_scorer(metric="recall", *, k=50):
+    """A scorer for ``GridSearchCV``, ``cross_val_score`` and the like.
+
+    The scorer takes ``(estimator, X, y=None)`` where ``X`` holds users the
+    estimator did not see in ``fit`` (a cross-validation fold of users).
+    Each row is folded in from part of its items and ranked against the
+    rest, exactly as ``CMLRecommender.score`` does: with ``y``, the rows of
+    ``y`` are the held-out items; without, a deterministic
+    ``estimator.score_holdout`` fraction of each row is held out.
+
+    Parameters
+    ----------
+    metric : str, default="recall"
+        One of ``"recall", "precision", "ndcg", "map", "hit_rate", "auc"``.
+    k : int, default=50
+        Cut-off of the ranking.
+
+    Returns
+    -------
+    scorer : callable
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_cml import CMLRecommender
+    >>> from sklearn_cml.datasets import make_interactions
+    >>> from sklearn_cml.metrics import make_ranking_scorer
+    >>> X = make_interactions(n_users=300, n_items=100, random_state=0)
+    >>> search = GridSearchCV(
+    ...     CMLRecommender(n_components=8, n_epochs=5, random_state=0),
+    ...     {"margin": [0.5, 1.0]},
+    ...     scoring={"recall": make_ranking_scorer("recall", k=20),
+    ...              "ndcg": make_ranking_scorer("ndcg", k=20)},
+    ...     refit="recall", cv=3).fit(X)
+    >>> sorted(name for name in search.cv_results_ if name.startswith("mean_test"))
+    ['mean_test_ndcg', 'mean_test_recall']
+    """
+    (metric,) = _check_metric_names((metric,))
+    return _RankingScorer(metric, _check_k(k))
+
+
+# ----------------------------------------------------------------- internals
+
+
+def _check_k(k):
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+def _check_metric_names(metrics):
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"Unknown metric(s) {unknown}; choose among {list(METRICS)}.")
+    return tuple(metrics)
+
+
+def _as_interactions(matrix, name, shape=None):
+    if isinstance(matrix, Interactions):
+        return matrix
+    array = check_array(matrix, accept_sparse="csr", dtype="numeric", input_name=name)
+    if shape is not None and array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}, but y_true has shape {shape}.")
+    return to_interactions(array, name=name)
+
+
+def _ranking_statistics(y_true, y_score, *, k, exclude):
+    """Validate the inputs, then compute the per-user statistics."""
+    test = _as_interactions(y_true, "y_true")
+    shape = (test.n_users, test.n_items)
+    if exclude is None:
+        excluded = Interactions(np.zeros(test.n_users + 1, np.int64), np.zeros(0, np.int32),
+                                test.n_items)
+    else:
+        excluded = _as_interactions(exclude, "exclude", shape)
+        overlap = test.to_csr().multiply(excluded.to_csr()).nnz
+        if overlap:
+            raise ValueError(
+                f"y_true and exclude share {overlap} interactions. Test items must not "
+                "be excluded from the ranking: split train and test without overlap."
+            )
+    return _statistics_of(test, _score_source(y_score, shape), k, excluded)
+
+
+def _score_source(y_score, shape):
+    """A function of user indices returning their scores, checked for shape."""
+    if hasattr(y_score, "user_embeddings_") and hasattr(y_score, "item_embeddings_"):
+        users, items = y_score.user_embeddings_, y_score.item_embeddings_
+        if (users.shape[0], items.shape[0]) != shape:
+            raise ValueError(
+                f"The model was fitted on {users.shape[0]} users x {items.shape[0]} items, "
+                f"but y_true has shape {shape}: rank the model's own users, or fold new "
+                "users in with transform."
+            )
+        return _embedding_scores(users, items)
+    if callable(y_score):
+        def checked(user_indices):
+            scores = np.asarray(y_score(user_indices))
+            if scores.shape != (len(user_indices), shape[1]):
+                raise ValueError(
+                    f"The score function returned shape {scores.shape} for "
+                    f"{len(user_indices)} users; expected {(len(user_indices), shape[1])}."
+                )
+            return _finite_scores(scores)
+
+        return checked
+    scores = check_array(y_score, dtype=(np.float64, np.float32), input_name="y_score")
+    if scores.shape != shape:
+        raise ValueError(f"y_score has shape {scores.shape}, but y_true has shape {shape}.")
+    return lambda user_indices: scores[user_indices]
+
+
+def _finite_scores(scores):
+    scores = np.ascontiguousarray(scores, dtype=np.float64 if scores.dtype == np.float64
+                                  else np.float32)
+    if not np.isfinite(scores).all():
+        raise ValueError("The scores contain NaN or infinity.")
+    return scores
+
+
+def _embedding_scores(user_vectors, item_vectors):
+    """Scores ``-|u - v|^2`` of users (by index) for every item."""
+    item_sq_norms = np.einsum("ij,ij->i", item_vectors, item_vectors)
+
+    def scores(user_indices):
+        batch = user_vectors[user_indices]
+        result = batch @ item_vectors.T
+        result *= 2.0
+        result -= item_sq_norms
+        result -= np.einsum("ij,ij->i", batch, batch)[:, None]
+        return result
+
+    return scores
+
+
+def _statistics_of(test, scores, k, excluded):
+    """Per-user statistics (n_users, N_STATS), scores computed in batches."""
+    n_users, n_items = test.n_users, test.n_items
+    stats = np.zeros((n_users, N_STATS), dtype=np.float64)
+    batch_size = max(1, _BATCH_ENTRIES // max(n_items, 1))
+    # Only users with test items need scores.
+    with_test = np.flatnonzero(np.diff(test.indptr) > 0)
+    for start in range(0, with_test.shape[0], batch_size):
+        users = with_test[start : start + batch_size]
+        batch_scores = np.ascontiguousarray(scores(users))
+        batch_stats = np.zeros((users.shape[0], N_STATS), dtype=np.float64)
+        _rows_stats(batch_scores, users, test, excluded, k, batch_stats)
+        stats[users] = batch_stats
+    return stats
+
+
+def _rows_stats(batch_scores, users, test, excluded, k, out):
+    """Statistics of a batch of (not necessarily contiguous) users."""
+    # Re-index the two CSR structures to the batch's users, in order.
+    test_indptr, test_indices = _rows_of(test, users)
+    exclude_indptr, exclude_indices = _rows_of(excluded, users)
+    n_blocks = min(users.shape[0], 4 * numba.get_num_threads())
+    ranking_stats(
+        batch_scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k, n_blocks, out
+    )
+
+
+def _rows_of(data, users):
+    counts = data.indptr[users + 1] - data.indptr[users]
+    indptr = np.zeros(users.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    if indptr[-1] == 0:
+        return indptr, np.zeros(0, dtype=np.int32)
+    starts = np.repeat(data.indptr[users] - indptr[:-1], counts)
+    indices = data.indices[np.arange(indptr[-1]) + starts]
+    return indptr, indices
+
+
+def _ideal_dcg(n_relevant, k):
+    """DCG@k of a ranking with min(k, n_relevant) relevant items first."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    cumulative = np.concatenate(([0.0], np.cumsum(discounts)))
+    return cumulative[np.minimum(n_relevant, k).astype(np.int64)]
+
+
+def _metric_from_stats(stats, name, k):
+    """Mean of one metric over the users with test items."""
+    scored = stats[stats[:, N_TEST] > 0]
+    n_test = scored[:, N_TEST]
+    if name == "recall":
+        values = scored[:, HITS] / n_test
+    elif name == "precision":
+        values = scored[:, HITS] / k
+    elif name == "hit_rate":
+        values = scored[:, HIT_PROBABILITY]
+    elif name == "ndcg":
+        values = scored[:, DCG] / _ideal_dcg(n_test, k)
+    elif name == "map":
+        values = scored[:, AP_SUM] / np.minimum(n_test, k)
+    else:  # auc: users with no candidate outside the test items are skipped
+        values = scored[~np.isnan(scored[:, AUC]), AUC]
+    if values.shape[0] == 0:
+        raise ValueError(
+            "No user has test items (or, for auc, both test items and other candidate "
+            "items): the metric is undefined."
+        )
+    return float(np.mean(values))
