@@ -46,7 +46,9 @@ def popularity_recommendations(train, n_items):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sklearn_cml", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sklearn_cml", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--n-users", type=int, default=3000)
     parser.add_argument("--n-items", type=int, default=1000)
     parser.add_argument("--n-epochs", type=int, default=20)

@@ -4,14 +4,11 @@ import time
 from contextlib import contextmanager
 from numbers import Integral, Real
 
-import numba
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import TransformerTags, check_array, check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ._covariance import covariance_step
 from ._interactions import (
@@ -31,7 +28,9 @@ from ._kernels import (
 )
 from ._rng import seed_states
 from ._topk import top_k_nearest
+from ._training import EarlyStopping, TrainingState, effective_n_threads, thread_limits
 from .metrics import make_ranking_scorer
+from .model_selection import train_test_split
 
 # The work of each chunk of pairs is cut into this many blocks, each with its
 # own RNG state.  A constant, so that results never depend on the number of
@@ -97,6 +96,19 @@ class CMLRecommender(BaseEstimator):
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
+    early_stopping : bool, default=False
+        In ``fit``, hold out ``validation_fraction`` of each user's
+        interactions, measure their recall@``top_k`` after every epoch, stop
+        when it has not improved by more than ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the vectors of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of each user's interactions held out for early stopping
+        (users with at least two interactions; see
+        :func:`sklearn_cml.model_selection.train_test_split`).
+    n_iter_no_change : int, default=5
+        Epochs without improvement before early stopping stops.
+    tol : float, default=1e-4
+        Smallest gain of validation recall that counts as an improvement.
     top_k : int, default=50
         Number of items returned by ``predict``, and the cut-off of the
         recall that ``score`` returns.
@@ -126,6 +138,12 @@ class CMLRecommender(BaseEstimator):
         Number of epochs run so far (``fit`` and ``partial_fit``).
     loss_curve_ : list of float
         Mean embedding loss per pair of each epoch.
+    validation_scores_ : list of float or None
+        Validation recall@``top_k`` after each epoch, with early stopping.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+    best_epoch_ : int or None
+        The epoch (1-based) whose vectors were kept, with early stopping.
     n_features_in_ : int
         Number of items seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -166,6 +184,10 @@ class CMLRecommender(BaseEstimator):
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "score_holdout": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
@@ -186,6 +208,10 @@ class CMLRecommender(BaseEstimator):
         n_epochs=30,
         batch_size=100_000,
         fold_in_epochs=20,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
         top_k=50,
         score_holdout=0.2,
         random_state=None,
@@ -202,6 +228,10 @@ class CMLRecommender(BaseEstimator):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.fold_in_epochs = fold_in_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.top_k = top_k
         self.score_holdout = score_holdout
         self.random_state = random_state
@@ -242,10 +272,35 @@ class CMLRecommender(BaseEstimator):
         with _unchanged_on_error(self):
             data = validate_interactions(self, X, reset=True)
             self._check_trainable(data)
-            state = self._initial_state(data)
-            self._run_epochs(state, data, self.n_epochs)
+            if not self.early_stopping:
+                state = self._initial_state(data)
+                self._run_epochs(state, data, self.n_epochs)
+            else:
+                train, validation = self._validation_split(data)
+                state = self._initial_state(train)
+                stopper = EarlyStopping(
+                    train, validation, self.top_k, self.n_iter_no_change, self.tol
+                )
+                self._run_epochs(state, train, self.n_epochs, after_epoch=stopper)
+                stopper.restore_best(state)
             self._store(state, data)
         return self
+
+    def _validation_split(self, data):
+        """``(train, validation)`` interactions for early stopping."""
+        train, validation = (
+            to_interactions(part)
+            for part in train_test_split(
+                data.to_csr(), test_size=self.validation_fraction,
+                random_state=self.random_state,
+            )
+        )  # fmt: skip
+        if validation.n_interactions == 0:
+            raise ValueError(
+                "early_stopping holds out part of each user's interactions, but no "
+                "user has two or more. Fit without early_stopping."
+            )
+        return train, validation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -299,7 +354,9 @@ class CMLRecommender(BaseEstimator):
                 f"to at most {data.n_items}."
             )
         if self.n_jobs == 0:
-            raise ValueError("n_jobs == 0 has no meaning: use None or 1 for one thread, -1 for all.")
+            raise ValueError(
+                "n_jobs == 0 has no meaning: use None or 1 for one thread, -1 for all."
+            )
 
     def _initial_state(self, data):
         """Fresh vectors and optimiser state, all derived from random_state."""
@@ -313,7 +370,7 @@ class CMLRecommender(BaseEstimator):
             _clip_rows(vectors, self.max_norm)
             return vectors
 
-        return _TrainingState(
+        return TrainingState(
             user_embeddings=initial_vectors(data.n_users),
             item_embeddings=initial_vectors(data.n_items),
             user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
@@ -322,11 +379,13 @@ class CMLRecommender(BaseEstimator):
             seed=seed,
             n_iter=0,
             loss_curve=[],
+            validation_scores=[],
+            best_epoch=None,
         )
 
     def _current_state(self):
         """A copy of the fitted state, so that a failed epoch changes nothing."""
-        return _TrainingState(
+        return TrainingState(
             user_embeddings=self.user_embeddings_.copy(),
             item_embeddings=self.item_embeddings_.copy(),
             user_grad_sq=self._user_grad_sq.copy(),
@@ -335,19 +394,25 @@ class CMLRecommender(BaseEstimator):
             seed=self._seed,
             n_iter=self.n_iter_,
             loss_curve=list(self.loss_curve_),
+            validation_scores=[],
+            best_epoch=None,
         )
 
-    def _run_epochs(self, state, data, n_epochs):
-        """Run ``n_epochs`` epochs of Hogwild SGD, updating ``state`` in place."""
+    def _run_epochs(self, state, data, n_epochs, after_epoch=None):
+        """Run up to ``n_epochs`` epochs of Hogwild SGD, updating ``state``.
+
+        ``after_epoch(state)``, if given, is called after each epoch and
+        stops training by returning True.
+        """
         n_pairs = data.n_interactions
         pair_order = np.empty(n_pairs, dtype=np.int32)
         block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
         gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
-        n_threads = _effective_n_threads(self.n_jobs)
+        n_threads = effective_n_threads(self.n_jobs)
 
         seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
 
-        with _thread_limits(n_threads):
+        with thread_limits(n_threads):
             for _ in range(n_epochs):
                 started = time.perf_counter()
                 # The order depends only on (seed, epoch number): fit for
@@ -375,12 +440,19 @@ class CMLRecommender(BaseEstimator):
                 self._check_finite(state, block_losses, state.n_iter + 1)
                 state.n_iter += 1
                 state.loss_curve.append(float(block_losses.sum()) / n_pairs)
+                stop = after_epoch is not None and after_epoch(state)
                 if self.verbose:
+                    validation = (
+                        f", validation recall@{self.top_k} {state.validation_scores[-1]:.4f}"
+                        if state.validation_scores else ""
+                    )
                     print(
                         f"[CMLRecommender] epoch {state.n_iter}: "
-                        f"loss {state.loss_curve[-1]:.5f}, "
+                        f"loss {state.loss_curve[-1]:.5f}{validation}, "
                         f"{time.perf_counter() - started:.2f} s"
                     )
+                if stop:
+                    break
 
     def _check_finite(self, state, block_losses, epoch):
         finite = (
@@ -404,6 +476,10 @@ class CMLRecommender(BaseEstimator):
         self._seed = state.seed
         self.n_iter_ = state.n_iter
         self.loss_curve_ = state.loss_curve
+        scores = state.validation_scores or None
+        self.validation_scores_ = scores
+        self.best_validation_score_ = max(scores) if scores else None
+        self.best_epoch_ = state.best_epoch
         # A copy: data.indices may be the caller's X.indices.
         self.user_items_ = data.to_csr(copy=True)
 
@@ -665,7 +741,7 @@ class CMLRecommender(BaseEstimator):
         _clip_rows(users, self.max_norm)
         grad_sq = np.full(n_rows, INITIAL_GRAD_SQ, np.float32)
         rng_states = row_hash_states(data.indptr, data.indices, self._seed)
-        with _thread_limits(_effective_n_threads(self.n_jobs)):
+        with thread_limits(effective_n_threads(self.n_jobs)):
             fold_in_users(
                 data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
                 self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
@@ -673,13 +749,6 @@ class CMLRecommender(BaseEstimator):
                 np.float32(self.max_norm), rng_states, np.empty_like(users),
             )  # fmt: skip
         return users
-
-
-class _TrainingState:
-    """Arrays and counters that training updates in place."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
 
 
 def _clip_rows(vectors, max_norm):
@@ -706,33 +775,6 @@ def _split_entries(data, held_out):
         return Interactions(indptr, data.indices[mask], data.n_items)
 
     return select(~held_out), select(held_out)
-
-
-def _effective_n_threads(n_jobs):
-    """Threads for ``n_jobs`` (joblib's convention), capped at Numba's pool."""
-    available = numba.config.NUMBA_NUM_THREADS
-    if n_jobs is None:
-        return 1
-    if n_jobs < 0:
-        return max(1, available + 1 + n_jobs)
-    return min(n_jobs, available)
-
-
-@contextmanager
-def _thread_limits(n_threads):
-    """Run Numba kernels on ``n_threads`` and BLAS on one, restoring both.
-
-    The BLAS calls (K x K covariance products) are small; a multi-threaded
-    BLAS keeps its threads spinning after each call, stealing the cores of
-    the next Numba kernel.
-    """
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 @contextmanager

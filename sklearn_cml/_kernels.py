@@ -26,6 +26,7 @@ from numba import njit, prange
 from ._numba_config import FASTMATH, NUMBA_CACHE
 from ._rng import random_below, splitmix64
 
+
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def squared_distance(a, b):
     """Squared Euclidean distance between two 1-d float32 vectors."""

@@ -38,7 +38,16 @@ import numpy as np
 from sklearn.utils import check_array
 
 from ._interactions import Interactions, to_interactions
-from ._ranking import AP_SUM, AUC, DCG, HIT_PROBABILITY, HITS, N_STATS, N_TEST, ranking_stats
+from ._ranking import (
+    AP_SUM,
+    AUC,
+    DCG,
+    HIT_PROBABILITY,
+    HITS,
+    N_STATS,
+    N_TEST,
+    ranking_stats,
+)
 
 METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "auc")
 
@@ -48,6 +57,7 @@ _BATCH_ENTRIES = 1 << 22
 __all__ = [
     "METRICS",
     "auc_score",
+    "embedding_scores",
     "hit_rate_at_k",
     "make_ranking_scorer",
     "map_at_k",
@@ -227,7 +237,7 @@ class _RankingScorer:
 
     def __call__(self, estimator, X, y=None):
         known, test = estimator._held_out_split(X, y)
-        scores = _embedding_scores(estimator._fold_in(known), estimator.item_embeddings_)
+        scores = embedding_scores(estimator._fold_in(known), estimator.item_embeddings_)
         stats = _statistics_of(test, scores, self.k, known)
         return _metric_from_stats(stats, self.metric, self.k)
 
@@ -274,6 +284,45 @@ def make_ranking_scorer(metric="recall", *, k=50):
     """
     (metric,) = _check_metric_names((metric,))
     return _RankingScorer(metric, _check_k(k))
+
+
+def embedding_scores(user_vectors, item_vectors):
+    """A score function for embeddings: ``-|u - v|^2`` for every item.
+
+    Use it as ``y_score`` to evaluate any model that embeds users and items
+    in one Euclidean space, for instance folded-in users.
+
+    Parameters
+    ----------
+    user_vectors : ndarray of shape (n_users, n_components)
+    item_vectors : ndarray of shape (n_items, n_components)
+
+    Returns
+    -------
+    scores : callable
+        Maps an int array of user indices to their (n, n_items) scores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cml.metrics import embedding_scores, recall_at_k
+    >>> users = np.array([[0.0, 0.0]]); items = np.array([[1.0, 0.0], [0.1, 0.0]])
+    >>> embedding_scores(users, items)(np.array([0]))
+    array([[-1.  , -0.01]])
+    >>> recall_at_k([[0, 1]], embedding_scores(users, items), k=1)
+    1.0
+    """
+    item_sq_norms = np.einsum("ij,ij->i", item_vectors, item_vectors)
+
+    def scores(user_indices):
+        batch = user_vectors[user_indices]
+        result = batch @ item_vectors.T
+        result *= 2.0
+        result -= item_sq_norms
+        result -= np.einsum("ij,ij->i", batch, batch)[:, None]
+        return result
+
+    return scores
 
 
 # ----------------------------------------------------------------- internals
@@ -331,7 +380,7 @@ def _score_source(y_score, shape):
                 f"but y_true has shape {shape}: rank the model's own users, or fold new "
                 "users in with transform."
             )
-        return _embedding_scores(users, items)
+        return embedding_scores(users, items)
     if callable(y_score):
         def checked(user_indices):
             scores = np.asarray(y_score(user_indices))
@@ -354,21 +403,6 @@ def _finite_scores(scores):
                                   else np.float32)
     if not np.isfinite(scores).all():
         raise ValueError("The scores contain NaN or infinity.")
-    return scores
-
-
-def _embedding_scores(user_vectors, item_vectors):
-    """Scores ``-|u - v|^2`` of users (by index) for every item."""
-    item_sq_norms = np.einsum("ij,ij->i", item_vectors, item_vectors)
-
-    def scores(user_indices):
-        batch = user_vectors[user_indices]
-        result = batch @ item_vectors.T
-        result *= 2.0
-        result -= item_sq_norms
-        result -= np.einsum("ij,ij->i", batch, batch)[:, None]
-        return result
-
     return scores
 
 

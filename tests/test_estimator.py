@@ -24,7 +24,8 @@ def planted_blocks(n_blocks=4, users_per_block=30, items_per_block=15, density=0
     n_users, n_items = n_blocks * users_per_block, n_blocks * items_per_block
     user_block = np.arange(n_users) // users_per_block
     item_block = np.arange(n_items) // items_per_block
-    dense = (user_block[:, None] == item_block[None, :]) & (rng.random((n_users, n_items)) < density)
+    same_block = user_block[:, None] == item_block[None, :]
+    dense = same_block & (rng.random((n_users, n_items)) < density)
     return sp.csr_matrix(dense.astype(np.float32)), user_block, item_block
 
 

@@ -95,7 +95,8 @@ def test_covariance_step_decorrelates():
 
 
 def test_rank_weight_is_log_of_estimated_rank():
-    for n_items, n_impostors, n_negatives in [(100, 1, 20), (100, 20, 20), (7, 3, 5), (1000, 0, 10)]:
+    cases = [(100, 1, 20), (100, 20, 20), (7, 3, 5), (1000, 0, 10)]
+    for n_items, n_impostors, n_negatives in cases:
         rank = math.floor(n_items * n_impostors / n_negatives)
         assert rank_weight(n_items, n_impostors, n_negatives) == pytest.approx(
             math.log(rank + 1), rel=1e-6
@@ -153,7 +154,10 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
         negative: 2 * weight * (user - items[negative]),
     }
     for key, gradient in gradients.items():
-        vector, grad_sq, row = (user, grad_sq_user, 0) if key == "user" else (items[key], grad_sq_items, key)
+        if key == "user":
+            vector, grad_sq, row = user, grad_sq_user, 0
+        else:
+            vector, grad_sq, row = items[key], grad_sq_items, key
         grad_sq[row] += np.mean(gradient**2)  # row-wise AdaGrad
         vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
         norm = np.linalg.norm(vector)

@@ -70,7 +70,7 @@ def brute_force(y_true, y_score, exclude, k):
         negatives = [i for i in candidates if i not in test]
         if negatives:
             pairs = [
-                1.0 if y_score[user, t] > y_score[user, n] else 0.5 if y_score[user, t] == y_score[user, n] else 0.0
+                np.sign(y_score[user, t] - y_score[user, n]) / 2 + 0.5
                 for t in test for n in negatives
             ]
             per_user["auc"].append(np.mean(pairs))

@@ -1,0 +1,129 @@
+"""Recall@50 and Recall@100 under the CML paper's protocol, against popularity.
+
+Run from the repository root::
+
+    python benchmarks/bench_paper_protocol.py [--data PATH] [--datasets ml-1m citeulike-a]
+        [--max-epochs 60] [--eval-every 5] [--n-jobs 2]
+
+Protocol (Hsieh et al. 2017, section 5): per user, the observed items are
+split at random 60% train / 20% validation / 20% test, keeping users with at
+least 5 items (``train_validation_test_split``, seed 0). MovieLens-1M keeps
+ratings of 4 and up as positives; CiteULike-a uses every user-item pair.
+
+CMLRecommender is trained on the train part with the settings printed (the
+package defaults, K=100, 20 negatives); every ``--eval-every`` epochs its
+validation Recall@50 is measured, and the model of the best validation epoch
+is scored on test. Test items are ranked among all items except the user's
+training items (as in the paper), ties counted as their expectation.
+Popularity ranks items by their number of training interactions.
+
+It is a benchmark, not a test: it prints figures and asserts nothing.
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_cml import CMLRecommender
+from sklearn_cml.datasets import load_citeulike, load_movielens
+from sklearn_cml.metrics import ranking_metrics
+from sklearn_cml.model_selection import train_validation_test_split
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_data_dir(cli_path):
+    """--data, else $SKLEARN_CML_DATA, else ../shared/data beside the repository."""
+    for candidate in (cli_path, os.environ.get("SKLEARN_CML_DATA"),
+                      REPO_ROOT.parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise SystemExit("No data folder: pass --data or set SKLEARN_CML_DATA.")
+
+
+def load(name, data_dir):
+    """The interaction matrix of a dataset, positives only."""
+    if name == "ml-1m":
+        return load_movielens(data_dir / "ml-1m", min_rating=4).interactions
+    if name == "citeulike-a":
+        return load_citeulike(data_dir / "citeulike-a").interactions
+    raise SystemExit(f"unknown dataset {name}")
+
+
+def popularity_scores(train):
+    """Every user scores items by their training popularity."""
+    popularity = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
+    return lambda users: np.broadcast_to(popularity, (len(users), popularity.size))
+
+
+def recalls(test, scores, train, ks=(50, 100)):
+    return {k: ranking_metrics(test, scores, k=k, exclude=train, metrics=("recall",))["recall"]
+            for k in ks}
+
+
+def train_cml(train, validation, args):
+    """Fit epoch by epoch; keep the model of the best validation Recall@50."""
+    model = CMLRecommender(n_components=100, n_negatives=20, n_epochs=args.eval_every,
+                           n_jobs=args.n_jobs, random_state=0)
+    started = time.perf_counter()
+    model.fit(train)
+    best = (-1.0, None, 0)
+    curve = []
+    while True:
+        recall = ranking_metrics(validation, model, k=50, exclude=train,
+                                 metrics=("recall",))["recall"]
+        curve.append((model.n_iter_, recall))
+        if recall > best[0]:
+            best = (recall, (model.user_embeddings_.copy(), model.item_embeddings_.copy()),
+                    model.n_iter_)
+        if model.n_iter_ >= args.max_epochs:
+            break
+        for _ in range(args.eval_every):
+            model.partial_fit(train)
+    elapsed = time.perf_counter() - started
+    model.user_embeddings_, model.item_embeddings_ = best[1]
+    return model, best[2], curve, elapsed, model.get_params()
+
+
+def run_dataset(name, data_dir, args):
+    X = load(name, data_dir)
+    train, validation, test = train_validation_test_split(X, random_state=0)
+    print(f"\n== {name}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} positives; "
+          f"train {train.nnz}, validation {validation.nnz}, test {test.nnz} ==")
+    model, best_epoch, curve, elapsed, params = train_cml(train, validation, args)
+    print("validation Recall@50 by epoch: "
+          + ", ".join(f"{epoch}: {recall:.4f}" for epoch, recall in curve))
+    shown = {key: params[key] for key in ("n_components", "margin", "n_negatives",
+                                          "learning_rate", "covariance_weight", "max_norm")}
+    print(f"CML settings {shown}; best validation epoch {best_epoch}; "
+          f"{elapsed:.1f} s for {curve[-1][0]} epochs and the validation passes")
+    results = {
+        "CMLRecommender": recalls(test, model, train),
+        "popularity": recalls(test, popularity_scores(train), train),
+    }
+    print(f"{'model':<16} {'Recall@50':>10} {'Recall@100':>11}")
+    for label, values in results.items():
+        print(f"{label:<16} {values[50]:>10.4f} {values[100]:>11.4f}")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--datasets", nargs="+", default=["ml-1m", "citeulike-a"])
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    data_dir = find_data_dir(args.data)
+    print(f"data: {data_dir}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"{os.cpu_count()} cores, n_jobs={args.n_jobs}")
+    for name in args.datasets:
+        run_dataset(name, data_dir, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Training state, early stopping and thread control, used by the estimator."""
+
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .metrics import embedding_scores, ranking_metrics
+
+
+class TrainingState:
+    """Arrays and counters that training updates in place."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def arrays(self):
+        """Copies of the arrays that define the model."""
+        names = ("user_embeddings", "item_embeddings", "user_grad_sq", "item_grad_sq",
+                 "rng_states")
+        return {name: getattr(self, name).copy() for name in names}
+
+
+class EarlyStopping:
+    """After each epoch: validation recall, the best state, whether to stop.
+
+    Recall@k of each user's validation items, ranking every item but the
+    user's training ones by distance to the user's current vector.
+    """
+
+    def __init__(self, train, validation, k, patience, tol):
+        self.train = train
+        self.validation = validation
+        self.k = k
+        self.patience = patience
+        self.tol = tol
+        self.best_score = -np.inf
+        self.best_arrays = None
+        self.epochs_without_gain = 0
+
+    def __call__(self, state):
+        scores = embedding_scores(state.user_embeddings, state.item_embeddings)
+        recall = ranking_metrics(
+            self.validation, scores, k=self.k, exclude=self.train, metrics=("recall",)
+        )["recall"]
+        state.validation_scores.append(recall)
+        if recall > self.best_score + self.tol:
+            self.best_score = recall
+            self.best_arrays = state.arrays()
+            state.best_epoch = state.n_iter
+            self.epochs_without_gain = 0
+        else:
+            self.epochs_without_gain += 1
+        return self.epochs_without_gain >= self.patience
+
+    def restore_best(self, state):
+        """Put the best epoch's arrays back into ``state``."""
+        state.__dict__.update(self.best_arrays)
+
+
+def effective_n_threads(n_jobs):
+    """Threads for ``n_jobs`` (joblib's convention), capped at Numba's pool."""
+    available = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return 1
+    if n_jobs < 0:
+        return max(1, available + 1 + n_jobs)
+    return min(n_jobs, available)
+
+
+@contextmanager
+def thread_limits(n_threads):
+    """Run Numba kernels on ``n_threads`` and BLAS on one, restoring both.
+
+    The BLAS calls (K x K covariance products) are small; a multi-threaded
+    BLAS keeps its threads spinning after each call, stealing the cores of
+    the next Numba kernel.
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(previous)
