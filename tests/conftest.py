@@ -9,14 +9,15 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 _DATA_ENV = "SKLEARN_CML_DATA"
 
 
-def shared_data_dir():
-    """Return the folder holding the real datasets, or None when absent.
-
-    ``$SKLEARN_CML_DATA`` wins; otherwise ``../shared/data`` beside the
-    checkout (as laid out in CI).
-    """
+def _candidate_data_dir():
+    """``$SKLEARN_CML_DATA``, else ``../shared/data`` beside the checkout."""
     env = os.environ.get(_DATA_ENV)
-    path = Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_data_dir():
+    """Return the folder holding the real datasets, or None when absent."""
+    path = _candidate_data_dir()
     return path if path.is_dir() else None
 
 
@@ -26,9 +27,8 @@ def data_dir():
     path = shared_data_dir()
     if path is None:
         reason = (
-            f"real datasets not found: set ${_DATA_ENV} to the folder holding "
-            "ml-100k/, ml-1m/ and citeulike-a/ (looked in "
-            f"{_REPO_ROOT.parent / 'shared' / 'data'})"
+            f"real datasets not found in {_candidate_data_dir()}: set ${_DATA_ENV} to "
+            "the folder holding ml-100k/, ml-1m/ and citeulike-a/"
         )
         print(f"SKIP: {reason}")
         pytest.skip(reason)
