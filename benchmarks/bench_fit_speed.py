@@ -40,7 +40,9 @@ Figures, for each thread count:
               X (data + indices + indptr).  tracemalloc sees numpy
               allocations; the Numba kernels allocate no large arrays.
 (f) ratios    CML epoch / bare epoch (target <= 2), CML epoch / LightFM epoch
-              (target <= 0.5), peak memory ratio (target <= 1.5).
+              (target <= 0.5), each the median over rounds of the ratio of
+              the two epochs timed back to back in that round; peak memory
+              ratio (target <= 1.5).
 
 The epochs of (b), (c) and (d) are timed interleaved, one epoch of each in
 turn, so that a slow spell of a shared machine hits all three alike, and each
@@ -469,10 +471,15 @@ def fmt(value, unit="s", digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def ratio(numerator, denominator):
-    if numerator is None or denominator is None:
+def paired_ratio(numerator, denominator):
+    """Median over rounds of numerator epoch / denominator epoch.
+
+    Each round times one epoch of every loop back to back, so a slow spell
+    of the machine hits both sides of a round's ratio alike.
+    """
+    if not numerator or not denominator:
         return None
-    return numerator / denominator
+    return statistics.median(a / b for a, b in zip(numerator["epochs"], denominator["epochs"]))
 
 
 def print_table(results, args):
@@ -487,18 +494,22 @@ def print_table(results, args):
         cml_median = cml.get("median")
         bare = r["bare"]["median"]
         lfm = (r.get("lightfm") or {}).get("median")
+        cml_per_bare = paired_ratio(cml, r["bare"])
+        cml_per_lfm = paired_ratio(cml, r.get("lightfm"))
         compile_ = r.get("compile") or {}
         memory = (r.get("memory") or {}).get("ratio")
         print(f"{n_threads:>7} | {fmt(compile_.get('compile')):>8} "
               f"{fmt(compile_.get('cache_load')):>8} | {fmt(cml_median):>8} "
               f"{fmt(cml.get('min')):>8} {fmt(cml.get('fit5_per_epoch')):>8} | "
-              f"{fmt(bare):>7} {fmt(lfm):>8} | {fmt(ratio(cml_median, bare), 'x', 2):>8} "
-              f"{fmt(ratio(cml_median, lfm), 'x', 2):>8} {fmt(memory, 'x', 2):>6} | "
+              f"{fmt(bare):>7} {fmt(lfm):>8} | {fmt(cml_per_bare, 'x', 2):>8} "
+              f"{fmt(cml_per_lfm, 'x', 2):>8} {fmt(memory, 'x', 2):>6} | "
               f"{fmt(r.get('others'), '', 2):>6}")
     print(f"targets: cml/bare <= {TARGETS['cml/bare']}x, cml/lightfm <= "
           f"{TARGETS['cml/lightfm']}x, peak memory <= {TARGETS['memory']}x")
     print(f"K={args.n_components}, n_negatives={args.n_negatives}, "
           f"{args.epochs} timed epochs; times are seconds per epoch (median unless 'min');")
+    print("cml/bare and cml/lfm are medians of per-round ratios (one epoch of each loop "
+          "per round, back to back);")
     print("others = cores kept busy by other processes during the timed epochs "
           "(near 0 on a quiet machine)")
 

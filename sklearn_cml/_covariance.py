@@ -8,17 +8,35 @@ For N embedding rows y^n (all user and item vectors) with mean mu,
 and its gradient with respect to row n is ``(4 / N^2) (y^n - mu) C_off``,
 where ``C_off`` is ``C`` with a zero diagonal (the mean's own derivative
 drops out because the centred rows sum to zero).  The K x K products go
-through BLAS (``np.dot``); rows are processed in blocks so the temporaries
-stay small whatever the number of users and items.
+through BLAS (``np.dot``, one BLAS thread per call) inside Numba's parallel
+row blocks; the blocks keep the temporaries small whatever the number of
+users and items.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._kernels import adagrad_step
 from ._numba_config import FASTMATH, NUMBA_CACHE
 
 _ROW_BLOCK = 512
+# Row blocks of the Gram matrix: each holds a K x K partial sum.  A fixed
+# count, summed in order, so results do not depend on the thread count.
+_GRAM_BLOCKS = 2
+
+
+@njit(cache=NUMBA_CACHE, parallel=True)
+def _gram_and_sum(rows):
+    """``rows.T @ rows`` and the column sums, over parallel row blocks."""
+    n_rows, n_components = rows.shape
+    grams = np.zeros((_GRAM_BLOCKS, n_components, n_components), dtype=rows.dtype)
+    sums = np.zeros((_GRAM_BLOCKS, n_components), dtype=rows.dtype)
+    for block in prange(_GRAM_BLOCKS):
+        part = rows[n_rows * block // _GRAM_BLOCKS : n_rows * (block + 1) // _GRAM_BLOCKS]
+        if part.shape[0] > 0:
+            grams[block] = np.dot(part.T, part)
+            sums[block] = part.sum(axis=0)
+    return grams.sum(axis=0), sums.sum(axis=0)
 
 
 @njit(cache=NUMBA_CACHE)
@@ -30,8 +48,10 @@ def off_diagonal_covariance(first, second):
     Returns ``(mean, covariance)`` with a zero diagonal.
     """
     n_rows = first.shape[0] + second.shape[0]
-    mean = (first.sum(axis=0) + second.sum(axis=0)) / n_rows
-    covariance = (np.dot(first.T, first) + np.dot(second.T, second)) / n_rows
+    first_gram, first_sum = _gram_and_sum(first)
+    second_gram, second_sum = _gram_and_sum(second)
+    mean = (first_sum + second_sum) / n_rows
+    covariance = (first_gram + second_gram) / n_rows
     covariance -= np.outer(mean, mean)
     for d in range(covariance.shape[0]):
         covariance[d, d] = 0.0
@@ -54,9 +74,12 @@ def covariance_gradient(rows, mean, covariance, n_rows):
     return np.dot(rows - mean, covariance) * (4.0 / (n_rows * n_rows))
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def _descend(embeddings, grad_sq, mean, covariance, n_rows, weight, learning_rate, max_norm):
-    for block_start in range(0, embeddings.shape[0], _ROW_BLOCK):
+    """AdaGrad step of ``weight * L_c`` on every row, in parallel row blocks."""
+    n_blocks = (embeddings.shape[0] + _ROW_BLOCK - 1) // _ROW_BLOCK
+    for block in prange(n_blocks):
+        block_start = block * _ROW_BLOCK
         block_stop = min(block_start + _ROW_BLOCK, embeddings.shape[0])
         gradient = covariance_gradient(
             embeddings[block_start:block_stop], mean, covariance, n_rows
