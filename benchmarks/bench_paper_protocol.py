@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_paper_protocol.py [--data PATH] [--datasets ml-1m citeulike-a]
-        [--max-epochs 60] [--eval-every 5] [--n-jobs 2]
+        [--max-epochs 80] [--eval-every 5] [--n-jobs 2]
 
 Protocol (Hsieh et al. 2017, section 5): per user, the observed items are
 split at random 60% train / 20% validation / 20% test, keeping users with at
@@ -11,7 +11,7 @@ least 5 items (``train_validation_test_split``, seed 0). MovieLens-1M keeps
 ratings of 4 and up as positives; CiteULike-a uses every user-item pair.
 
 CMLRecommender is trained on the train part with the settings printed (the
-package defaults, K=100, 20 negatives); every ``--eval-every`` epochs its
+package defaults); every ``--eval-every`` epochs its
 validation Recall@50 is measured, and the model of the best validation epoch
 is scored on test. Test items are ranked among all items except the user's
 training items (as in the paper), ties counted as their expectation.
@@ -66,8 +66,8 @@ def recalls(test, scores, train, ks=(50, 100)):
 
 def train_cml(train, validation, args):
     """Fit epoch by epoch; keep the model of the best validation Recall@50."""
-    model = CMLRecommender(n_components=100, n_negatives=20, n_epochs=args.eval_every,
-                           n_jobs=args.n_jobs, random_state=0)
+    model = CMLRecommender(n_components=100, n_epochs=args.eval_every, n_jobs=args.n_jobs,
+                           random_state=0)
     started = time.perf_counter()
     model.fit(train)
     best = (-1.0, None, 0)
@@ -114,7 +114,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None)
     parser.add_argument("--datasets", nargs="+", default=["ml-1m", "citeulike-a"])
-    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--max-epochs", type=int, default=80)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)

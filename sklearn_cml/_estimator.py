@@ -74,7 +74,7 @@ class CMLRecommender(BaseEstimator):
         Margin of the triplet hinge, in squared distance.  Compare with
         ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
         apart.
-    n_negatives : int, default=20
+    n_negatives : int, default=10
         Items sampled per (user, item) pair to find impostors and estimate
         the item's rank.  Must not exceed the number of items.
     rank_weight : bool, default=True
@@ -87,7 +87,7 @@ class CMLRecommender(BaseEstimator):
         Radius of the ball that every user and item vector is kept in.
     learning_rate : float, default=0.1
         AdaGrad learning rate.
-    n_epochs : int, default=30
+    n_epochs : int, default=50
         Passes over the interactions made by ``fit``.
     batch_size : int, default=100_000
         Number of pairs between two steps of the covariance loss (each step
@@ -200,12 +200,12 @@ class CMLRecommender(BaseEstimator):
         n_components=100,
         *,
         margin=1.0,
-        n_negatives=20,
+        n_negatives=10,
         rank_weight=True,
         covariance_weight=1.0,
         max_norm=1.0,
         learning_rate=0.1,
-        n_epochs=30,
+        n_epochs=50,
         batch_size=100_000,
         fold_in_epochs=20,
         early_stopping=False,
