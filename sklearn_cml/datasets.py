@@ -17,11 +17,29 @@ import scipy.sparse as sp
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["make_interactions", "load_movielens", "load_citeulike"]
+__all__ = [
+    "load_citeulike",
+    "load_citeulike_tags",
+    "load_movielens",
+    "load_movielens_genres",
+    "make_interactions",
+]
 
 # Rejection rounds before the exact-but-dense fallback takes over; with the
 # oversampling below almost every user is served by the first one or two.
 _MAX_REJECTION_ROUNDS = 4
+
+# Terms of use, repeated in the DESCR of every loader of the dataset.
+_MOVIELENS_TERMS = (
+    "GroupLens Research, University of Minnesota. Research use only; not "
+    "redistributable. Cite F. M. Harper and J. A. Konstan, The MovieLens "
+    "Datasets: History and Context, ACM TiiS 5(4), 2015."
+)
+_CITEULIKE_TERMS = (
+    "Collected from CiteULike; research use only, not shipped with "
+    "sklearn-cml. Cite C. Wang and D. M. Blei, KDD 2011, and H. Wang, "
+    "B. Chen and W.-J. Li, IJCAI 2013."
+)
 
 
 @validate_params(
@@ -387,10 +405,7 @@ def load_movielens(path, min_rating=None):
     interactions = _csr_from_pairs(rows, cols, data, shape)
     descr = (
         f"MovieLens ratings read from {file.name}: {shape[0]} users x "
-        f"{shape[1]} movies, {interactions.nnz} {kept}.\n"
-        "GroupLens Research, University of Minnesota. Research use only; not "
-        "redistributable. Cite F. M. Harper and J. A. Konstan, The MovieLens "
-        "Datasets: History and Context, ACM TiiS 5(4), 2015."
+        f"{shape[1]} movies, {interactions.nnz} {kept}.\n" + _MOVIELENS_TERMS
     )
     return Bunch(
         interactions=interactions, user_ids=user_ids, item_ids=item_ids, DESCR=descr
@@ -454,8 +469,434 @@ def load_citeulike(path):
     descr = (
         f"CiteULike-a user libraries read from {file.name}: {shape[0]} users x "
         f"{shape[1]} articles, {interactions.nnz} user-article pairs.\n"
-        "Collected from CiteULike; research use only, not shipped with "
-        "sklearn-cml. Cite C. Wang and D. M. Blei, KDD 2011, and H. Wang, "
-        "B. Chen and W.-J. Li, IJCAI 2013."
+        + _CITEULIKE_TERMS
     )
     return Bunch(interactions=interactions, DESCR=descr)
+
+
+# --------------------------------------------------------------------------
+# Item side information
+
+
+def _file_lines(raw):
+    """Split file bytes into lines: CRLF or LF, trailing blank lines dropped."""
+    text = raw.replace(b"\r\n", b"\n").rstrip()
+    return text.split(b"\n") if text else []
+
+
+def _check_movie_ids(file, id_fields):
+    """Parse the movie id field of every line; name the first bad line."""
+    id_fields = np.array(id_fields, dtype=bytes)
+    is_number = np.char.isdigit(id_fields)  # also False for b""
+    if not is_number.all():
+        line_number = int(np.argmin(is_number)) + 1
+        raise ValueError(
+            f"{file}, line {line_number}: the movie id "
+            f"{id_fields[line_number - 1][:20]!r} is not a non-negative integer."
+        )
+    return id_fields.astype(np.int64)
+
+
+# Fields of a u.item line before its genre flags: id, title, release date,
+# video release date, IMDb URL.
+_ML100K_ITEM_FIELDS = 5
+
+
+def _read_ml100k_genres(item_file, genre_file):
+    """Movie ids, one-hot genre matrix and genre names from ML-100K files.
+
+    ``u.genre`` holds ``name|index`` lines; ``u.item`` holds
+    ``id|title|release date|video date|URL|flag_0|...|flag_(n-1)`` with one
+    0/1 flag per genre, in index order.
+    """
+    names, indices = [], []
+    for line_number, line in enumerate(_file_lines(genre_file.read_bytes()), 1):
+        name, sep, index = line.strip().rpartition(b"|")
+        if not sep or not name or not index.isdigit():
+            raise ValueError(
+                f"{genre_file}, line {line_number}: expected 'name|index', got "
+                f"{line[:60]!r}."
+            )
+        names.append(name.decode("latin-1"))
+        indices.append(int(index))
+    if sorted(indices) != list(range(len(indices))) or not indices:
+        raise ValueError(
+            f"{genre_file}: the genre indices must be 0, 1, ..., n_genres - 1, "
+            f"each once; got {indices}."
+        )
+    feature_names = np.empty(len(names), dtype=object)
+    feature_names[indices] = names
+    n_genres = len(names)
+
+    lines = _file_lines(item_file.read_bytes())
+    if not lines:
+        raise ValueError(f"{item_file}: the file is empty.")
+    # A field too many or too few would shift every flag: count them exactly.
+    n_fields = _ML100K_ITEM_FIELDS + n_genres
+    fields = [line.rstrip().split(b"|") for line in lines]
+    field_counts = np.fromiter(map(len, fields), dtype=np.intp, count=len(fields))
+    if np.any(field_counts != n_fields):
+        line_number = int(np.argmax(field_counts != n_fields)) + 1
+        raise ValueError(
+            f"{item_file}, line {line_number}: expected {n_fields} '|'-separated "
+            f"fields (id, title, release date, video date, URL and one flag per "
+            f"genre of {genre_file.name}), got "
+            f"{field_counts[line_number - 1]}: {lines[line_number - 1][:60]!r}."
+        )
+    movie_ids = _check_movie_ids(item_file, [f[0] for f in fields])
+    flags = np.array([f[_ML100K_ITEM_FIELDS:] for f in fields], dtype=bytes)
+    is_flag = (flags == b"0") | (flags == b"1")
+    if not is_flag.all():
+        line_number = int(np.argmin(is_flag.all(axis=1))) + 1
+        raise ValueError(
+            f"{item_file}, line {line_number}: genre flags must be 0 or 1, got "
+            f"{b'|'.join(flags[line_number - 1])!r}."
+        )
+    features = sp.csr_matrix((flags == b"1").astype(np.float32))
+    return movie_ids, features, feature_names
+
+
+def _read_ml1m_genres(file):
+    """Movie ids, one-hot genre matrix and genre names from ``movies.dat``.
+
+    Lines are ``MovieID::Title::Genre_1|...|Genre_k``; the genre names are
+    every name in the file, sorted.
+    """
+    lines = _file_lines(file.read_bytes())
+    if not lines:
+        raise ValueError(f"{file}: the file is empty.")
+    fields = [line.rstrip().split(b"::") for line in lines]
+    field_counts = np.fromiter(map(len, fields), dtype=np.intp, count=len(fields))
+    if np.any(field_counts < 3):
+        line_number = int(np.argmax(field_counts < 3)) + 1
+        raise ValueError(
+            f"{file}, line {line_number}: expected 'MovieID::Title::Genre_1|"
+            f"...|Genre_k', got {lines[line_number - 1][:60]!r}."
+        )
+    movie_ids = _check_movie_ids(file, [f[0] for f in fields])
+    genre_fields = [f[-1] for f in fields]
+    # An empty field means no genre; otherwise k genres are k - 1 bars.
+    counts = np.array([g.count(b"|") + 1 if g else 0 for g in genre_fields])
+    rows = np.repeat(np.arange(len(lines)), counts)
+    joined = b"|".join(filter(None, genre_fields))
+    tokens = np.array(joined.split(b"|") if joined else [], dtype=bytes)
+    is_empty = tokens == b""
+    if is_empty.any():
+        line_number = int(rows[np.argmax(is_empty)]) + 1
+        raise ValueError(
+            f"{file}, line {line_number}: empty genre name in "
+            f"{genre_fields[line_number - 1]!r}."
+        )
+    names, cols = np.unique(tokens, return_inverse=True)
+    features = sp.csr_matrix(
+        (np.ones(cols.size, np.float32), (rows, cols.ravel())),
+        shape=(len(lines), names.size),
+    )
+    if features.nnz != cols.size:
+        codes = rows * names.size + cols.ravel()
+        unique_codes, code_counts = np.unique(codes, return_counts=True)
+        line_number = int(unique_codes[np.argmax(code_counts > 1)] // names.size) + 1
+        raise ValueError(
+            f"{file}, line {line_number}: a genre is listed twice in "
+            f"{genre_fields[line_number - 1]!r}."
+        )
+    features.sort_indices()
+    feature_names = np.array([name.decode("latin-1") for name in names], dtype=object)
+    return movie_ids, features, feature_names
+
+
+@validate_params(
+    {"path": [str, os.PathLike], "item_ids": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
+def load_movielens_genres(path, item_ids):
+    """Load MovieLens movie genres (100K or 1M) as a one-hot item feature matrix.
+
+    The format is detected from the files in ``path``, first match wins:
+    ``movies.dat`` (ML-1M, ``MovieID::Title::Genre_1|...|Genre_k``, latin-1)
+    and ``u.item`` with ``u.genre`` (ML-100K, pipe-separated with one 0/1
+    flag per genre of ``u.genre``). Nothing is downloaded.
+
+    Rows follow ``item_ids``, so passing the ``item_ids`` of
+    :func:`load_movielens` on the same folder lines the rows up with the
+    columns of its interaction matrix. A movie id that is not in the file
+    gets an all-zero row (the DESCR says how many); movies of the file that
+    are not in ``item_ids`` are left out.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Folder holding ``movies.dat``, or ``u.item`` and ``u.genre``.
+    item_ids : array-like of shape (n_items,) of int
+        Original movie id of each row, e.g. ``load_movielens(path).item_ids``.
+        Any order; repeats give repeated rows.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        features : scipy.sparse.csr_matrix of shape (n_items, n_genres)
+            float32; 1.0 where movie ``item_ids[r]`` has the genre; sorted
+            indices.
+        feature_names : ndarray of shape (n_genres,), dtype object
+            Genre names (str): ML-100K's ``u.genre`` in index order (19, the
+            first is ``"unknown"``), or every genre named in ``movies.dat``,
+            sorted (the 18 genres of ML-1M).
+        DESCR : str
+            The files read, the number of requested movie ids missing from
+            them, and the terms of use.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder is missing, holds neither ``movies.dat`` nor
+        ``u.item``, or holds ``u.item`` without ``u.genre``.
+    ValueError
+        If ``item_ids`` is not a 1-D array of integers, or if a file is
+        malformed (bad field count, id or flag) or lists a movie id twice.
+
+    See Also
+    --------
+    load_movielens : The ratings whose columns ``item_ids`` describes.
+
+    Examples
+    --------
+    >>> from sklearn_cml.datasets import load_movielens, load_movielens_genres
+    >>> ml = load_movielens("data/ml-1m", min_rating=4)  # doctest: +SKIP
+    >>> genres = load_movielens_genres("data/ml-1m", ml.item_ids)  # doctest: +SKIP
+    >>> genres.features.shape  # doctest: +SKIP
+    (3706, 18)
+    >>> list(genres.feature_names[genres.features[0].indices])  # doctest: +SKIP
+    ['Animation', "Children's", 'Comedy']
+    """
+    item_ids = np.asarray(item_ids)
+    if item_ids.ndim != 1 or not (
+        item_ids.size == 0 or np.issubdtype(item_ids.dtype, np.integer)
+    ):
+        raise ValueError(
+            "item_ids must be a 1-D array of integer movie ids (for example "
+            f"load_movielens(path).item_ids); got shape {item_ids.shape} and "
+            f"dtype {item_ids.dtype}."
+        )
+    item_ids = item_ids.astype(np.int64)
+
+    file = _find_file(path, ("movies.dat", "u.item"), "MovieLens")
+    if file.name == "movies.dat":
+        movie_ids, file_features, feature_names = _read_ml1m_genres(file)
+        read_from = file.name
+    else:
+        genre_file = file.parent / "u.genre"
+        if not genre_file.is_file():
+            raise FileNotFoundError(
+                f"u.genre (the genre names of u.item's flags) not found in the "
+                f"MovieLens folder {str(file.parent)!r}."
+            )
+        movie_ids, file_features, feature_names = _read_ml100k_genres(file, genre_file)
+        read_from = "u.item and u.genre"
+
+    order = np.argsort(movie_ids, kind="stable")
+    sorted_ids = movie_ids[order]
+    repeated = sorted_ids[1:] == sorted_ids[:-1]
+    if repeated.any():
+        movie_id = int(sorted_ids[1:][repeated][0])
+        raise ValueError(f"{file}: movie id {movie_id} is listed more than once.")
+    position = np.minimum(np.searchsorted(sorted_ids, item_ids), sorted_ids.size - 1)
+    found = sorted_ids[position] == item_ids
+    # Missing ids point at an extra all-zero row.
+    padded = sp.vstack(
+        [file_features, sp.csr_matrix((1, feature_names.size), dtype=np.float32)],
+        format="csr",
+    )
+    features = padded[np.where(found, order[position], movie_ids.size)]
+    features.sort_indices()
+    n_missing = int(item_ids.size - np.count_nonzero(found))
+
+    descr = (
+        f"MovieLens genres read from {read_from}: {movie_ids.size} movies, "
+        f"{feature_names.size} genres. {item_ids.size} rows for the requested "
+        f"movie ids, {n_missing} of which are not in {file.name} and have no "
+        f"genre (all-zero rows); {features.nnz} movie-genre pairs.\n"
+        + _MOVIELENS_TERMS
+    )
+    return Bunch(features=features, feature_names=feature_names, DESCR=descr)
+
+
+def _read_count_prefixed_lines(file, what):
+    """Parse a file whose line ``k`` is ``N id_1 ... id_N`` (0-based ids).
+
+    Vectorised over the bytes of the whole file: digits and whitespace are
+    classified once, tokens are numbered by a cumulative sum, and a single
+    ``np.fromstring`` call reads every number. Trailing blank lines are
+    ignored; any other blank line is malformed (line ``k`` is item ``k``).
+
+    Returns
+    -------
+    lengths : ndarray of shape (n_lines,), dtype int64
+        ``N`` of each line.
+    ids : ndarray of shape (lengths.sum(),), dtype int64
+        The ids of all lines, concatenated.
+    """
+    text = file.read_bytes().rstrip()
+    if not text:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    byte = np.frombuffer(text, dtype=np.uint8)
+    newlines = np.flatnonzero(byte == ord("\n"))
+    line_starts = np.r_[0, newlines + 1]
+    line_ends = np.r_[newlines, byte.size]
+
+    def line_text(k):
+        return text[line_starts[k] : line_ends[k]][:60]
+
+    is_digit = (byte >= ord("0")) & (byte <= ord("9"))
+    is_space = np.zeros(256, dtype=bool)
+    is_space[list(b" \t\r\n")] = True
+    is_other = ~is_digit & ~is_space[byte]
+    if is_other.any():
+        k = int(np.searchsorted(newlines, np.argmax(is_other)))
+        raise ValueError(
+            f"{file}, line {k + 1}: expected non-negative integers "
+            f"'N {what}_1 ... {what}_N', got {line_text(k)!r}."
+        )
+    # Only digits and whitespace are left: a token starts at each digit
+    # that follows a non-digit.
+    is_token_start = is_digit.copy()
+    is_token_start[1:] &= ~is_digit[:-1]
+    tokens_before = np.r_[0, np.cumsum(is_token_start)]
+    first_token = tokens_before[line_starts]
+    tokens_per_line = tokens_before[line_ends] - first_token
+    values = np.fromstring(text, dtype=np.int64, sep=" ")
+    if values.size != tokens_before[-1]:  # cannot happen with digits only
+        raise ValueError(f"{file}: could not parse as integers.")
+
+    heads = values[np.minimum(first_token, values.size - 1)]
+    bad = (tokens_per_line == 0) | (heads != tokens_per_line - 1)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"{file}, line {k + 1}: expected 'N {what}_1 ... {what}_N' with N "
+            f"the number of {what}s, got {line_text(k)!r}."
+        )
+    is_id = np.ones(values.size, dtype=bool)
+    is_id[first_token] = False
+    return tokens_per_line - 1, values[is_id]
+
+
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "n_items": [Interval(Integral, 0, None, closed="left"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_citeulike_tags(path, n_items=None):
+    """Load the CiteULike-a article tags as a binary item feature matrix.
+
+    Reads ``item-tag.dat``, where line ``i`` lists the tags of article ``i``
+    as ``N tag_1 ... tag_N`` (0-based tag ids; ``N`` may be 0), and
+    ``tags.dat``, where line ``t`` is the name of tag ``t``. Row ``i`` is
+    article ``i``, the same as column ``i`` of :func:`load_citeulike`.
+    Nothing is downloaded.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Folder holding ``item-tag.dat`` and ``tags.dat``.
+    n_items : int or None, default=None
+        Number of rows. None means one per line of ``item-tag.dat``. To line
+        the rows up with an interaction matrix ``X`` from
+        :func:`load_citeulike`, pass ``X.shape[1]`` (which is above the
+        largest article id in ``X``). Rows past the end of the file are
+        all-zero; lines past ``n_items`` are dropped. The DESCR says which.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        features : scipy.sparse.csr_matrix of shape (n_items, n_tags)
+            1.0 (float32) where the article has the tag; sorted indices.
+            ``n_tags`` is the number of lines of ``tags.dat``.
+        feature_names : ndarray of shape (n_tags,), dtype object
+            Tag names (str), by tag id.
+        DESCR : str
+            The files read, the number of untagged articles, and the terms
+            of use.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder is missing or lacks ``item-tag.dat`` or ``tags.dat``.
+    ValueError
+        If a line of ``item-tag.dat`` does not start with its number of tags,
+        holds anything but non-negative integers, repeats a tag, or names a
+        tag id that ``tags.dat`` does not have.
+
+    See Also
+    --------
+    load_citeulike : The user libraries whose columns the rows describe.
+
+    Examples
+    --------
+    >>> from sklearn_cml.datasets import load_citeulike, load_citeulike_tags
+    >>> X = load_citeulike("data/citeulike-a").interactions  # doctest: +SKIP
+    >>> tags = load_citeulike_tags("data/citeulike-a", X.shape[1])  # doctest: +SKIP
+    >>> tags.features.shape, tags.features.nnz  # doctest: +SKIP
+    ((16980, 46391), 239253)
+    >>> tags.feature_names[0]  # doctest: +SKIP
+    'ucsc-browser'
+    """
+    item_tag_file = _find_file(path, ("item-tag.dat",), "CiteULike")
+    tags_file = _find_file(path, ("tags.dat",), "CiteULike")
+
+    raw_names = tags_file.read_bytes()
+    try:
+        names_text = raw_names.decode("utf-8")
+    except UnicodeDecodeError:
+        names_text = raw_names.decode("latin-1")
+    # Line t is tag t: keep inner blank lines, drop the final newline only.
+    names_text = names_text.replace("\r\n", "\n").removesuffix("\n")
+    feature_names = np.array(names_text.split("\n") if names_text else [], dtype=object)
+    n_tags = feature_names.size
+
+    lengths, tag_ids = _read_count_prefixed_lines(item_tag_file, "tag")
+    n_lines = lengths.size
+    is_unknown = tag_ids >= n_tags
+    if is_unknown.any():
+        first = int(np.argmax(is_unknown))
+        item = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
+        raise ValueError(
+            f"{item_tag_file}, line {item + 1}: tag id {int(tag_ids[first])} is "
+            f"out of range; {tags_file.name} names {n_tags} tags (ids 0 to "
+            f"{n_tags - 1})."
+        )
+    if n_items is None:
+        n_items = n_lines
+    if n_items < n_lines:
+        lengths = lengths[:n_items]
+        tag_ids = tag_ids[: lengths.sum()]
+    rows = np.repeat(np.arange(lengths.size), lengths)
+    features = sp.csr_matrix(
+        (np.ones(tag_ids.size, np.float32), (rows, tag_ids)), shape=(n_items, n_tags)
+    )
+    if features.nnz != tag_ids.size:  # duplicates were summed
+        codes = rows * n_tags + tag_ids
+        unique_codes, code_counts = np.unique(codes, return_counts=True)
+        item, tag = divmod(int(unique_codes[np.argmax(code_counts > 1)]), n_tags)
+        raise ValueError(
+            f"{item_tag_file}, line {item + 1}: tag {tag} is listed more than once."
+        )
+    features.sort_indices()
+
+    if n_items > n_lines:
+        extent = (
+            f"; n_items={n_items} is past the file's {n_lines} lines, so the "
+            f"last {n_items - n_lines} rows are all-zero"
+        )
+    elif n_items < n_lines:
+        extent = f"; lines past n_items={n_items} (of {n_lines}) were dropped"
+    else:
+        extent = ""
+    n_untagged = int(np.count_nonzero(np.diff(features.indptr) == 0))
+    descr = (
+        f"CiteULike-a tags read from {item_tag_file.name} and {tags_file.name}: "
+        f"{n_items} articles x {n_tags} tags, {features.nnz} article-tag pairs; "
+        f"{n_untagged} articles have no tag{extent}.\n" + _CITEULIKE_TERMS
+    )
+    return Bunch(features=features, feature_names=feature_names, DESCR=descr)

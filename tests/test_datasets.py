@@ -9,7 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_cml import datasets
-from sklearn_cml.datasets import load_citeulike, load_movielens, make_interactions
+from sklearn_cml.datasets import (
+    load_citeulike,
+    load_citeulike_tags,
+    load_movielens,
+    load_movielens_genres,
+    make_interactions,
+)
 
 
 def _top_decile_share(X):
@@ -344,6 +350,248 @@ def test_load_citeulike_missing_file(tmp_path):
 
 
 # --------------------------------------------------------------------------
+# load_movielens_genres on tiny files
+
+# Movies 2, 9 and 4 (out of order, with gaps) over the genres of _GENRES.
+_GENRES = ["unknown", "Action", "Children's", "Comedy"]
+_MOVIE_GENRES = {2: ["Action", "Comedy"], 9: ["unknown"], 4: ["Children's"]}
+
+
+def _write_ml100k_genres(folder):
+    folder.mkdir(exist_ok=True)
+    # u.genre ends with a blank line, as in the real file.
+    genre_lines = [f"{name}|{index}" for index, name in enumerate(_GENRES)]
+    (folder / "u.genre").write_bytes(("\n".join(genre_lines) + "\n\n").encode())
+    titles = {2: "Café Society (1995)", 9: "Untitled (1996)", 4: "Heidi (1937)"}
+    lines = []
+    for movie, genres in _MOVIE_GENRES.items():
+        flags = "|".join("1" if name in genres else "0" for name in _GENRES)
+        lines.append(f"{movie}|{titles[movie]}|01-Jan-1995||http://x/{movie}|{flags}")
+    (folder / "u.item").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return folder
+
+
+def _write_ml1m_genres(folder):
+    folder.mkdir(exist_ok=True)
+    # CRLF line ends, a ':' in a title, latin-1 and no final newline.
+    lines = [
+        "2::Café: The Movie (1995)::Comedy|Action",
+        "9::Untitled (1996)::unknown",
+        "4::Heidi (1937)::Children's",
+    ]
+    (folder / "movies.dat").write_bytes("\r\n".join(lines).encode("latin-1"))
+    return folder
+
+
+def _expected_genres(item_ids, genre_names):
+    expected = np.zeros((len(item_ids), len(genre_names)), dtype=np.float32)
+    for row, movie in enumerate(item_ids):
+        for name in _MOVIE_GENRES.get(movie, []):
+            expected[row, list(genre_names).index(name)] = 1
+    return expected
+
+
+@pytest.mark.parametrize(
+    "write, genre_names",
+    [(_write_ml100k_genres, _GENRES), (_write_ml1m_genres, sorted(_GENRES))],
+)
+def test_load_movielens_genres_aligns_rows_with_item_ids(tmp_path, write, genre_names):
+    folder = write(tmp_path / "ml")
+    # 3 and 7 are not in the file; 9 comes before 2; movie 4 is not asked for.
+    item_ids = [9, 3, 2, 7]
+    data = load_movielens_genres(str(folder), item_ids)
+
+    F = data.features
+    assert isinstance(F, sp.csr_matrix) and F.dtype == np.float32
+    assert F.has_sorted_indices and np.all(F.data == 1.0)
+    assert data.feature_names.dtype == object
+    assert list(data.feature_names) == genre_names
+    np.testing.assert_array_equal(F.toarray(), _expected_genres(item_ids, genre_names))
+    assert "2 of which are not in" in data.DESCR
+    assert "research" in data.DESCR.lower()
+
+
+def test_load_movielens_genres_lines_up_with_load_movielens(tmp_path):
+    folder = _write_ml100k_genres(tmp_path / "ml")
+    _write_movielens(folder, "u.data", [(1, 9, 5), (1, 4, 3), (2, 5, 4), (2, 9, 1)])
+    ratings = load_movielens(folder)
+    genres = load_movielens_genres(folder, ratings.item_ids)
+
+    np.testing.assert_array_equal(ratings.item_ids, [4, 5, 9])
+    assert genres.features.shape == (ratings.interactions.shape[1], len(_GENRES))
+    # Movie 5 is rated but not in u.item: an all-zero row, counted in DESCR.
+    np.testing.assert_array_equal(
+        genres.features.toarray(), _expected_genres([4, 5, 9], _GENRES)
+    )
+    assert "1 of which are not in u.item" in genres.DESCR
+    assert load_movielens_genres(folder, []).features.shape == (0, len(_GENRES))
+
+
+def test_load_movielens_genres_prefers_movies_dat(tmp_path):
+    folder = _write_ml100k_genres(tmp_path / "ml")
+    _write_ml1m_genres(folder)
+    data = load_movielens_genres(folder, [2])
+    assert "movies.dat" in data.DESCR and data.features.shape == (1, 4)
+    assert list(data.feature_names) == sorted(_GENRES)
+
+
+def test_load_movielens_genres_missing_files(tmp_path):
+    for folder in (tmp_path / "absent", tmp_path):
+        with pytest.raises(FileNotFoundError) as error:
+            load_movielens_genres(folder, [1])
+        assert "movies.dat" in str(error.value) and "u.item" in str(error.value)
+    (_write_ml100k_genres(tmp_path / "ml") / "u.genre").unlink()
+    with pytest.raises(FileNotFoundError, match="u.genre"):
+        load_movielens_genres(tmp_path / "ml", [1])
+
+
+@pytest.mark.parametrize("item_ids", [[[1, 2]], [1.0, 2.0], ["1"], 5])
+def test_load_movielens_genres_rejects_bad_item_ids(tmp_path, item_ids):
+    folder = _write_ml1m_genres(tmp_path / "ml")
+    with pytest.raises(ValueError, match="item_ids"):
+        load_movielens_genres(folder, item_ids)
+
+
+_FLAGS = "|0|1|0|0"
+
+
+@pytest.mark.parametrize(
+    "file_name, content, match",
+    [
+        ("u.item", f"1|A|d||u{_FLAGS}\n2|B|d||u|0|1|0\n", "line 2: expected 9"),
+        ("u.item", f"1|A|d||u{_FLAGS}\n2|B|d||u|0{_FLAGS}\n", "got 10"),
+        ("u.item", f"1|A|d||u{_FLAGS}\n2|B|d||u|0|2|0|0\n", "line 2: genre flags"),
+        ("u.item", f"x|A|d||u{_FLAGS}\n", "line 1: the movie id"),
+        ("u.item", f"1|A|d||u{_FLAGS}\n1|B|d||u{_FLAGS}\n", "movie id 1 is listed"),
+        ("u.item", "", "empty"),
+        ("u.genre", "unknown|0\nAction|1\nChildren's\nComedy|3\n", "line 3"),
+        ("u.genre", "unknown|0\nAction|1\nComedy|1\n", "genre indices"),
+        ("movies.dat", "1::A::Drama\n2::B\n", "line 2: expected"),
+        ("movies.dat", "1::A::Drama\n::B::Drama\n", "line 2: the movie id"),
+        ("movies.dat", "1::A::Drama||War\n", "line 1: empty genre"),
+        ("movies.dat", "1::A::War\n2::B::Drama|War|Drama\n", "line 2: a genre"),
+        ("movies.dat", "5::A::War\n5::B::Drama\n", "movie id 5 is listed"),
+    ],
+)
+def test_load_movielens_genres_rejects_malformed_files(
+    tmp_path, file_name, content, match
+):
+    if file_name != "movies.dat":
+        _write_ml100k_genres(tmp_path)
+    (tmp_path / file_name).write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_movielens_genres(tmp_path, [1])
+
+
+def test_load_movielens_genres_movie_without_genres(tmp_path):
+    (tmp_path / "movies.dat").write_text("1::A::\n2::B::Drama\n")
+    data = load_movielens_genres(tmp_path, [1, 2])
+    np.testing.assert_array_equal(data.features.toarray(), [[0], [1]])
+    assert list(data.feature_names) == ["Drama"]
+
+
+# --------------------------------------------------------------------------
+# load_citeulike_tags on tiny files
+
+_TAG_NAMES = ["deep-learning", "rna", "café", "", "graphs"]  # tag 3 is blank
+
+
+def _write_citeulike_tags(folder, item_tag="2 0 3 \n1 4\n0\n3 4 1 2"):
+    # Trailing spaces, an untagged article and no final newline, as in the
+    # real item-tag.dat; tags.dat has no final newline either.
+    folder.mkdir(exist_ok=True)
+    (folder / "item-tag.dat").write_text(item_tag)
+    (folder / "tags.dat").write_bytes("\n".join(_TAG_NAMES).encode())
+    return folder
+
+
+_DENSE_TAGS = np.array(
+    [[1, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 1, 1, 0, 1]],
+    dtype=np.float32,
+)
+
+
+def test_load_citeulike_tags_parses_both_files(tmp_path):
+    data = load_citeulike_tags(str(_write_citeulike_tags(tmp_path)))
+
+    F = data.features
+    assert isinstance(F, sp.csr_matrix) and F.dtype == np.float32
+    assert F.has_sorted_indices
+    np.testing.assert_array_equal(F.toarray(), _DENSE_TAGS)
+    assert data.feature_names.dtype == object
+    assert list(data.feature_names) == _TAG_NAMES
+    assert "1 articles have no tag" in data.DESCR and "CiteULike" in data.DESCR
+
+
+def test_load_citeulike_tags_n_items_pads_or_cuts(tmp_path):
+    folder = _write_citeulike_tags(tmp_path)
+    padded = load_citeulike_tags(folder, n_items=6)
+    np.testing.assert_array_equal(padded.features.toarray()[:4], _DENSE_TAGS)
+    assert padded.features[4:].nnz == 0 and padded.features.shape == (6, 5)
+    assert "last 2 rows are all-zero" in padded.DESCR
+
+    cut = load_citeulike_tags(folder, n_items=2)
+    np.testing.assert_array_equal(cut.features.toarray(), _DENSE_TAGS[:2])
+    assert "dropped" in cut.DESCR
+
+
+def test_load_citeulike_tags_lines_up_with_load_citeulike(tmp_path):
+    folder = _write_citeulike_tags(tmp_path)
+    (folder / "users.dat").write_text("2 0 3\n1 1\n")  # articles 0 to 3
+    X = load_citeulike(folder).interactions
+    features = load_citeulike_tags(folder, n_items=X.shape[1]).features
+    assert features.shape[0] == X.shape[1]
+
+
+@pytest.mark.parametrize(
+    "item_tag, match",
+    [
+        ("2 0 3\n2 1\n", "line 2: expected 'N tag_1"),
+        ("1 0\n\n1 4\n", "line 2: expected 'N tag_1"),
+        ("1 0\n1 -4\n", "line 2: expected non-negative integers"),
+        ("1 0\n1 x\n", "line 2: expected non-negative integers"),
+        ("1 0\n1 5\n", "line 2: tag id 5 is out of range"),
+        ("1 0\n2 1 1\n", "line 2: tag 1 is listed more than once"),
+    ],
+)
+def test_load_citeulike_tags_rejects_malformed_lines(tmp_path, item_tag, match):
+    folder = _write_citeulike_tags(tmp_path, item_tag)
+    with pytest.raises(ValueError, match=match):
+        load_citeulike_tags(folder)
+
+
+def test_load_citeulike_tags_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="item-tag.dat"):
+        load_citeulike_tags(tmp_path / "absent")
+    folder = _write_citeulike_tags(tmp_path)
+    (folder / "tags.dat").unlink()
+    with pytest.raises(FileNotFoundError, match="tags.dat"):
+        load_citeulike_tags(folder)
+    with pytest.raises(ValueError, match="n_items"):
+        load_citeulike_tags(folder, n_items=-1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    lines=st.lists(st.lists(st.integers(0, 120), max_size=6, unique=True), max_size=8),
+    separator=st.sampled_from([" ", "  ", "\t", " \t"]),
+    line_end=st.sampled_from(["\n", "\r\n", " \n"]),
+    final=st.sampled_from(["", "\n", "\n\n"]),
+)
+def test_count_prefixed_parser_matches_a_line_by_line_reading(
+    tmp_path_factory, lines, separator, line_end, final
+):
+    text = line_end.join(
+        separator.join(map(str, [len(ids), *ids])) for ids in lines
+    )
+    file = tmp_path_factory.mktemp("tags") / "item-tag.dat"
+    file.write_text(text + final, newline="")
+    lengths, ids = datasets._read_count_prefixed_lines(file, "tag")
+    np.testing.assert_array_equal(lengths, [len(line) for line in lines])
+    np.testing.assert_array_equal(ids, [i for line in lines for i in line])
+
+
+# --------------------------------------------------------------------------
 # The real datasets (skipped, saying why, when they are not available)
 
 
@@ -378,3 +626,63 @@ def test_real_citeulike_a(data_dir):
     X = load_citeulike(data_dir / "citeulike-a").interactions
     assert X.shape == (5551, 16980) and X.nnz == 204_986
     assert X.getnnz(axis=0).min() >= 1  # every article is in some library
+
+
+def test_real_movielens_100k_genres(data_dir):
+    folder = data_dir / "ml-100k"
+    item_ids = load_movielens(folder).item_ids
+    data = load_movielens_genres(folder, item_ids)
+    F = data.features
+    assert F.shape == (1682, 19) and F.nnz == 2893  # counted with awk
+    assert data.feature_names[0] == "unknown" and data.feature_names[-1] == "Western"
+    assert F.getnnz(axis=1).min() == 1  # no movie is left without a flag
+    # Column c of the ratings is movie item_ids[c]: 1 is Toy Story.
+    assert item_ids[0] == 1
+    assert list(data.feature_names[F[0].indices]) == [
+        "Animation", "Children's", "Comedy"
+    ]
+    # Movies per genre, counted from u.item with awk.
+    np.testing.assert_array_equal(
+        F.sum(axis=0).A1,
+        [2, 251, 135, 42, 122, 505, 109, 50, 725, 22, 24, 92, 56, 61, 247, 101,
+         251, 71, 27],
+    )
+
+
+def test_real_movielens_1m_genres(data_dir):
+    folder = data_dir / "ml-1m"
+    item_ids = load_movielens(folder).item_ids
+    data = load_movielens_genres(folder, item_ids)
+    F = data.features
+    # The 3,706 rated movies, all in movies.dat, with 6,192 genre labels
+    # (counted with awk over the rated ids).
+    assert F.shape == (3706, 18) and F.nnz == 6192
+    assert F.getnnz(axis=1).min() == 1
+    assert "0 of which are not in movies.dat" in data.DESCR
+    assert list(data.feature_names) == [
+        "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+        "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
+        "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    ]
+    assert item_ids[-1] == 3952  # The Contender (2000)
+    assert list(data.feature_names[F[-1].indices]) == ["Drama", "Thriller"]
+
+    # Every id up to 3952: the 69 ids that movies.dat lacks get zero rows.
+    every_id = load_movielens_genres(folder, np.arange(1, 3953)).features
+    assert every_id.nnz == 6408
+    assert np.count_nonzero(every_id.getnnz(axis=1) == 0) == 3952 - 3883
+
+
+def test_real_citeulike_a_tags(data_dir):
+    folder = data_dir / "citeulike-a"
+    X = load_citeulike(folder).interactions
+    data = load_citeulike_tags(folder, n_items=X.shape[1])
+    F = data.features
+    assert F.shape == (16980, 46391) and F.nnz == 239_253
+    assert data.feature_names[0] == "ucsc-browser"
+    assert data.feature_names[-1] == "andrew-leaver-fay"
+    # Not every article is tagged: 3,461 lines of item-tag.dat are "0".
+    n_tags = F.getnnz(axis=1)
+    assert np.count_nonzero(n_tags == 0) == 3461
+    # Line 1 of item-tag.dat, whose tags begin 4276 32443 37837.
+    assert n_tags[0] == 17 and {4276, 32443, 37837} <= set(F[0].indices)
