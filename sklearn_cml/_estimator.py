@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._covariance import covariance_step
+from ._features import embed_items, feature_epoch, initial_encoder, validate_item_features
 from ._interactions import (
     Interactions,
     to_interactions,
@@ -96,6 +97,13 @@ class CMLRecommender(BaseEstimator):
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
+    feature_weight : float, default=1.0
+        Weight of the feature loss ``sum_j |f(x_j) - v_j|^2`` when ``fit``
+        is given ``item_features``.
+    hidden_size : int, default=256
+        Hidden units of the feature MLP f.
+    dropout : float, default=0.2
+        Dropout rate of the MLP's hidden layer during training.
     early_stopping : bool, default=False
         In ``fit``, hold out ``validation_fraction`` of each user's
         interactions, measure their recall@``top_k`` after every epoch, stop
@@ -144,6 +152,13 @@ class CMLRecommender(BaseEstimator):
         The best of ``validation_scores_``.
     best_epoch_ : int or None
         The epoch (1-based) whose vectors were kept, with early stopping.
+    feature_encoder_ : dict of ndarray or None
+        The feature MLP's weights ``w1, b1, w2, b2`` when ``fit`` was given
+        ``item_features``: ``f(x) = w2.T relu(w1.T x + b1) + b2``.
+    n_item_features_in_ : int or None
+        Number of item-feature columns seen in ``fit``.
+    feature_loss_curve_ : list of float or None
+        Mean feature loss per item of each epoch, with item features.
     n_features_in_ : int
         Number of items seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -184,6 +199,9 @@ class CMLRecommender(BaseEstimator):
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
+        "feature_weight": [Interval(Real, 0, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -208,6 +226,9 @@ class CMLRecommender(BaseEstimator):
         n_epochs=50,
         batch_size=100_000,
         fold_in_epochs=20,
+        feature_weight=1.0,
+        hidden_size=256,
+        dropout=0.2,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -228,6 +249,9 @@ class CMLRecommender(BaseEstimator):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.fold_in_epochs = fold_in_epochs
+        self.feature_weight = feature_weight
+        self.hidden_size = hidden_size
+        self.dropout = dropout
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -253,7 +277,7 @@ class CMLRecommender(BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, item_features=None):
         """Learn user and item vectors from an interaction matrix.
 
         Parameters
@@ -263,6 +287,12 @@ class CMLRecommender(BaseEstimator):
             with the item (column).  Negative values are rejected.
         y : None
             Ignored; present for API consistency.
+        item_features : {array-like, sparse matrix}, default=None
+            Of shape (n_items, n_item_features): side information of each
+            item (tags, words, genres), one row per column of ``X``.  With
+            it, training adds the feature loss and learns an MLP that places
+            items from their features alone (``transform_items``: cold
+            start).
 
         Returns
         -------
@@ -272,16 +302,19 @@ class CMLRecommender(BaseEstimator):
         with _unchanged_on_error(self):
             data = validate_interactions(self, X, reset=True)
             self._check_trainable(data)
+            features = None
+            if item_features is not None:
+                features = validate_item_features(item_features, data.n_items)
             if not self.early_stopping:
-                state = self._initial_state(data)
-                self._run_epochs(state, data, self.n_epochs)
+                state = self._initial_state(data, features)
+                self._run_epochs(state, data, self.n_epochs, features)
             else:
                 train, validation = self._validation_split(data)
-                state = self._initial_state(train)
+                state = self._initial_state(train, features)
                 stopper = EarlyStopping(
                     train, validation, self.top_k, self.n_iter_no_change, self.tol
                 )
-                self._run_epochs(state, train, self.n_epochs, after_epoch=stopper)
+                self._run_epochs(state, train, self.n_epochs, features, after_epoch=stopper)
                 stopper.restore_best(state)
             self._store(state, data)
         return self
@@ -303,7 +336,7 @@ class CMLRecommender(BaseEstimator):
         return train, validation
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, item_features=None):
         """Run one more epoch over ``X``, starting from the current vectors.
 
         On an unfitted estimator the vectors are initialised first.  ``X``
@@ -316,6 +349,9 @@ class CMLRecommender(BaseEstimator):
             Interactions, as in ``fit``.
         y : None
             Ignored; present for API consistency.
+        item_features : {array-like, sparse matrix}, default=None
+            Of shape (n_items, n_item_features); required if and only if the
+            model was fitted with item features.
 
         Returns
         -------
@@ -326,8 +362,9 @@ class CMLRecommender(BaseEstimator):
             first_call = not hasattr(self, "user_embeddings_")
             data = validate_interactions(self, X, reset=first_call)
             self._check_trainable(data)
+            features = self._partial_fit_features(item_features, data, first_call)
             if first_call:
-                state = self._initial_state(data)
+                state = self._initial_state(data, features)
             else:
                 if data.n_users != self.user_embeddings_.shape[0]:
                     raise ValueError(
@@ -337,9 +374,24 @@ class CMLRecommender(BaseEstimator):
                         "transform to place new users."
                     )
                 state = self._current_state()
-            self._run_epochs(state, data, 1)
+            self._run_epochs(state, data, 1, features)
             self._store(state, data)
         return self
+
+    def _partial_fit_features(self, item_features, data, first_call):
+        """Validated item features for partial_fit, consistent with fit."""
+        if first_call:
+            if item_features is None:
+                return None
+            return validate_item_features(item_features, data.n_items)
+        if (item_features is None) != (self.feature_encoder_ is None):
+            raise ValueError(
+                "partial_fit takes item_features exactly when the model was fitted with "
+                f"them (it was fitted {'with' if self.feature_encoder_ else 'without'})."
+            )
+        if item_features is None:
+            return None
+        return validate_item_features(item_features, data.n_items, self.n_item_features_in_)
 
     def _check_trainable(self, data):
         if data.n_interactions == 0:
@@ -358,7 +410,7 @@ class CMLRecommender(BaseEstimator):
                 "n_jobs == 0 has no meaning: use None or 1 for one thread, -1 for all."
             )
 
-    def _initial_state(self, data):
+    def _initial_state(self, data, features=None):
         """Fresh vectors and optimiser state, all derived from random_state."""
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(seed)
@@ -381,6 +433,12 @@ class CMLRecommender(BaseEstimator):
             loss_curve=[],
             validation_scores=[],
             best_epoch=None,
+            encoder=None if features is None else initial_encoder(
+                features[3], self.hidden_size, self.n_components,
+                features[1].shape[0] / max(data.n_items, 1), rng,
+            ),
+            feature_rng_states=seed_states(seed + 2, N_BLOCKS),
+            feature_loss_curve=[],
         )
 
     def _current_state(self):
@@ -396,13 +454,21 @@ class CMLRecommender(BaseEstimator):
             loss_curve=list(self.loss_curve_),
             validation_scores=[],
             best_epoch=None,
+            encoder=None if self.feature_encoder_ is None else {
+                **{name: array.copy() for name, array in self.feature_encoder_.items()},
+                **{name: array.copy() for name, array in self._encoder_grad_sq.items()},
+            },
+            feature_rng_states=self._feature_rng_states.copy(),
+            feature_loss_curve=list(self.feature_loss_curve_ or []),
         )
 
-    def _run_epochs(self, state, data, n_epochs, after_epoch=None):
+    def _run_epochs(self, state, data, n_epochs, features=None, after_epoch=None):
         """Run up to ``n_epochs`` epochs of Hogwild SGD, updating ``state``.
 
-        ``after_epoch(state)``, if given, is called after each epoch and
-        stops training by returning True.
+        With ``features`` (validated item features) each epoch ends with a
+        pass of the feature loss over the items.  ``after_epoch(state)``, if
+        given, is called after each epoch and stops training by returning
+        True.
         """
         n_pairs = data.n_interactions
         pair_order = np.empty(n_pairs, dtype=np.int32)
@@ -437,6 +503,8 @@ class CMLRecommender(BaseEstimator):
                             self.covariance_weight, np.float32(self.learning_rate),
                             np.float32(self.max_norm),
                         )  # fmt: skip
+                if features is not None:
+                    state.feature_loss_curve.append(self._feature_epoch(state, features))
                 self._check_finite(state, block_losses, state.n_iter + 1)
                 state.n_iter += 1
                 state.loss_curve.append(float(block_losses.sum()) / n_pairs)
@@ -454,11 +522,33 @@ class CMLRecommender(BaseEstimator):
                 if stop:
                     break
 
+    def _feature_epoch(self, state, features):
+        """One pass of the feature loss over all items; its mean per item."""
+        indptr, indices, values, _ = features
+        encoder = state.encoder
+        n_items = state.item_embeddings.shape[0]
+        item_order = np.empty(n_items, dtype=np.int32)
+        shuffle_pairs(item_order, state.seed * 7_919 + state.n_iter)
+        block_losses = np.zeros(N_BLOCKS, dtype=np.float64)
+        feature_epoch(
+            item_order, indptr, indices, values,
+            state.item_embeddings, state.item_grad_sq,
+            encoder["w1"], encoder["b1"], encoder["w2"], encoder["b2"],
+            encoder["w1_grad_sq"], encoder["w2_grad_sq"], encoder["bias_grad_sq"],
+            np.float32(self.feature_weight), np.float32(self.learning_rate),
+            np.float32(self.learning_rate), np.float32(self.max_norm),
+            np.float32(1.0 - self.dropout), state.feature_rng_states, block_losses,
+        )  # fmt: skip
+        return float(block_losses.sum()) / max(n_items, 1)
+
     def _check_finite(self, state, block_losses, epoch):
+        encoder = state.encoder
         finite = (
             np.isfinite(block_losses).all()
             and all_finite(state.user_embeddings)
             and all_finite(state.item_embeddings)
+            and (encoder is None or all(all_finite(encoder[name]) for name in ("w1", "w2")))
+            and (encoder is None or np.isfinite(state.feature_loss_curve[-1]))
         )
         if not finite:
             raise FloatingPointError(
@@ -476,6 +566,15 @@ class CMLRecommender(BaseEstimator):
         self._seed = state.seed
         self.n_iter_ = state.n_iter
         self.loss_curve_ = state.loss_curve
+        encoder = state.encoder
+        weights = ("w1", "b1", "w2", "b2")
+        self.feature_encoder_ = None if encoder is None else {n: encoder[n] for n in weights}
+        self._encoder_grad_sq = None if encoder is None else {
+            name: array for name, array in encoder.items() if name not in weights
+        }
+        self.n_item_features_in_ = None if encoder is None else encoder["w1"].shape[0]
+        self.feature_loss_curve_ = state.feature_loss_curve if encoder is not None else None
+        self._feature_rng_states = state.feature_rng_states
         scores = state.validation_scores or None
         self.validation_scores_ = scores
         self.best_validation_score_ = max(scores) if scores else None
@@ -485,7 +584,9 @@ class CMLRecommender(BaseEstimator):
 
     # -------------------------------------------------------- known users
 
-    def recommend(self, user_ids, n_items=10, filter_seen=True, return_distance=False):
+    def recommend(
+        self, user_ids, n_items=10, filter_seen=True, return_distance=False, item_features=None
+    ):
         """Recommend the items nearest to users seen in ``fit``.
 
         Parameters
@@ -499,6 +600,12 @@ class CMLRecommender(BaseEstimator):
             Leave out the items the user interacted with in ``fit``.
         return_distance : bool, default=False
             Also return the Euclidean distances.
+        item_features : {array-like, sparse matrix}, default=None
+            Of shape (n_new_items, n_item_features): recommend among these
+            new items instead (cold start), placed
+            by ``transform_items``; returned indices are their rows, and
+            ``filter_seen`` does not apply.  Needs a model fitted with item
+            features.
 
         Returns
         -------
@@ -523,14 +630,19 @@ class CMLRecommender(BaseEstimator):
             user_ids, self.user_embeddings_.shape[0], "user_ids",
             "Use transform or predict for users not seen in fit.",
         )  # fmt: skip
-        exclude = self.user_items_[users] if filter_seen else None
+        if item_features is not None:
+            candidates, exclude = self.transform_items(item_features), None
+        else:
+            candidates = self.item_embeddings_
+            exclude = self.user_items_[users] if filter_seen else None
         distances, items = top_k_nearest(
-            self.user_embeddings_[users], self.item_embeddings_, n_items,
-            *_csr_structure(exclude),
-        )  # fmt: skip
+            self.user_embeddings_[users], candidates, n_items, *_csr_structure(exclude)
+        )
         return (distances, items) if return_distance else items
 
-    def kneighbors_items(self, item_ids=None, n_neighbors=10, return_distance=True):
+    def kneighbors_items(
+        self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None
+    ):
         """Find the items nearest to given items, in the style of ``kneighbors``.
 
         An item is never returned as its own neighbour.
@@ -543,6 +655,11 @@ class CMLRecommender(BaseEstimator):
             Number of neighbours per item.
         return_distance : bool, default=True
             Also return the Euclidean distances.
+        item_features : {array-like, sparse matrix}, default=None
+            Of shape (n_new_items, n_item_features): query new items placed
+            from these features instead
+            (``transform_items``); ``item_ids`` must then be None.  The
+            neighbours are known items.
 
         Returns
         -------
@@ -565,6 +682,13 @@ class CMLRecommender(BaseEstimator):
         check_is_fitted(self)
         n_neighbors = validate_count(n_neighbors, "n_neighbors")
         n_known = self.item_embeddings_.shape[0]
+        if item_features is not None:
+            if item_ids is not None:
+                raise ValueError("Give item_ids or item_features, not both.")
+            distances, neighbors = top_k_nearest(
+                self.transform_items(item_features), self.item_embeddings_, n_neighbors
+            )
+            return (distances, neighbors) if return_distance else neighbors
         if item_ids is None:
             items = np.arange(n_known)
         else:
@@ -577,6 +701,52 @@ class CMLRecommender(BaseEstimator):
             self.item_embeddings_[items], self.item_embeddings_, n_neighbors, *itself
         )
         return (distances, neighbors) if return_distance else neighbors
+
+    def transform_items(self, item_features):
+        """Place items from their features alone (cold start).
+
+        Returns ``f(x)``, the feature MLP's output, projected into the ball:
+        where training pulled each known item's vector.  New items can then
+        be recommended to known users (``recommend(..., item_features=)``)
+        and matched to known items (``kneighbors_items(item_features=)``).
+
+        Parameters
+        ----------
+        item_features : {array-like, sparse matrix} of shape (n_new_items, n_item_features)
+            Features of the items, with the columns used in ``fit``.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_new_items, n_components), float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X, _, item_clusters = make_interactions(n_users=200, n_items=60, n_clusters=4,
+        ...                                         random_state=0, return_labels=True)
+        >>> features = np.eye(4)[item_clusters]  # one-hot cluster of each item
+        >>> model = CMLRecommender(n_components=8, n_epochs=5, hidden_size=16, random_state=0)
+        >>> model = model.fit(X, item_features=features)
+        >>> model.transform_items(np.eye(4)).shape
+        (4, 8)
+        """
+        check_is_fitted(self)
+        if self.feature_encoder_ is None:
+            raise ValueError(
+                "This model was fitted without item_features, so it cannot place items "
+                "from features: fit it with item_features=..."
+            )
+        indptr, indices, values, _ = validate_item_features(
+            item_features, None, self.n_item_features_in_
+        )
+        encoder = self.feature_encoder_
+        vectors = np.empty((indptr.shape[0] - 1, self.n_components), dtype=np.float32)
+        with thread_limits(effective_n_threads(self.n_jobs)):
+            embed_items(indptr, indices, values, encoder["w1"], encoder["b1"], encoder["w2"],
+                        encoder["b2"], np.float32(self.max_norm), vectors)
+        return vectors
 
     # ---------------------------------------------------------- new users
 

@@ -18,8 +18,11 @@ class TrainingState:
     def arrays(self):
         """Copies of the arrays that define the model."""
         names = ("user_embeddings", "item_embeddings", "user_grad_sq", "item_grad_sq",
-                 "rng_states")
-        return {name: getattr(self, name).copy() for name in names}
+                 "rng_states", "feature_rng_states")
+        arrays = {name: getattr(self, name).copy() for name in names}
+        if self.encoder is not None:
+            arrays["encoder"] = {name: array.copy() for name, array in self.encoder.items()}
+        return arrays
 
 
 class EarlyStopping:
