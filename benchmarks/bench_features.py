@@ -24,29 +24,18 @@ It is a benchmark, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from _data import find_data_dir
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import load_citeulike, load_citeulike_tags
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 KS = (50, 100)
-
-
-def find_data_dir(cli_path):
-    """--data, else $SKLEARN_CML_DATA, else ../shared/data beside the repository."""
-    for candidate in (cli_path, os.environ.get("SKLEARN_CML_DATA"),
-                      REPO_ROOT.parent / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    raise SystemExit("No data folder: pass --data or set SKLEARN_CML_DATA.")
 
 
 def recalls(test, scores, exclude=None):

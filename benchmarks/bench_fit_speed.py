@@ -78,6 +78,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
 
+from _data import find_data_dir  # noqa: E402
+
 from sklearn_cml._rng import random_below, seed_states  # noqa: E402
 
 RATINGS_FILE = Path("ml-1m") / "ratings_no_timestamp.dat.gz"
@@ -96,15 +98,6 @@ TARGETS = {"cml/bare": 2.0, "cml/lightfm": 0.5, "memory": 1.5}
 # --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
-
-
-def find_data_dir(cli_path):
-    """Return the data folder: ``--data``, else ``$SKLEARN_CML_DATA``, else
-    ``../shared/data`` beside the repository."""
-    if cli_path:
-        return Path(cli_path)
-    env = os.environ.get("SKLEARN_CML_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
 
 
 def parse_positives_file(path, min_rating=MIN_RATING):

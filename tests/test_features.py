@@ -5,21 +5,13 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from test_kernels import central_difference
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._features import embed_items, feature_epoch, feature_loss_factors, mlp_forward
 from sklearn_cml._rng import seed_states
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
-
-
-def central_difference(loss, x, eps=1e-6):
-    gradient = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        gradient[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
-    return gradient
 
 
 def test_mlp_gradients_match_finite_differences():
