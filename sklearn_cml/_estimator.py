@@ -102,6 +102,9 @@ class CMLRecommender(BaseEstimator):
         is given ``item_features``.
     hidden_size : int, default=256
         Hidden units of the feature MLP f.
+    feature_learning_rate : float, default=0.01
+        AdaGrad learning rate of the MLP's weights (the item vectors use
+        ``learning_rate``).
     dropout : float, default=0.2
         Dropout rate of the MLP's hidden layer during training.
     early_stopping : bool, default=False
@@ -201,6 +204,7 @@ class CMLRecommender(BaseEstimator):
         "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "feature_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -228,6 +232,7 @@ class CMLRecommender(BaseEstimator):
         fold_in_epochs=20,
         feature_weight=1.0,
         hidden_size=256,
+        feature_learning_rate=0.01,
         dropout=0.2,
         early_stopping=False,
         validation_fraction=0.1,
@@ -251,6 +256,7 @@ class CMLRecommender(BaseEstimator):
         self.fold_in_epochs = fold_in_epochs
         self.feature_weight = feature_weight
         self.hidden_size = hidden_size
+        self.feature_learning_rate = feature_learning_rate
         self.dropout = dropout
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -535,7 +541,7 @@ class CMLRecommender(BaseEstimator):
             state.item_embeddings, state.item_grad_sq,
             encoder["w1"], encoder["b1"], encoder["w2"], encoder["b2"],
             encoder["w1_grad_sq"], encoder["w2_grad_sq"], encoder["bias_grad_sq"],
-            np.float32(self.feature_weight), np.float32(self.learning_rate),
+            np.float32(self.feature_weight), np.float32(self.feature_learning_rate),
             np.float32(self.learning_rate), np.float32(self.max_norm),
             np.float32(1.0 - self.dropout), state.feature_rng_states, block_losses,
         )  # fmt: skip

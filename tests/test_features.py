@@ -192,7 +192,8 @@ def test_items_from_features_need_a_model_fitted_with_them(cold_start_problem):
 
 
 @pytest.mark.parametrize("param, value", [("feature_weight", -1.0), ("hidden_size", 0),
-                                          ("dropout", 1.0), ("dropout", -0.1)])
+                                          ("dropout", 1.0), ("dropout", -0.1),
+                                          ("feature_learning_rate", 0.0)])
 def test_bad_feature_parameters(cold_start_problem, param, value):
     train, _, features, _ = cold_start_problem
     with pytest.raises(ValueError, match=f"The '{param}' parameter"):
