@@ -136,7 +136,8 @@ def main(argv=None):
     print(f"CiteULike-a: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} pairs; "
           f"{tags.shape[1]} tags, {tags.nnz} item-tag pairs; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; n_jobs={args.n_jobs}; "
-          f"CML defaults with K=100 (hidden_size=256, dropout=0.2, feature_weight=1.0)")
+          f"CML defaults with K=100 (feature_weight=1.0, hidden_size=256, dropout=0.2, "
+          f"feature_learning_rate=0.01)")
     print_table("Warm start (paper protocol, test, best validation epoch):",
                 warm_start(X, tags, args))
     print_table(f"Cold start (hidden 20% of items, {args.epochs} epochs):",
