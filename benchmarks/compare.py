@@ -1,0 +1,475 @@
+"""Side-by-side benchmark: CMLRecommender against LightFM, implicit and popularity.
+
+Run from the repository root (``pip install -e '.[bench]'`` first for the peers)::
+
+    python benchmarks/compare.py --suite quick|full [--data PATH] [--threads 2]
+        [--out docs/benchmarks] [--models NAME ...]
+    python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw only
+
+It writes ``results.md`` (one table per dataset), ``results.json`` (all the
+figures, validation curves included) and one PNG per dataset (validation
+Recall@50 against training seconds) into ``--out``.
+
+Protocol, the same for every model and measured in one run:
+
+- Data through the package loaders.  ``full``: MovieLens-1M (ratings >= 4 are
+  positives) and CiteULike-a.  ``quick``: MovieLens-100K (ratings >= 4) with
+  a tiny epoch budget, a smoke run of about a minute.
+- Split: ``train_validation_test_split(X, random_state=0)``, per user 60% /
+  20% / 20% of the items, users with at least 5.  Models train on the train
+  part only.  Validation and test rank every item except the user's
+  training items (``exclude=train``), as the CML paper does.
+- Models: embedding size 100, ``--threads`` threads each, ``random_state=0``;
+  the peers and their grids of settings are in ``benchmarks/peers/``.
+- Tuning, one budget for all: every setting of a model's grid (at most 4) is
+  trained epoch by epoch up to the suite's maximum (``SCHEDULES``); every few
+  epochs, and after the last, validation Recall@50 is measured and the
+  parameters of the best epoch so far are kept (copied).  The best (setting,
+  epoch) on validation is scored on test: Recall@50, Recall@100, NDCG@50
+  (``sklearn_cml.metrics.ranking_metrics``, scores computed in batches).
+- Timing: wall time inside the training calls only; the clock stops during
+  evaluation and during a short pause after it (BLAS is held to one thread
+  for the whole run, so no idle thread spins into the next epoch; implicit's
+  ALS asks for that anyway).  Reported for the chosen setting: seconds to
+  the best validation epoch (cumulative, from the start of training, JIT
+  compilation excluded by a warm-up), median seconds per epoch and the
+  training seconds of the whole grid.  CMLRecommender's time to its best
+  validation recall is divided by LightFM WARP's and implicit BPR's (same
+  run, same threads).
+
+A model whose library is not installed is skipped with the command that
+installs it.  It is a benchmark, not a test: it prints and writes figures
+and asserts nothing.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+for folder in (REPO_ROOT, BENCH_DIR):  # run from a checkout without installing
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from _data import find_data_dir  # noqa: E402
+from bench_fit_speed import busy_cpu_seconds, cpu_model, own_cpu_seconds  # noqa: E402
+from peers import INSTALL_HINT, PEERS  # noqa: E402
+
+import sklearn_cml  # noqa: E402
+from sklearn_cml.datasets import load_citeulike, load_movielens  # noqa: E402
+from sklearn_cml.metrics import ranking_metrics  # noqa: E402
+from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
+
+N_COMPONENTS = 100
+RANDOM_STATE = 0
+VALIDATION_K = 50
+# Untimed pause after each evaluation, so that threads it left busy settle
+# before the training clock starts again.
+PAUSE_SECONDS = 0.2
+
+# (maximum epochs, evaluate every) for each model schedule, per suite.
+SCHEDULES = {
+    "quick": {"sgd": (10, 2), "als": (10, 2), "none": (1, 1)},
+    "full": {"sgd": (60, 5), "als": (30, 3), "none": (1, 1)},
+}
+SUITE_DATASETS = {"quick": ("ml-100k",), "full": ("ml-1m", "citeulike-a")}
+DATASET_LABELS = {
+    "ml-100k": "MovieLens-100K (ratings >= 4)",
+    "ml-1m": "MovieLens-1M (ratings >= 4)",
+    "citeulike-a": "CiteULike-a",
+}
+CML, RATIO_PEERS = "CMLRecommender", ("LightFM WARP", "implicit BPR")
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def load_dataset(name, data_dir):
+    """The interaction matrix (positives only, float32 CSR) of a dataset."""
+    if name in ("ml-100k", "ml-1m"):
+        return load_movielens(data_dir / name, min_rating=4).interactions
+    if name == "citeulike-a":
+        return load_citeulike(data_dir / name).interactions
+    raise SystemExit(f"unknown dataset {name!r}")
+
+
+# --------------------------------------------------------------------------
+# Training one setting, with the clock stopped during evaluation
+# --------------------------------------------------------------------------
+
+
+class TrainingClock:
+    """Wall time spent training: laps end at each epoch, evaluation is not counted."""
+
+    def __init__(self):
+        self.laps = []
+        self.total = 0.0
+        self._since = None
+
+    def resume(self):
+        self._since = time.perf_counter()
+
+    def lap(self):
+        """End the running lap (one epoch); the clock stays stopped."""
+        seconds = time.perf_counter() - self._since
+        self.laps.append(seconds)
+        self.total += seconds
+        self._since = None
+
+    def stop(self):
+        """Count what ran after the last lap (a library's final checks)."""
+        if self._since is not None:
+            self.total += time.perf_counter() - self._since
+            self._since = None
+
+
+def validation_recall(validation, train, scores):
+    """Recall@50 of the validation items, ranking all but the training items."""
+    return ranking_metrics(validation, scores, k=VALIDATION_K, exclude=train,
+                           metrics=("recall",))["recall"]
+
+
+def run_setting(peer, setting, split, threads, schedule):
+    """Train one setting epoch by epoch; return its curve and best snapshot.
+
+    The curve holds, at each evaluated epoch, the validation Recall@50 and
+    the training seconds so far.  The score function of the best epoch is
+    returned apart (it is not JSON).
+    """
+    train, validation, _ = split
+    max_epochs, every = schedule
+    clock, curve, best = TrainingClock(), [], {"recall": -1.0, "scores": None}
+
+    def after_epoch(epoch, snapshot):
+        clock.lap()
+        if epoch % every == 0 or epoch == max_epochs:
+            scores = snapshot()
+            recall = validation_recall(validation, train, scores)
+            curve.append({"epoch": epoch, "seconds": clock.total, "recall": recall})
+            if recall > best["recall"]:
+                best.update(recall=recall, epoch=epoch, seconds=clock.total, scores=scores)
+            time.sleep(PAUSE_SECONDS)
+        clock.resume()
+
+    clock.resume()
+    peer.train(train, setting, n_components=N_COMPONENTS, threads=threads,
+               n_epochs=max_epochs, random_state=RANDOM_STATE, after_epoch=after_epoch)
+    clock.stop()
+    run = {"setting": setting, "curve": curve, "epoch_seconds": clock.laps,
+           "total_seconds": clock.total, "best_epoch": best["epoch"],
+           "best_validation_recall": best["recall"], "seconds_to_best": best["seconds"]}
+    return run, best["scores"]
+
+
+def test_metrics(split, scores):
+    """Recall@50, Recall@100 and NDCG@50 on test, ranking all but the training items."""
+    train, _, test = split
+    at_50 = ranking_metrics(test, scores, k=50, exclude=train, metrics=("recall", "ndcg"))
+    at_100 = ranking_metrics(test, scores, k=100, exclude=train, metrics=("recall",))
+    return {"recall@50": at_50["recall"], "recall@100": at_100["recall"],
+            "ndcg@50": at_50["ndcg"]}
+
+
+def run_model(peer, split, threads, schedule):
+    """Every setting of the peer's grid; the best on validation is scored on test."""
+    peer.warm_up(threads)
+    runs, best_scores, chosen = [], None, None
+    for setting in peer.GRID:
+        run, scores = run_setting(peer, setting, split, threads, schedule)
+        runs.append(run)
+        print(f"  {peer.NAME:<15} {format_setting(setting):<32} best epoch "
+              f"{run['best_epoch']:>3}: validation Recall@50 "
+              f"{run['best_validation_recall']:.4f}, {run['seconds_to_best']:.1f} s to best, "
+              f"{run['total_seconds']:.1f} s in all", flush=True)
+        if chosen is None or run["best_validation_recall"] > chosen["best_validation_recall"]:
+            chosen, best_scores = run, scores
+    epochs = chosen["epoch_seconds"]
+    return {
+        "version": peer.version(),
+        "schedule": {"max_epochs": schedule[0], "evaluate_every": schedule[1]},
+        "runs": runs,
+        "chosen": {
+            "setting": chosen["setting"],
+            "best_epoch": chosen["best_epoch"],
+            "validation_recall@50": chosen["best_validation_recall"],
+            "seconds_to_best": chosen["seconds_to_best"],
+            "seconds_per_epoch": statistics.median(epochs),
+            "grid_training_seconds": sum(run["total_seconds"] for run in runs),
+        },
+        "test": test_metrics(split, best_scores),
+    }
+
+
+# --------------------------------------------------------------------------
+# One dataset
+# --------------------------------------------------------------------------
+
+
+def describe_split(X, split):
+    train, validation, test = split
+    return {"users": X.shape[0], "items": X.shape[1], "positives": int(X.nnz),
+            "train": int(train.nnz), "validation": int(validation.nnz),
+            "test": int(test.nnz), "test_users": int((test.getnnz(axis=1) > 0).sum())}
+
+
+def time_to_best_ratios(models):
+    """CML's seconds to best validation recall over LightFM WARP's and BPR's."""
+    if CML not in models:
+        return {}
+    cml_seconds = models[CML]["chosen"]["seconds_to_best"]
+    return {peer: cml_seconds / models[peer]["chosen"]["seconds_to_best"]
+            for peer in RATIO_PEERS
+            if peer in models and models[peer]["chosen"]["seconds_to_best"] > 0}
+
+
+def run_dataset(name, data_dir, peers, threads, schedules):
+    """Split, run every available peer, return the dataset's results."""
+    X = load_dataset(name, data_dir)
+    split = tuple(part.astype(np.float32) for part in
+                  train_validation_test_split(X, random_state=RANDOM_STATE))
+    info = describe_split(X, split)
+    print(f"\n== {DATASET_LABELS[name]}: {info['users']} users x {info['items']} items, "
+          f"{info['positives']} positives; train {info['train']}, validation "
+          f"{info['validation']}, test {info['test']} ==", flush=True)
+    machine_busy, own_busy, started = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    models = {}
+    for peer in peers:
+        models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE])
+    wall = time.perf_counter() - started
+    others = None
+    if machine_busy is not None:
+        others = max(0.0, (busy_cpu_seconds() - machine_busy)
+                     - (own_cpu_seconds() - own_busy)) / wall
+    return {"label": DATASET_LABELS[name], "data": info, "models": models,
+            "time_to_best_ratios": time_to_best_ratios(models),
+            "wall_seconds": wall, "other_processes_cores": others}
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def format_setting(setting):
+    return ", ".join(f"{key}={value:g}" for key, value in setting.items()) or "-"
+
+
+def results_table(dataset):
+    """A markdown table of one dataset's results, then the ratio lines."""
+    lines = [
+        "| model | best setting | best epoch | Recall@50 | Recall@100 | NDCG@50 "
+        "| s/epoch | s to best | grid s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, model in dataset["models"].items():
+        chosen, test = model["chosen"], model["test"]
+        timed = model["schedule"]["max_epochs"] > 1
+        lines.append(
+            f"| {name} | {format_setting(chosen['setting'])} | "
+            f"{chosen['best_epoch'] if timed else '-'} | {test['recall@50']:.4f} | "
+            f"{test['recall@100']:.4f} | {test['ndcg@50']:.4f} | "
+            + (f"{chosen['seconds_per_epoch']:.3f} | {chosen['seconds_to_best']:.1f} | "
+               f"{chosen['grid_training_seconds']:.1f} |" if timed else "- | - | - |")
+        )
+    ratios = dataset["time_to_best_ratios"]
+    if ratios:
+        lines.append("")
+        lines.append("CMLRecommender's time to best validation Recall@50, relative to: "
+                     + "; ".join(f"{peer} {ratio:.2f}x" for peer, ratio in ratios.items())
+                     + " (below 1: CML gets there sooner).")
+    return "\n".join(lines)
+
+
+def library_versions():
+    """Python and the installed versions of the packages the run used."""
+    versions = {"python": platform.python_version(), "sklearn-cml": sklearn_cml.__version__}
+    for package in ("numpy", "scipy", "scikit-learn", "numba",
+                    "lightfm-next", "implicit", "matplotlib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def machine_description(threads):
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": usable,
+            "threads": threads, "platform": platform.platform()}
+
+
+def markdown_report(results):
+    meta = results["meta"]
+    machine = meta["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{meta['command']}` on {meta['date']} "
+        f"({meta['wall_seconds'] / 60:.1f} min). Protocol: [../benchmarks.md](../benchmarks.md).",
+        "",
+        f"- machine: {machine['cpu']}, {machine['logical_cores']} logical cores "
+        f"({machine['usable_cores']} usable); {machine['threads']} threads per model",
+        f"- versions: {versions}",
+        f"- suite `{meta['suite']}`: " + "; ".join(
+            f"{kind} models up to {budget[0]} epochs, validation every {budget[1]}"
+            for kind, budget in meta["schedules"].items() if kind != "none"),
+        "- Recall and NDCG on test, ranking every item but the user's training ones; "
+        "times are training seconds only (s/epoch: median; s to best: up to the best "
+        "validation epoch of the chosen setting; grid s: all settings, all epochs).",
+    ]
+    lines.append("- grids (validation Recall@50 picks one setting and epoch per model; "
+                 "reasons in `benchmarks/peers/`): " + "; ".join(
+                     f"{name}: " + " / ".join(format_setting(setting) for setting in grid)
+                     for name, grid in meta["grids"].items() if grid != [{}]))
+    if meta["skipped"]:
+        lines.append("- skipped: " + "; ".join(f"{name} ({why})"
+                                                for name, why in meta["skipped"].items()))
+    for name, dataset in results["datasets"].items():
+        data = dataset["data"]
+        others = dataset["other_processes_cores"]
+        lines += [
+            "",
+            f"## {dataset['label']}",
+            "",
+            f"{data['users']} users x {data['items']} items; train {data['train']}, "
+            f"validation {data['validation']}, test {data['test']} positives "
+            f"({data['test_users']} users with test items)."
+            + ("" if others is None else
+               f" Other processes kept {others:.2f} cores busy on average meanwhile."),
+            "",
+            results_table(dataset),
+            "",
+            f"![Validation Recall@50 against training seconds, {dataset['label']}]"
+            f"({name}.png)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(dataset, path):
+    """Validation Recall@50 against cumulative training seconds, chosen settings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, model in dataset["models"].items():
+        chosen = next(run for run in model["runs"]
+                      if run["setting"] == model["chosen"]["setting"])
+        if model["schedule"]["max_epochs"] == 1:  # nothing trained: a level
+            axes.axhline(chosen["best_validation_recall"], color="grey", linestyle="--",
+                         label=name)
+            continue
+        seconds = [point["seconds"] for point in chosen["curve"]]
+        recalls = [point["recall"] for point in chosen["curve"]]
+        axes.plot(seconds, recalls, marker="o", markersize=3,
+                  label=f"{name} ({format_setting(chosen['setting'])})")
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("training seconds (cumulative, evaluation excluded, log scale)")
+    axes.set_ylabel("validation Recall@50")
+    axes.set_title(dataset["label"])
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_outputs(results, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out_dir / "results.md").write_text(markdown_report(results))
+    for name, dataset in results["datasets"].items():
+        try:
+            plot_curves(dataset, out_dir / f"{name}.png")
+        except ImportError:
+            print(f"matplotlib is not installed: no plot ({INSTALL_HINT})")
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+
+def available_peers(selected):
+    """The peers to run, and why the others are skipped."""
+    peers, skipped = [], {}
+    for peer in PEERS:
+        if selected and peer.NAME not in selected:
+            continue
+        why = peer.missing()
+        if why is None:
+            peers.append(peer)
+        else:
+            skipped[peer.NAME] = why
+            print(f"{peer.NAME} skipped: {why}. To include it: {INSTALL_HINT}")
+    return peers, skipped
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", choices=sorted(SCHEDULES), default="quick")
+    parser.add_argument("--data", help="folder holding ml-100k/, ml-1m/, citeulike-a/ "
+                        "(default: $SKLEARN_CML_DATA, else ../shared/data)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks"))
+    parser.add_argument("--models", nargs="+", metavar="NAME",
+                        help="run only these models (names as in the tables)")
+    parser.add_argument("--render", metavar="JSON", help="run nothing: rewrite results.md "
+                        "and the plots in --out from a results.json")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.render:
+        write_outputs(json.loads(Path(args.render).read_text()), Path(args.out))
+        return
+    command = "python benchmarks/compare.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    data_dir = find_data_dir(args.data)
+    peers, skipped = available_peers(args.models)
+    schedules = SCHEDULES[args.suite]
+    started = time.perf_counter()
+    date = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+    print(f"{command}\n{date}; data {data_dir}; {cpu_model()}, {os.cpu_count()} cores; "
+          f"{args.threads} threads; load average {os.getloadavg()[0]:.2f}")
+    with threadpool_limits(limits=1, user_api="blas"):
+        datasets = {name: run_dataset(name, data_dir, peers, args.threads, schedules)
+                    for name in SUITE_DATASETS[args.suite]}
+    results = {
+        "meta": {"suite": args.suite, "command": command, "date": date,
+                 "wall_seconds": time.perf_counter() - started,
+                 "machine": machine_description(args.threads),
+                 "versions": library_versions(),
+                 "schedules": schedules, "n_components": N_COMPONENTS,
+                 "random_state": RANDOM_STATE, "skipped": skipped,
+                 "grids": {peer.NAME: list(peer.GRID) for peer in peers}},
+        "datasets": datasets,
+    }
+    for dataset in datasets.values():
+        print(f"\n{dataset['label']}\n\n{results_table(dataset)}")
+    write_outputs(results, Path(args.out))
+    print(f"\nwrote {args.out}/results.md, results.json and "
+          f"{', '.join(name + '.png' for name in datasets)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""One small module per model family, all with the same interface.
+
+``benchmarks/compare.py`` drives every model through these names:
+
+``NAME``
+    Label in the results.
+``SCHEDULE``
+    Which epoch budget of the suite applies: ``"sgd"`` (one epoch is one pass
+    over the training pairs), ``"als"`` (one epoch is one ALS sweep) or
+    ``"none"`` (nothing to train).
+``GRID``
+    The settings tried on the validation split (at most 4), a tuple of dicts.
+``missing()``
+    None when the model can run, else why not (for example, its library is
+    not installed).
+``version()``
+    Version of the library that trains the model.
+``warm_up(threads)``
+    One-off work that must not be timed (JIT compilation); may do nothing.
+``train(X, setting, *, n_components, threads, n_epochs, random_state, after_epoch)``
+    Train on the CSR matrix ``X`` for ``n_epochs`` epochs and call
+    ``after_epoch(epoch, snapshot)`` after each one (1-based).
+    ``snapshot()`` copies the current parameters and returns a score function
+    of an int array of user indices -> (n, n_items) scores, higher is
+    better, for ``sklearn_cml.metrics.ranking_metrics``.  The caller stops
+    its training clock while ``after_epoch`` runs.
+"""
+
+from . import cml, implicit_models, lightfm_warp, popularity
+
+# The order of the results tables.
+PEERS = (cml, lightfm_warp, implicit_models.bpr, implicit_models.als, popularity)
+
+INSTALL_HINT = "pip install -e '.[bench]'"
