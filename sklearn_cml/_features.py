@@ -201,7 +201,10 @@ def validate_item_features(features, n_items, n_features=None, name="item_featur
             f"{n_features}. Encode new items with the same features as in fit."
         )
     csr = sparse.csr_matrix(matrix)
-    csr.sum_duplicates()
+    if not csr.has_canonical_format:
+        # On a copy: csr may share its arrays with the caller's matrix.
+        csr = csr.copy()
+        csr.sum_duplicates()
     return (
         np.ascontiguousarray(csr.indptr, dtype=np.int64),
         np.ascontiguousarray(csr.indices, dtype=np.int32),

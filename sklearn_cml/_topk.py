@@ -4,7 +4,8 @@ Squared distances come from ``|q|^2 - 2 q.v + |v|^2`` with one BLAS product
 per batch of queries, so the memory in use stays at about
 ``_BATCH_ENTRIES`` floats whatever the number of queries.  Excluded items
 (a user's seen items, an item itself) are set to +inf before selection.
-Ties are broken by the smaller item index, so results are deterministic.
+Results are deterministic; among the returned items, equal distances are
+ordered by item index.
 """
 
 import numpy as np

@@ -144,6 +144,22 @@ def test_features_training_is_reproducible_and_pickles(cold_start_problem):
     assert first.n_iter_ == 4 and len(first.feature_loss_curve_) == 4
 
 
+def test_fit_leaves_the_callers_feature_matrix_alone(cold_start_problem):
+    train, _, features, _ = cold_start_problem
+    ones = np.ones((features.shape[0], 1), dtype=np.float32)
+    with_constant = sp.csr_matrix(np.hstack([features, ones]))  # float32: no conversion copy
+    # Two entries per row, swapped: valid CSR, but not in canonical order.
+    indices = with_constant.indices.reshape(-1, 2)[:, ::-1].ravel().copy()
+    data = with_constant.data.reshape(-1, 2)[:, ::-1].ravel().copy()
+    unsorted = sp.csr_matrix((data, indices, with_constant.indptr), shape=with_constant.shape)
+    assert not unsorted.has_canonical_format
+    indices_before = unsorted.indices.copy()
+    CMLRecommender(n_components=4, n_epochs=1, hidden_size=4, random_state=0).fit(
+        train, item_features=unsorted
+    )
+    np.testing.assert_array_equal(unsorted.indices, indices_before)
+
+
 @pytest.fixture
 def fitted(cold_start_problem):
     train, _, features, _ = cold_start_problem
