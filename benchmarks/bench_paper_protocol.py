@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_paper_protocol.py [--data PATH] [--datasets ml-1m citeulike-a]
-        [--max-epochs 80] [--eval-every 5] [--n-jobs 2]
+        [--max-epochs 80] [--eval-every 5] [--n-jobs 2] [--set NAME=VALUE ...]
 
 Protocol (Hsieh et al. 2017, section 5): per user, the observed items are
 split at random 60% train / 20% validation / 20% test, keeping users with at
@@ -11,7 +11,9 @@ least 5 items (``train_validation_test_split``, seed 0). MovieLens-1M keeps
 ratings of 4 and up as positives; CiteULike-a uses every user-item pair.
 
 CMLRecommender is trained on the train part with the settings printed (the
-package defaults); every ``--eval-every`` epochs its
+package defaults, K=100, unless ``--set`` changes them, for instance
+``--set n_components=50 --set learning_rate=0.03``); every ``--eval-every``
+epochs its
 validation Recall@50 is measured, and the model of the best validation epoch
 is scored on test. Test items are ranked among all items except the user's
 training items (as in the paper), ties counted as their expectation.
@@ -21,6 +23,7 @@ It is a benchmark, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
+import ast
 import os
 import time
 
@@ -55,8 +58,9 @@ def recalls(test, scores, train, ks=(50, 100)):
 
 def train_cml(train, validation, args):
     """Fit epoch by epoch; keep the model of the best validation Recall@50."""
-    model = CMLRecommender(n_components=100, n_epochs=args.eval_every, n_jobs=args.n_jobs,
-                           random_state=0)
+    settings = {"n_components": 100, **args.settings}
+    model = CMLRecommender(n_epochs=args.eval_every, n_jobs=args.n_jobs, random_state=0,
+                           **settings)
     started = time.perf_counter()
     model.fit(train)
     best = (-1.0, None, 0)
@@ -86,7 +90,8 @@ def run_dataset(name, data_dir, args):
     print("validation Recall@50 by epoch: "
           + ", ".join(f"{epoch}: {recall:.4f}" for epoch, recall in curve))
     shown = {key: params[key] for key in ("n_components", "margin", "n_negatives",
-                                          "learning_rate", "covariance_weight", "max_norm")}
+                                          "learning_rate", "covariance_weight", "max_norm",
+                                          *args.settings)}
     print(f"CML settings {shown}; best validation epoch {best_epoch}; "
           f"{elapsed:.1f} s for {curve[-1][0]} epochs and the validation passes")
     results = {
@@ -99,6 +104,19 @@ def run_dataset(name, data_dir, args):
     return results
 
 
+def parse_setting(text):
+    """``NAME=VALUE`` to ``(NAME, value)``; the value is a Python literal or a string."""
+    name, separator, value = text.partition("=")
+    tunable = set(CMLRecommender().get_params()) - {"n_epochs", "n_jobs", "random_state"}
+    if not separator or name not in tunable:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of {sorted(tunable)}, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None)
@@ -106,7 +124,11 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=80)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--set", dest="settings", action="append", type=parse_setting,
+                        default=[], metavar="NAME=VALUE",
+                        help="a CMLRecommender parameter other than the defaults (repeatable)")
     args = parser.parse_args(argv)
+    args.settings = dict(args.settings)
     data_dir = find_data_dir(args.data)
     print(f"data: {data_dir}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{os.cpu_count()} cores, n_jobs={args.n_jobs}")

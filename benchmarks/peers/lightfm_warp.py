@@ -4,9 +4,10 @@ Grid: learning rate x L2 penalty around the defaults (learning rate 0.05, no
 penalty): learning rate 0.025 or 0.05, ``item_alpha = user_alpha`` 0 or 1e-4.
 A pilot on both validation splits found 0.1 too fast (worse by epoch 5), 0.05
 over-fitting after about 10 epochs unless penalised, and penalties of 1e-6
-to 1e-5 making no difference while 1e-3 is far too strong.  AdaGrad schedule and ``max_sampled=10`` (the defaults).  Without user or
-item features LightFM learns one vector and one bias per user and item; a
-pair's score is ``user . item + item_bias`` (the user bias does not change a
+to 1e-5 making no difference while 1e-3 is far too strong.  AdaGrad
+schedule and ``max_sampled=10`` (the defaults).  Without user or item
+features LightFM learns one vector and one bias per user and item; a pair's
+score is ``user . item + item_bias`` (the user bias does not change a
 user's ranking).
 """
 
