@@ -196,8 +196,11 @@ def estimator_class():
 
 def make_estimator(n_threads, args, n_epochs):
     cls = estimator_class()
+    extra = {}
+    if args.negative_sampling_exponent is not None:
+        extra["negative_sampling_exponent"] = args.negative_sampling_exponent
     return cls(n_components=args.n_components, n_negatives=args.n_negatives,
-               n_epochs=n_epochs, n_jobs=n_threads, random_state=0)
+               n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
 
 
 # --------------------------------------------------------------------------
@@ -220,6 +223,8 @@ def run_compile_probe(n_threads, args, cache):
     command = [sys.executable, __file__, "--compile-probe", "--threads", str(n_threads),
                "--n-components", str(args.n_components),
                "--n-negatives", str(args.n_negatives)]
+    if args.negative_sampling_exponent is not None:
+        command += ["--negative-sampling-exponent", str(args.negative_sampling_exponent)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -499,7 +504,10 @@ def print_table(results, args):
               f"{fmt(r.get('others'), '', 2):>6}")
     print(f"targets: cml/bare <= {TARGETS['cml/bare']}x, cml/lightfm <= "
           f"{TARGETS['cml/lightfm']}x, peak memory <= {TARGETS['memory']}x")
+    exponent = ("package default" if args.negative_sampling_exponent is None
+                else args.negative_sampling_exponent)
     print(f"K={args.n_components}, n_negatives={args.n_negatives}, "
+          f"negative_sampling_exponent={exponent}, "
           f"{args.epochs} timed epochs; times are seconds per epoch (median unless 'min');")
     print("cml/bare and cml/lfm are medians of per-round ratios (one epoch of each loop "
           "per round, back to back);")
@@ -560,6 +568,9 @@ def parse_args(argv=None):
                         help="timed epochs of each competitor (default 7)")
     parser.add_argument("--n-components", type=int, default=100)
     parser.add_argument("--n-negatives", type=int, default=20)
+    parser.add_argument("--negative-sampling-exponent", type=float, default=None,
+                        help="CMLRecommender's negative_sampling_exponent "
+                             "(default: the package default)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -90,6 +90,7 @@ def run_dataset(name, data_dir, args):
     print("validation Recall@50 by epoch: "
           + ", ".join(f"{epoch}: {recall:.4f}" for epoch, recall in curve))
     shown = {key: params[key] for key in ("n_components", "margin", "n_negatives",
+                                          "negative_sampling_exponent",
                                           "learning_rate", "covariance_weight", "max_norm",
                                           *args.settings)}
     print(f"CML settings {shown}; best validation epoch {best_epoch}; "

@@ -28,6 +28,7 @@ from ._kernels import (
     warp_epoch_chunk,
 )
 from ._rng import seed_states
+from ._sampling import item_sampling_tables
 from ._topk import top_k_nearest
 from ._training import EarlyStopping, TrainingState, effective_n_threads, thread_limits
 from .metrics import make_ranking_scorer
@@ -78,6 +79,15 @@ class CMLRecommender(BaseEstimator):
     n_negatives : int, default=10
         Items sampled per (user, item) pair to find impostors and estimate
         the item's rank.  Must not exceed the number of items.
+    negative_sampling_exponent : float, default=0.1
+        Items are sampled in proportion to ``(n_j + 1) ** exponent``, where
+        ``n_j`` counts item j's interactions in the matrix being fitted
+        (for ``transform``, the one ``fit`` was given).  0 samples
+        uniformly, as the paper does; the default, slightly above, pushes
+        popular items away from the users who do not like them a little
+        more often, which ranked better on MovieLens-1M and as well on
+        CiteULike-a.  The rank estimate is importance-weighted, so it stays
+        unbiased.  Between -1 and 1.
     rank_weight : bool, default=True
         Weight each pair's hinge by ``log(rank + 1)`` (WARP).  When False,
         every violating pair has weight 1.
@@ -195,6 +205,7 @@ class CMLRecommender(BaseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "negative_sampling_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
         "rank_weight": ["boolean"],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
         "max_norm": [Interval(Real, 0, None, closed="neither")],
@@ -223,6 +234,7 @@ class CMLRecommender(BaseEstimator):
         *,
         margin=1.0,
         n_negatives=10,
+        negative_sampling_exponent=0.1,
         rank_weight=True,
         covariance_weight=1.0,
         max_norm=1.0,
@@ -247,6 +259,7 @@ class CMLRecommender(BaseEstimator):
         self.n_components = n_components
         self.margin = margin
         self.n_negatives = n_negatives
+        self.negative_sampling_exponent = negative_sampling_exponent
         self.rank_weight = rank_weight
         self.covariance_weight = covariance_weight
         self.max_norm = max_norm
@@ -483,6 +496,7 @@ class CMLRecommender(BaseEstimator):
         n_threads = effective_n_threads(self.n_jobs)
 
         seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
+        sampling = self._negative_sampling(data.indices, data.n_items)
 
         with thread_limits(n_threads):
             for _ in range(n_epochs):
@@ -501,6 +515,7 @@ class CMLRecommender(BaseEstimator):
                         np.float32(self.learning_rate), np.float32(self.max_norm),
                         state.rng_states, block_losses, gradients, seen_marks,
                         MARK_LIMIT_PER_NEGATIVE * self.n_negatives,
+                        sampling,
                     )  # fmt: skip
                     if self.covariance_weight > 0:
                         covariance_step(
@@ -527,6 +542,16 @@ class CMLRecommender(BaseEstimator):
                     )
                 if stop:
                     break
+
+    def _negative_sampling(self, item_indices, n_items):
+        """Alias tables of the negatives, from the items of the training pairs.
+
+        None for uniform sampling: the kernels then draw without tables.
+        """
+        exponent = float(self.negative_sampling_exponent)
+        if exponent == 0.0:
+            return None
+        return item_sampling_tables(item_indices, n_items, exponent)
 
     def _feature_epoch(self, state, features):
         """One pass of the feature loss over all items; its mean per item."""
@@ -917,12 +942,15 @@ class CMLRecommender(BaseEstimator):
         _clip_rows(users, self.max_norm)
         grad_sq = np.full(n_rows, INITIAL_GRAD_SQ, np.float32)
         rng_states = row_hash_states(data.indptr, data.indices, self._seed)
+        # Negatives as in training: from the popularity of the fitted items.
+        sampling = self._negative_sampling(self.user_items_.indices, self.user_items_.shape[1])
         with thread_limits(effective_n_threads(self.n_jobs)):
             fold_in_users(
                 data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
                 self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
                 self.rank_weight, np.float32(self.learning_rate),
                 np.float32(self.max_norm), rng_states, np.empty_like(users),
+                sampling,
             )  # fmt: skip
         return users
 

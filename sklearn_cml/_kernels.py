@@ -5,11 +5,13 @@ C-contiguous float32 ``(n_rows, n_components)`` arrays; interactions arrive
 as CSR ``indptr`` (int64) and ``indices`` (int32, sorted within each row).
 One SGD step works on one (user, positive item) pair:
 
-1. sample ``n_negatives`` items uniformly;
+1. sample ``n_negatives`` items, uniformly or in proportion to a power of
+   their popularity (``_sampling``);
 2. count the impostors ``M`` (sampled items that are not the user's
    positives and are closer than ``d(u, pos)^2 + margin``) and keep the
    hardest one (the closest);
-3. estimate the positive's rank as ``floor(n_items * M / n_negatives)`` and
+3. estimate the positive's rank as ``floor(n_items * M / n_negatives)``
+   (each impostor importance-weighted when sampling is not uniform) and
    weight the hinge by ``log(rank + 1)`` (WARP);
 4. take an AdaGrad step on the user, the positive and the hardest impostor,
    then project each back into the ball of radius ``max_norm``.
@@ -25,6 +27,7 @@ from numba import njit, prange
 
 from ._numba_config import FASTMATH, NUMBA_CACHE
 from ._rng import random_below, splitmix64
+from ._sampling import draw_item
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -132,17 +135,23 @@ def sample_impostor(
     margin,
     use_rank_weight,
     rng_state,
+    sampling,
 ):
     """Sample items for one (user, positive) pair; pick the impostor.
 
-    ``n_negatives`` items are drawn uniformly from all items.  A draw that
+    ``n_negatives`` items are drawn from all items: uniformly when
+    ``sampling`` is None, else from its alias tables ``(keep_threshold,
+    alias, inverse_probability)`` (see ``_sampling``).  Numba compiles the
+    None case separately, without the tables or a branch on them.  A draw that
     violates the margin is an impostor unless it is one of the user's
     positives, ``indices[seen_start:seen_end]`` (sorted): those are skipped,
     never used as negatives.  Membership is looked up in ``marks`` when
     ``stamp >= 0`` (``marks[j] == stamp`` for the user's positives), else
     by binary search, and only for violators.  Drawing from all items and
     skipping positives keeps ``n_items * M / n_negatives`` an unbiased
-    estimate of the number of negatives ranked above the positive.
+    estimate of the number of negatives ranked above the positive; with
+    weighted sampling each impostor ``k`` counts ``inverse_probability[k]``
+    in that estimate instead of 1, which keeps it unbiased.
 
     Returns ``(hardest_item, weight, loss, rng_state)``: the closest
     impostor, its WARP weight, the weighted hinge loss and the advanced
@@ -153,10 +162,14 @@ def sample_impostor(
     threshold = squared_distance(user, positive) + margin
 
     n_impostors = 0
+    weighted_impostors = 0.0
     hardest_item = -1
     hardest_distance = np.float32(np.inf)
     for _ in range(n_negatives):
-        rng_state, candidate = random_below(rng_state, n_items)
+        if sampling is None:
+            rng_state, candidate = random_below(rng_state, n_items)
+        else:
+            rng_state, candidate = draw_item(rng_state, sampling[0], sampling[1])
         distance = squared_distance(user, item_embeddings[candidate])
         if distance < threshold and not (
             marks[candidate] == stamp
@@ -164,6 +177,8 @@ def sample_impostor(
             else contains_sorted(indices, seen_start, seen_end, candidate)
         ):
             n_impostors += 1
+            if sampling is not None:
+                weighted_impostors += sampling[2][candidate]
             if distance < hardest_distance:
                 hardest_distance = distance
                 hardest_item = candidate
@@ -172,7 +187,11 @@ def sample_impostor(
         return -1, np.float32(0.0), np.float32(0.0), rng_state
     weight = np.float32(1.0)
     if use_rank_weight:
-        weight = rank_weight(n_items, n_impostors, n_negatives)
+        if sampling is None:
+            weight = rank_weight(n_items, n_impostors, n_negatives)
+        else:
+            rank = math.floor(n_items * weighted_impostors / n_negatives)
+            weight = np.float32(math.log(rank + 1.0))
     return hardest_item, weight, weight * (threshold - hardest_distance), rng_state
 
 
@@ -231,6 +250,7 @@ def warp_epoch_chunk(
     gradients,
     seen_marks,
     mark_limit,
+    sampling,
 ):
     """Hogwild SGD over the pairs ``pair_order[chunk_start:chunk_stop]``.
 
@@ -248,6 +268,7 @@ def warp_epoch_chunk(
     ``mark_limit`` positives have them marked in ``seen_marks`` before each
     step, so that membership is one load; heavier users, whose marking
     would cost more than the binary searches it saves, are searched.
+    ``sampling`` is as in ``sample_impostor``.
     """
     n_blocks = rng_states.shape[0]
     n_slots = seen_marks.shape[0]
@@ -263,6 +284,7 @@ def warp_epoch_chunk(
                 user_embeddings, user_grad_sq, item_embeddings, item_grad_sq,
                 n_negatives, margin, use_rank_weight, learning_rate, max_norm,
                 rng_states, block, gradients[block], marks, mark_limit,
+                sampling,
             )  # fmt: skip
 
 
@@ -287,6 +309,7 @@ def _sgd_block(
     gradients,
     marks,
     mark_limit,
+    sampling,
 ):
     """SGD steps on the pairs at positions ``block_start:block_stop``.
 
@@ -320,6 +343,7 @@ def _sgd_block(
             margin,
             use_rank_weight,
             rng_state,
+            sampling,
         )
         if hardest_item < 0:
             continue
@@ -356,6 +380,7 @@ def fold_in_users(
     max_norm,
     rng_states,
     gradients,
+    sampling,
 ):
     """Optimise new users' vectors against frozen item vectors.
 
@@ -365,7 +390,8 @@ def fold_in_users(
     positive, drawn with replacement from the row with the row's own RNG
     state ``rng_states[r]``, so a row's result depends only on its content
     and seed, never on the other rows or on the thread count.  ``gradients``
-    is an (n_rows, n_components) scratch buffer.
+    is an (n_rows, n_components) scratch buffer; ``sampling`` is as in
+    ``sample_impostor``.
     """
     n_rows = indptr.shape[0] - 1
     for row in prange(n_rows):
@@ -392,6 +418,7 @@ def fold_in_users(
                 margin,
                 use_rank_weight,
                 rng_state,
+                sampling,
             )
             if hardest_item >= 0:
                 # The user's part of triplet_gradients: items are frozen.

@@ -22,7 +22,8 @@ from sklearn_cml._kernels import (
     triplet_gradients,
     warp_epoch_chunk,
 )
-from sklearn_cml._rng import random_below, seed_states
+from sklearn_cml._rng import next_uint64, random_below, seed_states
+from sklearn_cml._sampling import sampling_tables
 
 
 def central_difference(loss, x, eps=1e-6):
@@ -134,20 +135,40 @@ def test_contains_sorted():
         assert contains_sorted(values, 1, 3, value) == (value in (4, 9))
 
 
+def reference_draw(state, probability):
+    """An item drawn as the alias tables do: column from the high bits, then
+    kept with probability ``keep`` (exact, from the tables' definition)."""
+    keep_threshold, alias, _ = probability
+    state, bits = next_uint64(state)
+    column = ((int(bits) >> 32) * len(alias)) >> 32
+    if int(bits) & 0xFFFFFFFF < int(keep_threshold[column]):
+        return state, column
+    return state, int(alias[column])
+
+
 def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen,
-                        states, n_negatives, margin, learning_rate, max_norm):
-    """Plain-numpy WARP step, drawing the same items as the kernel."""
+                        states, n_negatives, margin, learning_rate, max_norm, tables=None):
+    """Plain-numpy WARP step, drawing the same items as the kernel.
+
+    Uniform draws without ``tables``; otherwise alias draws, each impostor
+    counting its inverse probability in the rank estimate.
+    """
     threshold = np.sum((user - items[positive]) ** 2) + margin
     impostors = []
     for _ in range(n_negatives):
-        states[0], candidate = random_below(states[0], items.shape[0])
+        if tables is None:
+            states[0], candidate = random_below(states[0], items.shape[0])
+        else:
+            states[0], candidate = reference_draw(states[0], tables)
         distance = np.sum((user - items[candidate]) ** 2)
         if distance < threshold and candidate not in seen:  # positives are skipped
             impostors.append((distance, candidate))
     if not impostors:
         return 0.0
     distance, negative = min(impostors)
-    weight = math.log(math.floor(items.shape[0] * len(impostors) / n_negatives) + 1)
+    counted = (len(impostors) if tables is None
+               else sum(float(tables[2][k]) for _, k in impostors))
+    weight = math.log(math.floor(items.shape[0] * counted / n_negatives) + 1)
     gradients = {
         "user": 2 * weight * (items[negative] - items[positive]),
         positive: 2 * weight * (items[positive] - user),
@@ -166,10 +187,12 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
     return weight * (threshold - distance)
 
 
+@pytest.mark.parametrize("exponent", [0.0, 0.8])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("n_slots, mark_limit", [(1, 100), (3, 100), (1, 0)])
-def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
-    """Both ways of skipping positives (marks, binary search) give the reference."""
+def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent):
+    """Both ways of skipping positives (marks, binary search) give the
+    reference, with uniform and with popularity-weighted negatives."""
     rng = np.random.default_rng(seed)
     n_items, n_components = 30, 5
     items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
@@ -184,6 +207,8 @@ def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
     reference_states = states.copy()
     marks = np.full((n_slots, n_items), 7, dtype=np.int32)
     losses = np.zeros(1, dtype=np.float32)
+    popularity = rng.integers(0, 50, size=n_items)
+    tables = sampling_tables(popularity, exponent)
 
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
@@ -192,10 +217,12 @@ def test_warp_epoch_matches_numpy_reference(seed, n_slots, mark_limit):
             users, grad_sq_users, items, grad_sq_items,
             10, np.float32(1.5), True, np.float32(0.1), np.float32(1.0), states, losses,
             np.empty((1, 3, n_components), dtype=np.float32), marks, mark_limit,
+            None if exponent == 0.0 else tables,
         )  # fmt: skip
         reference_warp_pair(
             expected[0][0], expected[1], expected[2], expected[3], seen[position],
             set(seen.tolist()), reference_states, 10, 1.5, 0.1, 1.0,
+            None if exponent == 0.0 else tables,
         )  # fmt: skip
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)

@@ -5,8 +5,9 @@ Grid: margin x learning rate around the defaults (margin 1.0, learning rate
 These four were the best of the grid that chose the package defaults
 (docs/user_guide.md, "How the defaults were chosen"); a pilot on both
 validation splits found margin 0.5 and learning rate 0.2 worse.  Everything
-else is the package default (10 negatives, WARP rank weight, covariance
-weight 1, vectors in the unit ball).  A pair's score is minus the squared
+else is the package default (10 negatives drawn in proportion to
+``(popularity + 1) ** 0.1``, WARP rank weight, covariance weight 1, vectors
+in the unit ball).  A pair's score is minus the squared
 distance.
 """
 

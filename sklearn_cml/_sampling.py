@@ -1,0 +1,107 @@
+"""Drawing negatives in proportion to item popularity (Walker's alias method).
+
+With exponent ``beta``, item ``j`` is drawn with probability
+``q_j = (n_j + 1)**beta / sum_i (n_i + 1)**beta``, ``n_j`` being its number
+of training pairs: ``beta = 0`` is the paper's uniform sampling, ``beta > 0``
+draws popular items more often, so they are pushed away from the users who
+do not like them more often (the first stage of two-stage sampling, Tran et
+al., SIGIR 2019).
+
+Alias tables make a draw O(1): one 64-bit random number picks a column
+``j`` with its high half, exactly as ``random_below`` does, and its low half
+keeps ``j`` if below ``keep_threshold[j]`` (a probability scaled to 2**32),
+else gives ``alias[j]``.  Uniform tables keep every column, so a draw is
+then bit for bit ``random_below(state, n_items)``.
+
+The rank estimate stays unbiased by importance weighting: an impostor
+``k`` counts ``1 / (n_items * q_k)`` (``inverse_probability[k]``) instead of
+1, so ``n_items / U * sum(inverse_probability[k])`` over the impostors among
+``U`` draws has for expectation the number of negatives closer than the
+margin, whatever ``beta``.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._numba_config import NUMBA_CACHE
+from ._rng import next_uint64
+
+_SCALE = 2.0**32
+
+
+@njit(cache=NUMBA_CACHE)
+def sampling_tables(item_counts, exponent):
+    """Alias tables of ``q_j ∝ (item_counts[j] + 1) ** exponent``.
+
+    Returns ``(keep_threshold, alias, inverse_probability)``: uint64,
+    int32 and float32 arrays of one entry per item.  Exponent 0 gives
+    exact uniform tables (every threshold 2**32, every inverse 1).
+    """
+    n_items = item_counts.shape[0]
+    keep_threshold = np.full(n_items, np.uint64(_SCALE))
+    alias = np.arange(n_items).astype(np.int32)
+    inverse_probability = np.ones(n_items, dtype=np.float32)
+    if exponent == 0.0 or n_items == 0:
+        return keep_threshold, alias, inverse_probability
+
+    weights = (item_counts.astype(np.float64) + 1.0) ** exponent
+    probability = weights / weights.sum()
+    scaled = probability * n_items
+    keep = np.ones(n_items)
+    # Columns below and above their fair share: each small column is filled
+    # up to 1 from one large column, which gives away that much.
+    small = np.empty(n_items, dtype=np.int64)
+    large = np.empty(n_items, dtype=np.int64)
+    n_small = 0
+    n_large = 0
+    for item in range(n_items):
+        if scaled[item] < 1.0:
+            small[n_small] = item
+            n_small += 1
+        else:
+            large[n_large] = item
+            n_large += 1
+    while n_small > 0 and n_large > 0:
+        n_small -= 1
+        n_large -= 1
+        low = small[n_small]
+        high = large[n_large]
+        keep[low] = scaled[low]
+        alias[low] = high
+        scaled[high] += scaled[low] - 1.0
+        if scaled[high] < 1.0:
+            small[n_small] = high
+            n_small += 1
+        else:
+            large[n_large] = high
+            n_large += 1
+    # Columns left over are full (up to rounding): keep = 1.
+    for item in range(n_items):
+        keep_threshold[item] = np.uint64(min(np.floor(keep[item] * _SCALE + 0.5), _SCALE))
+        inverse_probability[item] = 1.0 / (probability[item] * n_items)
+    return keep_threshold, alias, inverse_probability
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def draw_item(rng_state, keep_threshold, alias):
+    """Return ``(new_state, item)``, ``item`` drawn from the alias tables."""
+    rng_state, bits = next_uint64(rng_state)
+    n_items = np.uint64(keep_threshold.shape[0])
+    column = np.int64(((bits >> np.uint64(32)) * n_items) >> np.uint64(32))
+    # Without a branch: which way a draw goes is unpredictable.
+    rejected = np.int64((bits & np.uint64(0xFFFFFFFF)) >= keep_threshold[column])
+    return rng_state, column + rejected * (np.int64(alias[column]) - column)
+
+
+@njit(cache=NUMBA_CACHE)
+def _count_items(indices, n_items):
+    """Pairs per item (``np.bincount`` would copy int32 indices to int64)."""
+    counts = np.zeros(n_items, dtype=np.int64)
+    for item in indices:
+        counts[item] += 1
+    return counts
+
+
+def item_sampling_tables(indices, n_items, exponent):
+    """Tables for the items of CSR ``indices`` (one entry per pair)."""
+    return sampling_tables(_count_items(indices, n_items), float(exponent))
