@@ -28,21 +28,11 @@ import os
 import time
 
 import numpy as np
-from _data import find_data_dir
+from _data import find_data_dir, load_positives
 
 from sklearn_cml import CMLRecommender
-from sklearn_cml.datasets import load_citeulike, load_movielens
 from sklearn_cml.metrics import ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
-
-
-def load(name, data_dir):
-    """The interaction matrix of a dataset, positives only."""
-    if name == "ml-1m":
-        return load_movielens(data_dir / "ml-1m", min_rating=4).interactions
-    if name == "citeulike-a":
-        return load_citeulike(data_dir / "citeulike-a").interactions
-    raise SystemExit(f"unknown dataset {name}")
 
 
 def popularity_scores(train):
@@ -82,7 +72,7 @@ def train_cml(train, validation, args):
 
 
 def run_dataset(name, data_dir, args):
-    X = load(name, data_dir)
+    X = load_positives(name, data_dir)
     train, validation, test = train_validation_test_split(X, random_state=0)
     print(f"\n== {name}: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} positives; "
           f"train {train.nnz}, validation {validation.nnz}, test {test.nnz} ==")

@@ -54,14 +54,13 @@ import platform
 import time
 
 import numpy as np
-from _data import find_data_dir
+from _data import find_data_dir, load_positives
 from numba import njit, prange, set_num_threads
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._kernels import adagrad_step, contains_sorted, row_of_entry, shuffle_pairs
 from sklearn_cml._rng import next_uint64, random_below, seed_states
-from sklearn_cml.datasets import load_citeulike, load_movielens
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
 
@@ -368,12 +367,6 @@ def recall_at_50(truth, scores, train):
     return ranking_metrics(truth, scores, k=50, exclude=train, metrics=("recall",))["recall"]
 
 
-def load(name, data_dir):
-    if name == "ml-1m":
-        return load_movielens(data_dir / "ml-1m", min_rating=4).interactions
-    return load_citeulike(data_dir / "citeulike-a").interactions
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=None)
@@ -385,7 +378,7 @@ def main(argv=None):
                         default=["package", "als", *VARIANTS])
     args = parser.parse_args(argv)
     set_num_threads(args.threads)
-    split = train_validation_test_split(load(args.dataset, find_data_dir(args.data)),
+    split = train_validation_test_split(load_positives(args.dataset, find_data_dir(args.data)),
                                         random_state=0)
     train = split[0].tocsr()
     train.sort_indices()

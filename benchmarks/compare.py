@@ -62,12 +62,11 @@ for folder in (REPO_ROOT, BENCH_DIR):  # run from a checkout without installing
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from _data import find_data_dir  # noqa: E402
+from _data import find_data_dir, load_positives  # noqa: E402
 from bench_fit_speed import busy_cpu_seconds, cpu_model, own_cpu_seconds  # noqa: E402
 from peers import INSTALL_HINT, PEERS  # noqa: E402
 
 import sklearn_cml  # noqa: E402
-from sklearn_cml.datasets import load_citeulike, load_movielens  # noqa: E402
 from sklearn_cml.metrics import ranking_metrics  # noqa: E402
 from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
 
@@ -95,15 +94,6 @@ CML, RATIO_PEERS = "CMLRecommender", ("LightFM WARP", "implicit BPR")
 # --------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------
-
-
-def load_dataset(name, data_dir):
-    """The interaction matrix (positives only, float32 CSR) of a dataset."""
-    if name in ("ml-100k", "ml-1m"):
-        return load_movielens(data_dir / name, min_rating=4).interactions
-    if name == "citeulike-a":
-        return load_citeulike(data_dir / name).interactions
-    raise SystemExit(f"unknown dataset {name!r}")
 
 
 # --------------------------------------------------------------------------
@@ -237,7 +227,7 @@ def time_to_best_ratios(models):
 
 def run_dataset(name, data_dir, peers, threads, schedules):
     """Split, run every available peer, return the dataset's results."""
-    X = load_dataset(name, data_dir)
+    X = load_positives(name, data_dir)
     split = tuple(part.astype(np.float32) for part in
                   train_validation_test_split(X, random_state=RANDOM_STATE))
     info = describe_split(X, split)
