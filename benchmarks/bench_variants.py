@@ -16,7 +16,8 @@ variant's:
   (the first stage of two-stage sampling, Tran et al. 2019), with the rank
   estimate importance-weighted, ``sum(1 / (n_items * q_k)) * n_items / U``
   over the impostors, so that it stays an estimate of the number of
-  negatives ranked above the positive;
+  negatives ranked above the positive (the package's alias tables,
+  ``sklearn_cml._sampling``, now its ``negative_sampling_exponent``);
 - which impostor gets the hinge: the hardest (the package), the first found
   (WARP's choice, a random violator), the closest one beyond the positive
   ("semi-hard"), or all of them, sharing the weight or each with it;
@@ -60,7 +61,8 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._kernels import adagrad_step, contains_sorted, row_of_entry, shuffle_pairs
-from sklearn_cml._rng import next_uint64, random_below, seed_states
+from sklearn_cml._rng import random_below, seed_states
+from sklearn_cml._sampling import draw_item, item_sampling_tables
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
 
@@ -83,45 +85,6 @@ VARIANTS = {
     "2 vectors per user": {"vectors_per_user": 2},
     "iterate averaging 0.8": {"averaging": 0.8},
 }
-
-
-# --------------------------------------------------------------------------
-# Negative sampling in proportion to given weights: Walker's alias tables
-# --------------------------------------------------------------------------
-
-
-def sampling_tables(item_counts, exponent):
-    """Alias tables for ``q_j ∝ (count_j + 1) ** exponent`` and ``1 / (n q_j)``.
-
-    ``threshold[j]`` is the chance of keeping column ``j`` scaled to 2**32
-    and ``other[j]`` the item taken otherwise; one 64-bit draw picks the
-    column (high half) and decides (low half).  Exponent 0 is uniform
-    sampling with every threshold at 2**32 (always kept).
-    """
-    weights = (item_counts.astype(np.float64) + 1.0) ** exponent
-    probability = weights / weights.sum()
-    n_items = probability.size
-    scaled = probability * n_items
-    keep = np.ones(n_items)
-    other = np.arange(n_items, dtype=np.int64)
-    small = list(np.flatnonzero(scaled < 1.0))
-    large = list(np.flatnonzero(scaled >= 1.0))
-    while small and large:
-        low, high = small.pop(), large.pop()
-        keep[low], other[low] = scaled[low], high
-        scaled[high] += scaled[low] - 1.0
-        (small if scaled[high] < 1.0 else large).append(high)
-    threshold = np.minimum(np.round(keep * 2.0**32), 2.0**32).astype(np.uint64)
-    return threshold, other, (1.0 / (probability * n_items)).astype(np.float32)
-
-
-@njit(inline="always")
-def draw_item(rng_state, threshold, other):
-    rng_state, bits = next_uint64(rng_state)
-    item = np.int64(((bits >> np.uint64(32)) * np.uint64(threshold.shape[0])) >> np.uint64(32))
-    if (bits & np.uint64(0xFFFFFFFF)) >= threshold[item]:
-        item = other[item]
-    return rng_state, item
 
 
 # --------------------------------------------------------------------------
@@ -271,8 +234,8 @@ def train_variant(train, settings, n_epochs, evaluate):
     user_grad_sq = np.full(n_users * per_user, 0.1, np.float32)  # the package's start
     item_grad_sq = np.full(n_items, 0.1, np.float32)
     counts = np.diff(train.indptr)
-    tables = sampling_tables(np.bincount(train.indices, minlength=n_items),
-                             options["popularity_exponent"])
+    # Exponent 0 gives exact uniform tables: draws as the package's uniform path.
+    tables = item_sampling_tables(train.indices, n_items, options["popularity_exponent"])
     rng_states = seed_states(1, N_BLOCKS)
     gradients = np.empty((N_BLOCKS, 4, N_COMPONENTS), np.float32)
     found = (np.empty((N_BLOCKS, 10), np.int64), np.empty((N_BLOCKS, 10), np.int64),
