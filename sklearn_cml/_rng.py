@@ -51,8 +51,13 @@ def random_below(state, n):
     sampling can detect.
     """
     state, bits = next_uint64(state)
-    high = bits >> np.uint64(32)
-    return state, np.int64((high * np.uint64(n)) >> np.uint64(32))
+    return state, high_bits_below(bits, n)
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def high_bits_below(bits, n):
+    """The high 32 bits of ``bits`` mapped to ``[0, n)`` (multiply-shift)."""
+    return np.int64(((bits >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 def seed_states(seed, n_states):

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from ._numba_config import NUMBA_CACHE
-from ._rng import next_uint64
+from ._rng import high_bits_below, next_uint64
 
 _SCALE = 2.0**32
 
@@ -55,12 +55,7 @@ def sampling_tables(item_counts, exponent):
     n_small = 0
     n_large = 0
     for item in range(n_items):
-        if scaled[item] < 1.0:
-            small[n_small] = item
-            n_small += 1
-        else:
-            large[n_large] = item
-            n_large += 1
+        n_small, n_large = _push(item, scaled, small, large, n_small, n_large)
     while n_small > 0 and n_large > 0:
         n_small -= 1
         n_large -= 1
@@ -69,12 +64,7 @@ def sampling_tables(item_counts, exponent):
         keep[low] = scaled[low]
         alias[low] = high
         scaled[high] += scaled[low] - 1.0
-        if scaled[high] < 1.0:
-            small[n_small] = high
-            n_small += 1
-        else:
-            large[n_large] = high
-            n_large += 1
+        n_small, n_large = _push(high, scaled, small, large, n_small, n_large)
     # Columns left over are full (up to rounding): keep = 1.
     for item in range(n_items):
         keep_threshold[item] = np.uint64(min(np.floor(keep[item] * _SCALE + 0.5), _SCALE))
@@ -83,14 +73,23 @@ def sampling_tables(item_counts, exponent):
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
+def _push(item, scaled, small, large, n_small, n_large):
+    """Put ``item`` on the stack of columns below or at/above their share."""
+    if scaled[item] < 1.0:
+        small[n_small] = item
+        return n_small + 1, n_large
+    large[n_large] = item
+    return n_small, n_large + 1
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
 def draw_item(rng_state, keep_threshold, alias):
     """Return ``(new_state, item)``, ``item`` drawn from the alias tables."""
     rng_state, bits = next_uint64(rng_state)
-    n_items = np.uint64(keep_threshold.shape[0])
-    column = np.int64(((bits >> np.uint64(32)) * n_items) >> np.uint64(32))
-    # Without a branch: which way a draw goes is unpredictable.
-    rejected = np.int64((bits & np.uint64(0xFFFFFFFF)) >= keep_threshold[column])
-    return rng_state, column + rejected * (np.int64(alias[column]) - column)
+    column = high_bits_below(bits, keep_threshold.shape[0])
+    if (bits & np.uint64(0xFFFFFFFF)) >= keep_threshold[column]:
+        return rng_state, np.int64(alias[column])
+    return rng_state, column
 
 
 @njit(cache=NUMBA_CACHE)
