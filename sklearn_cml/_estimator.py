@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags, check_array, check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._covariance import covariance_step
@@ -29,6 +29,14 @@ from ._kernels import (
 )
 from ._rng import seed_states
 from ._sampling import item_sampling_tables
+from ._softmax import (
+    GROUP_SIZE,
+    shuffle_within_rows,
+    softmax_epoch_chunk,
+    softmax_fold_in,
+    softmax_scratch,
+    user_groups,
+)
 from ._topk import top_k_nearest
 from ._training import EarlyStopping, TrainingState, effective_n_threads, thread_limits
 from .metrics import make_ranking_scorer
@@ -72,13 +80,29 @@ class CMLRecommender(BaseEstimator):
     ----------
     n_components : int, default=100
         Dimension of the embedding space.
+    loss : {"hinge", "softmax"}, default="hinge"
+        The embedding loss.  ``"hinge"`` is the paper's: the triplet hinge
+        on the hardest of ``n_negatives`` sampled items, WARP-weighted.
+        ``"softmax"`` is a sampled softmax over minus the squared distances
+        divided by ``temperature``: every sampled negative is pushed in
+        proportion to its probability of ranking above the liked item.  It
+        ranked better on MovieLens-1M and CiteULike-a, at about twice the
+        time per epoch (see the user guide); ``margin`` and ``rank_weight``
+        do not apply to it.
     margin : float, default=1.0
         Margin of the triplet hinge, in squared distance.  Compare with
         ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
         apart.
     n_negatives : int, default=10
-        Items sampled per (user, item) pair to find impostors and estimate
-        the item's rank.  Must not exceed the number of items.
+        Items sampled per (user, item) pair: with the hinge, to find
+        impostors and estimate the item's rank; with the softmax, a step
+        on a group of up to 16 of a user's items draws ``16 * n_negatives``
+        items (160 by default), shared by the group.  Must not exceed the
+        number of items.
+    temperature : float, default=0.3
+        With ``loss="softmax"``: the scale of squared distances in the
+        softmax.  Lower values concentrate the push on the closest
+        negatives.  Compare with ``max_norm``, as for ``margin``.
     negative_sampling_exponent : float, default=0.1
         Items are sampled in proportion to ``(n_j + 1) ** exponent``, where
         ``n_j`` counts item j's interactions in the matrix being fitted
@@ -203,8 +227,10 @@ class CMLRecommender(BaseEstimator):
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"hinge", "softmax"})],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
         "negative_sampling_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
         "rank_weight": ["boolean"],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
@@ -232,8 +258,10 @@ class CMLRecommender(BaseEstimator):
         self,
         n_components=100,
         *,
+        loss="hinge",
         margin=1.0,
         n_negatives=10,
+        temperature=0.3,
         negative_sampling_exponent=0.1,
         rank_weight=True,
         covariance_weight=1.0,
@@ -257,8 +285,10 @@ class CMLRecommender(BaseEstimator):
         verbose=0,
     ):
         self.n_components = n_components
+        self.loss = loss
         self.margin = margin
         self.n_negatives = n_negatives
+        self.temperature = temperature
         self.negative_sampling_exponent = negative_sampling_exponent
         self.rank_weight = rank_weight
         self.covariance_weight = covariance_weight
@@ -490,40 +520,17 @@ class CMLRecommender(BaseEstimator):
         True.
         """
         n_pairs = data.n_interactions
-        pair_order = np.empty(n_pairs, dtype=np.int32)
         block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
-        gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
         n_threads = effective_n_threads(self.n_jobs)
-
-        seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
         sampling = self._negative_sampling(data.indices, data.n_items)
+        make_pass = self._softmax_pass if self.loss == "softmax" else self._hinge_pass
+        embedding_pass = make_pass(data, n_threads, sampling)
 
         with thread_limits(n_threads):
             for _ in range(n_epochs):
                 started = time.perf_counter()
-                # The order depends only on (seed, epoch number): fit for
-                # n epochs equals fit for k epochs then n - k partial_fit.
-                shuffle_pairs(pair_order, state.seed * 1_000_003 + state.n_iter)
                 block_losses[:] = 0.0
-                for chunk_start in range(0, n_pairs, self.batch_size):
-                    chunk_stop = min(chunk_start + self.batch_size, n_pairs)
-                    warp_epoch_chunk(
-                        pair_order, chunk_start, chunk_stop, data.indptr, data.indices,
-                        state.user_embeddings, state.user_grad_sq,
-                        state.item_embeddings, state.item_grad_sq,
-                        self.n_negatives, np.float32(self.margin), self.rank_weight,
-                        np.float32(self.learning_rate), np.float32(self.max_norm),
-                        state.rng_states, block_losses, gradients, seen_marks,
-                        MARK_LIMIT_PER_NEGATIVE * self.n_negatives,
-                        sampling,
-                    )  # fmt: skip
-                    if self.covariance_weight > 0:
-                        covariance_step(
-                            state.user_embeddings, state.user_grad_sq,
-                            state.item_embeddings, state.item_grad_sq,
-                            self.covariance_weight, np.float32(self.learning_rate),
-                            np.float32(self.max_norm),
-                        )  # fmt: skip
+                embedding_pass(state, block_losses)
                 if features is not None:
                     state.feature_loss_curve.append(self._feature_epoch(state, features))
                 self._check_finite(state, block_losses, state.n_iter + 1)
@@ -542,6 +549,70 @@ class CMLRecommender(BaseEstimator):
                     )
                 if stop:
                     break
+
+    def _hinge_pass(self, data, n_threads, sampling):
+        """A function running one epoch of the hinge loss on ``state``."""
+        n_pairs = data.n_interactions
+        pair_order = np.empty(n_pairs, dtype=np.int32)
+        gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
+        seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
+
+        def run(state, block_losses):
+            # The order depends only on (seed, epoch number): fit for n
+            # epochs equals fit for k epochs then n - k partial_fit.
+            shuffle_pairs(pair_order, state.seed * 1_000_003 + state.n_iter)
+            for chunk_start in range(0, n_pairs, self.batch_size):
+                warp_epoch_chunk(
+                    pair_order, chunk_start, min(chunk_start + self.batch_size, n_pairs),
+                    data.indptr, data.indices,
+                    state.user_embeddings, state.user_grad_sq,
+                    state.item_embeddings, state.item_grad_sq,
+                    self.n_negatives, np.float32(self.margin), self.rank_weight,
+                    np.float32(self.learning_rate), np.float32(self.max_norm),
+                    state.rng_states, block_losses, gradients, seen_marks,
+                    MARK_LIMIT_PER_NEGATIVE * self.n_negatives,
+                    sampling,
+                )  # fmt: skip
+                self._covariance_step(state)
+
+        return run
+
+    def _softmax_pass(self, data, n_threads, sampling):
+        """A function running one epoch of the softmax loss on ``state``."""
+        group_starts, group_users = user_groups(data.indptr, GROUP_SIZE)
+        n_groups = group_starts.shape[0]
+        group_order = np.empty(n_groups, dtype=np.int32)
+        shuffled = np.empty_like(data.indices)
+        scratch = softmax_scratch(n_threads, self.n_negatives, self.n_components)
+        # About batch_size pairs between two covariance steps, as with the hinge.
+        groups_per_chunk = max(1, self.batch_size // GROUP_SIZE)
+
+        def run(state, block_losses):
+            epoch_seed = state.seed * 1_000_003 + state.n_iter
+            shuffle_pairs(group_order, epoch_seed)
+            shuffle_within_rows(data.indptr, data.indices, shuffled, epoch_seed)
+            for chunk_start in range(0, n_groups, groups_per_chunk):
+                softmax_epoch_chunk(
+                    group_order, chunk_start, min(chunk_start + groups_per_chunk, n_groups),
+                    group_starts, group_users, data.indptr, data.indices, shuffled,
+                    state.user_embeddings, state.user_grad_sq,
+                    state.item_embeddings, state.item_grad_sq,
+                    self.n_negatives, np.float32(1.0 / self.temperature),
+                    np.float32(self.learning_rate), np.float32(self.max_norm),
+                    state.rng_states, block_losses, n_threads, scratch, sampling,
+                )  # fmt: skip
+                self._covariance_step(state)
+
+        return run
+
+    def _covariance_step(self, state):
+        if self.covariance_weight > 0:
+            covariance_step(
+                state.user_embeddings, state.user_grad_sq,
+                state.item_embeddings, state.item_grad_sq,
+                self.covariance_weight, np.float32(self.learning_rate),
+                np.float32(self.max_norm),
+            )  # fmt: skip
 
     def _negative_sampling(self, item_indices, n_items):
         """Alias tables of the negatives, from the items of the training pairs.
@@ -944,14 +1015,24 @@ class CMLRecommender(BaseEstimator):
         rng_states = row_hash_states(data.indptr, data.indices, self._seed)
         # Negatives as in training: from the popularity of the fitted items.
         sampling = self._negative_sampling(self.user_items_.indices, self.user_items_.shape[1])
-        with thread_limits(effective_n_threads(self.n_jobs)):
-            fold_in_users(
-                data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
-                self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
-                self.rank_weight, np.float32(self.learning_rate),
-                np.float32(self.max_norm), rng_states, np.empty_like(users),
-                sampling,
-            )  # fmt: skip
+        n_threads = effective_n_threads(self.n_jobs)
+        with thread_limits(n_threads):
+            if self.loss == "softmax":
+                softmax_fold_in(
+                    data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
+                    self.fold_in_epochs, self.n_negatives, np.float32(1.0 / self.temperature),
+                    np.float32(self.learning_rate), np.float32(self.max_norm), rng_states,
+                    np.empty_like(data.indices), n_threads,
+                    softmax_scratch(n_threads, self.n_negatives, self.n_components), sampling,
+                )  # fmt: skip
+            else:
+                fold_in_users(
+                    data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
+                    self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
+                    self.rank_weight, np.float32(self.learning_rate),
+                    np.float32(self.max_norm), rng_states, np.empty_like(users),
+                    sampling,
+                )  # fmt: skip
         return users
 
 

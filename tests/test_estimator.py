@@ -16,6 +16,7 @@ from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import make_interactions
 
 SMALL = dict(n_components=8, n_negatives=5, n_epochs=10, fold_in_epochs=10)
+LOSSES = ["hinge", "softmax"]
 
 
 def planted_blocks(n_blocks=4, users_per_block=30, items_per_block=15, density=0.7, seed=0):
@@ -34,20 +35,22 @@ def blocks():
     return planted_blocks()
 
 
-def test_same_seed_one_thread_is_bitwise_reproducible(blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_same_seed_one_thread_is_bitwise_reproducible(blocks, loss):
     X, _, _ = blocks
-    first = CMLRecommender(**SMALL, random_state=3, n_jobs=1).fit(X)
-    second = CMLRecommender(**SMALL, random_state=3, n_jobs=1).fit(X)
+    first = CMLRecommender(**SMALL, loss=loss, random_state=3, n_jobs=1).fit(X)
+    second = CMLRecommender(**SMALL, loss=loss, random_state=3, n_jobs=1).fit(X)
     np.testing.assert_array_equal(first.user_embeddings_, second.user_embeddings_)
     np.testing.assert_array_equal(first.item_embeddings_, second.item_embeddings_)
-    other = CMLRecommender(**SMALL, random_state=4, n_jobs=1).fit(X)
+    other = CMLRecommender(**SMALL, loss=loss, random_state=4, n_jobs=1).fit(X)
     assert not np.array_equal(first.item_embeddings_, other.item_embeddings_)
 
 
-def test_fit_equals_fit_then_partial_fit(blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fit_equals_fit_then_partial_fit(blocks, loss):
     X, _, _ = blocks
-    full = CMLRecommender(**{**SMALL, "n_epochs": 3}, random_state=0).fit(X)
-    stepwise = CMLRecommender(**{**SMALL, "n_epochs": 1}, random_state=0).fit(X)
+    full = CMLRecommender(**{**SMALL, "loss": loss, "n_epochs": 3}, random_state=0).fit(X)
+    stepwise = CMLRecommender(**{**SMALL, "loss": loss, "n_epochs": 1}, random_state=0).fit(X)
     stepwise.partial_fit(X).partial_fit(X)
     assert stepwise.n_iter_ == full.n_iter_ == 3
     assert len(stepwise.loss_curve_) == 3
@@ -61,9 +64,10 @@ def test_partial_fit_on_unfitted_model_runs_one_epoch(blocks):
     assert model.n_iter_ == 1 and model.user_embeddings_.shape == (X.shape[0], 8)
 
 
-def test_training_lowers_the_loss(blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_training_lowers_the_loss(blocks, loss):
     X, _, _ = blocks
-    model = CMLRecommender(**{**SMALL, "n_epochs": 15}, random_state=0).fit(X)
+    model = CMLRecommender(**{**SMALL, "loss": loss, "n_epochs": 15}, random_state=0).fit(X)
     assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
 
 
@@ -97,9 +101,11 @@ def dense_blocks():
     return train, test, user_block, item_block
 
 
-def test_planted_blocks_are_recovered(dense_blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_planted_blocks_are_recovered(dense_blocks, loss):
     train, test, _, item_block = dense_blocks
-    model = CMLRecommender(**{**SMALL, "n_epochs": 20}, top_k=10, random_state=0).fit(train)
+    params = {**SMALL, "loss": loss, "n_epochs": 20}
+    model = CMLRecommender(**params, top_k=10, random_state=0).fit(train)
 
     # Each item's nearest items are items of its own block.
     _, neighbors = model.kneighbors_items(n_neighbors=5)
@@ -124,10 +130,11 @@ def test_untrained_model_fails_the_planted_test(dense_blocks):
     assert recall_of_recommendations(model, train, test, n_items=10) < 0.6
 
 
-def test_several_threads_match_one_thread_quality():
+@pytest.mark.parametrize("loss", LOSSES)
+def test_several_threads_match_one_thread_quality(loss):
     X = make_interactions(n_users=1200, n_items=300, n_clusters=6, random_state=0)
     train, test = hold_out(X, 0.2)
-    params = dict(SMALL, n_components=16, n_epochs=10, random_state=0)
+    params = dict(SMALL, loss=loss, n_components=16, n_epochs=10, random_state=0)
     before = numba.get_num_threads()
     recalls = {}
     for n_jobs in (1, 2):
@@ -158,11 +165,13 @@ def interaction_matrices(draw):
     max_norm=st.floats(0.05, 3.0),
     learning_rate=st.floats(0.01, 2.0),
     margin=st.floats(0.05, 4.0),
+    loss=st.sampled_from(LOSSES),
 )
-def test_every_vector_stays_in_the_ball(X, max_norm, learning_rate, margin):
+def test_every_vector_stays_in_the_ball(X, max_norm, learning_rate, margin, loss):
     model = CMLRecommender(
         n_components=3, n_negatives=2, n_epochs=3, fold_in_epochs=3, max_norm=max_norm,
         learning_rate=learning_rate, margin=margin, covariance_weight=10.0, random_state=0,
+        loss=loss, temperature=margin,
     ).fit(X)
     bound = max_norm * (1 + 1e-6)  # float32 rounding of the projection
     for vectors in (model.user_embeddings_, model.item_embeddings_, model.transform(X)):
@@ -224,9 +233,10 @@ def test_kneighbors_items_matches_brute_force(blocks):
     assert model.kneighbors_items(query, n_neighbors=6, return_distance=False).shape == (3, 6)
 
 
-def test_transform_is_row_wise_and_order_free(blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_transform_is_row_wise_and_order_free(blocks, loss):
     X, _, _ = blocks
-    model = CMLRecommender(**SMALL, random_state=0).fit(X)
+    model = CMLRecommender(**SMALL, loss=loss, random_state=0).fit(X)
     order = np.random.default_rng(0).permutation(X.shape[0])
     np.testing.assert_array_equal(model.transform(X)[order], model.transform(X[order]))
     np.testing.assert_array_equal(model.transform(X[:3]), model.transform(X)[:3])
@@ -258,16 +268,18 @@ def test_score_with_explicit_held_out_items(blocks):
     assert model.score(known, test) == pytest.approx(np.mean(recalls))
 
 
-def test_divergence_is_reported_not_returned(blocks):
+@pytest.mark.parametrize("loss", LOSSES)
+def test_divergence_is_reported_not_returned(blocks, loss):
     X, _, _ = blocks
-    model = CMLRecommender(**SMALL, random_state=0).fit(X)
+    model = CMLRecommender(**SMALL, loss=loss, random_state=0).fit(X)
     before = model.item_embeddings_.copy()
     model.set_params(learning_rate=1e30, max_norm=1e30, covariance_weight=0.0)
     with pytest.raises(FloatingPointError, match="[Ll]ower the learning rate"):
         model.partial_fit(X)
     np.testing.assert_array_equal(model.item_embeddings_, before)
     with pytest.raises(FloatingPointError, match="[Ll]ower the learning rate"):
-        CMLRecommender(**SMALL, learning_rate=1e30, max_norm=1e30, random_state=0).fit(X)
+        CMLRecommender(**SMALL, loss=loss, learning_rate=1e30, max_norm=1e30,
+                       random_state=0).fit(X)
 
 
 def test_verbose_reports_each_epoch(blocks, capsys):
@@ -281,13 +293,17 @@ def test_grid_search_cross_validation_and_pipeline(blocks):
     X, _, _ = blocks
     search = GridSearchCV(
         CMLRecommender(**SMALL, top_k=5, random_state=0),
-        {"learning_rate": [1e-4, 0.1]},
+        {"learning_rate": [1e-4, 0.1], "loss": LOSSES},
         cv=KFold(3, shuffle=True, random_state=0),
     ).fit(X)
-    # A learning rate of 1e-4 barely moves the random start: clearly worse.
-    assert search.best_params_ == {"learning_rate": 0.1}
-    scores = search.cv_results_["mean_test_score"]
-    assert scores[1] > scores[0] + 0.2
+    # A learning rate of 1e-4 barely moves the random start: clearly worse,
+    # with either loss.
+    assert search.best_params_["learning_rate"] == 0.1
+    scores = dict(zip(map(str, search.cv_results_["params"]),
+                      search.cv_results_["mean_test_score"]))
+    for loss in LOSSES:
+        slow = scores[str({"learning_rate": 1e-4, "loss": loss})]
+        assert scores[str({"learning_rate": 0.1, "loss": loss})] > slow + 0.2
     assert cross_val_score(CMLRecommender(**SMALL, top_k=5, random_state=0), X, cv=3).shape == (3,)
 
     ratings = X.multiply(np.random.default_rng(0).integers(1, 6, size=X.shape)).tocsr()

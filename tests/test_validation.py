@@ -128,7 +128,8 @@ def test_bad_counts(fitted, count):
      ("rank_weight", "yes"), ("covariance_weight", -0.1), ("max_norm", 0.0),
      ("learning_rate", 0.0), ("n_epochs", 0), ("batch_size", 0), ("fold_in_epochs", 0),
      ("top_k", 0), ("score_holdout", 1.0), ("n_jobs", "all"),
-     ("negative_sampling_exponent", 1.5), ("negative_sampling_exponent", float("nan"))],
+     ("negative_sampling_exponent", 1.5), ("negative_sampling_exponent", float("nan")),
+     ("loss", "warp"), ("temperature", 0.0), ("temperature", -0.3)],
 )
 def test_bad_parameters(X, param, value):
     with pytest.raises(ValueError, match=f"The '{param}' parameter"):

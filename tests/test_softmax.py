@@ -1,0 +1,254 @@
+"""The softmax-loss kernels against finite differences and a numpy reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklearn_cml._kernels import shuffle_pairs
+from sklearn_cml._rng import seed_states
+from sklearn_cml._sampling import sampling_tables
+from sklearn_cml._softmax import (
+    GROUP_SIZE,
+    draw_negatives,
+    group_gradients,
+    shuffle_within_rows,
+    softmax_epoch_chunk,
+    softmax_scratch,
+    user_groups,
+)
+
+
+def central_difference(loss, x, eps=1e-6):
+    """Numerical gradient of ``loss`` at ``x`` (float64)."""
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = eps
+        gradient[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
+    return gradient
+
+
+def reference_group_loss(user, items, positives, negatives, log_counts, temperature):
+    """The module docstring's loss, summed over the group, with numpy."""
+    positive_logits = -np.sum((user - items[positives]) ** 2, axis=1) / temperature
+    negative_logits = log_counts - np.sum((user - items[negatives]) ** 2, axis=1) / temperature
+    negative_sum = np.sum(np.exp(negative_logits))  # exp(-inf) = 0: skipped draws
+    return float(np.sum(np.log(np.exp(positive_logits) + negative_sum) - positive_logits))
+
+
+def group_case(seed, n_items=12, n_components=5, n_positives=3, n_draws=7):
+    rng = np.random.default_rng(seed)
+    items = rng.normal(size=(n_items, n_components)) * 0.4
+    user = rng.normal(size=n_components) * 0.4
+    positives = rng.choice(n_items, size=n_positives, replace=False)
+    negatives = rng.integers(0, n_items, size=n_draws)  # repeats allowed, as in sampling
+    log_counts = np.log(rng.uniform(0.5, 3.0, size=n_draws))
+    log_counts[np.isin(negatives, positives)] = -np.inf
+    return user, items, positives, negatives, log_counts
+
+
+def analytic_gradients(user, items, positives, negatives, log_counts, temperature):
+    n_components = user.shape[0]
+    grad_user = np.empty(n_components)
+    grad_positives = np.empty((len(positives), n_components))
+    grad_negatives = np.empty((len(negatives), n_components))
+    loss = group_gradients(
+        user, positives, negatives, log_counts, len(negatives), items, 1.0 / temperature, True,
+        grad_user, grad_positives, grad_negatives, np.empty(len(positives)),
+        np.empty(len(negatives)),
+    )  # fmt: skip
+    return loss, grad_user, grad_positives, grad_negatives
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("temperature", [0.3, 2.0])
+def test_group_gradients_match_finite_differences(seed, temperature):
+    user, items, positives, negatives, log_counts = group_case(seed)
+    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
+        user, items, positives, negatives, log_counts, temperature)
+
+    def loss_of(u=user, vectors=items):
+        return reference_group_loss(u, vectors, positives, negatives, log_counts, temperature)
+
+    assert loss == pytest.approx(loss_of(), rel=1e-6)
+    np.testing.assert_allclose(grad_user, central_difference(lambda u: loss_of(u=u), user),
+                               rtol=1e-5, atol=1e-8)
+    # Item gradients: the per-row buffers add up to the gradient of each item
+    # (a negative drawn twice gets two rows).
+    numeric_items = central_difference(lambda vectors: loss_of(vectors=vectors), items)
+    summed = np.zeros_like(items)
+    np.add.at(summed, positives, grad_positives)
+    np.add.at(summed, negatives, grad_negatives)
+    np.testing.assert_allclose(summed, numeric_items, rtol=1e-5, atol=1e-8)
+    # Skipped draws (the user's positives) get no push at all.
+    skipped = np.isneginf(log_counts)
+    assert skipped.any() or seed != 0
+    np.testing.assert_array_equal(grad_negatives[skipped], 0.0)
+
+
+def test_group_gradients_do_not_overflow_when_distances_are_small():
+    """Every exponent is shifted by the largest logit: a tiny temperature
+    (logits of several thousand) still gives a finite loss and gradients."""
+    user, items, positives, negatives, log_counts = group_case(7)
+    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
+        user, items, positives, negatives, log_counts, 1e-3)
+    assert np.isfinite(loss)
+    for gradient in (grad_user, grad_positives, grad_negatives):
+        assert np.isfinite(gradient).all()
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.8])
+def test_draw_negatives_marks_positives_and_weighs_draws(exponent):
+    n_items, n_draws = 20, 400
+    seen = np.array([2, 5, 11], dtype=np.int32)
+    popularity = np.arange(n_items)
+    tables = None if exponent == 0.0 else sampling_tables(popularity, exponent)
+    negatives = np.empty(n_draws, dtype=np.int64)
+    log_counts = np.empty(n_draws, dtype=np.float32)
+    state = seed_states(0, 1)[0]
+    draw_negatives(state, n_draws, n_items, 0, seen.size, seen, tables, negatives, log_counts)
+
+    is_seen = np.isin(negatives, seen)
+    assert is_seen.any() and not is_seen.all()
+    assert np.isneginf(log_counts[is_seen]).all()
+    # Each other draw stands for n_items / n_draws items, times its inverse
+    # sampling probability relative to uniform.
+    inverse = np.ones(n_items) if tables is None else tables[2]
+    expected = np.log(n_items / n_draws * inverse[negatives[~is_seen]])
+    np.testing.assert_allclose(log_counts[~is_seen], expected, rtol=1e-5)
+
+
+@st.composite
+def csr_structures(draw):
+    counts = draw(st.lists(st.integers(0, 40), min_size=1, max_size=8))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    indices = np.concatenate(
+        [np.sort(rng.choice(60, size=count, replace=False)) for count in counts]
+    ).astype(np.int32)
+    return indptr, indices
+
+
+@settings(max_examples=50, deadline=None)
+@given(structure=csr_structures(), seed=st.integers(0, 1000))
+def test_groups_cover_each_entry_once_within_its_row(structure, seed):
+    indptr, indices = structure
+    starts, users = user_groups(indptr, GROUP_SIZE)
+    covered = []
+    for start, user in zip(starts, users):
+        stop = min(start + GROUP_SIZE, indptr[user + 1])
+        assert indptr[user] <= start < stop
+        covered.extend(range(start, stop))
+    assert sorted(covered) == list(range(indices.size))
+
+    shuffled = np.empty_like(indices)
+    shuffle_within_rows(indptr, indices, shuffled, seed)
+    for row in range(indptr.size - 1):
+        segment = slice(indptr[row], indptr[row + 1])
+        np.testing.assert_array_equal(np.sort(shuffled[segment]), indices[segment])
+
+
+def test_shuffle_within_rows_is_a_seeded_uniform_permutation():
+    indptr = np.array([0, 4], dtype=np.int64)
+    indices = np.arange(4, dtype=np.int32)
+    shuffled = np.empty_like(indices)
+    firsts = []
+    for seed in range(4000):
+        shuffle_within_rows(indptr, indices, shuffled, seed)
+        firsts.append(shuffled[0])
+    # Each item leads a quarter of the time (binomial sd about 27 of 1000).
+    np.testing.assert_allclose(np.bincount(firsts, minlength=4), 1000, atol=135)
+    again = np.empty_like(indices)
+    shuffle_within_rows(indptr, indices, again, 3999)
+    np.testing.assert_array_equal(again, shuffled)
+
+
+def reference_adagrad(vector, grad_sq, row, gradient, learning_rate, max_norm):
+    grad_sq[row] += np.mean(gradient**2)
+    vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
+    norm = np.linalg.norm(vector)
+    if norm > max_norm:
+        vector *= max_norm / norm
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.8])
+@pytest.mark.parametrize("seed", range(3))
+def test_softmax_epoch_matches_numpy_reference(seed, exponent):
+    """One slot and one block: the kernel's epoch is the reference's sequence
+    of group steps (same groups, same draws), each applying the numpy
+    gradients with row-wise AdaGrad: positives, then negatives, then the user."""
+    rng = np.random.default_rng(seed)
+    n_items, n_components, n_negatives = 40, 5, 2
+    temperature, learning_rate, max_norm = 0.5, 0.1, 0.9
+    counts = [GROUP_SIZE + 4, 3]  # a user with two groups, one with one
+    indices = np.concatenate(
+        [np.sort(rng.choice(n_items, size=count, replace=False)) for count in counts]
+    ).astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    users = (rng.normal(size=(2, n_components)) * 0.4).astype(np.float32)
+    items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
+    user_grad_sq = np.full(2, 0.1, dtype=np.float32)
+    item_grad_sq = np.full(n_items, 0.1, dtype=np.float32)
+    expected = [a.astype(np.float64) for a in (users, items, user_grad_sq, item_grad_sq)]
+    initial_items = items.copy()
+    tables = None if exponent == 0.0 else sampling_tables(rng.integers(0, 50, n_items), exponent)
+
+    starts, group_users = user_groups(indptr, GROUP_SIZE)
+    order = np.empty(starts.size, dtype=np.int32)
+    shuffle_pairs(order, seed)
+    shuffled = np.empty_like(indices)
+    shuffle_within_rows(indptr, indices, shuffled, seed)
+    states = seed_states(seed, 1)
+    reference_state = states[0]
+    losses = np.zeros(1, dtype=np.float32)
+    softmax_epoch_chunk(
+        order, 0, order.size, starts, group_users, indptr, indices, shuffled,
+        users, user_grad_sq, items, item_grad_sq, n_negatives, np.float32(1 / temperature),
+        np.float32(learning_rate), np.float32(max_norm), states, losses, 1,
+        softmax_scratch(1, n_negatives, n_components), tables,
+    )  # fmt: skip
+
+    n_draws = n_negatives * GROUP_SIZE
+    expected_loss = 0.0
+    for group in order:
+        user = group_users[group]
+        positives = shuffled[starts[group]:min(starts[group] + GROUP_SIZE, indptr[user + 1])]
+        negatives = np.empty(n_draws, dtype=np.int64)
+        log_counts = np.empty(n_draws, dtype=np.float32)
+        # Numba returns the state as a Python int: retyped, or it would be
+        # compiled as int64 and mixed with uint64 (to float64).
+        reference_state = np.uint64(draw_negatives(
+            reference_state, n_draws, n_items, indptr[user], indptr[user + 1], indices, tables,
+            negatives, log_counts,
+        ))  # fmt: skip
+        log_counts = log_counts.astype(np.float64)
+        user_vectors, item_vectors, user_sq, item_sq = expected
+        u = user_vectors[user]
+        expected_loss += reference_group_loss(u, item_vectors, positives, negatives, log_counts,
+                                              temperature)
+        grad_user = central_difference(
+            lambda v: reference_group_loss(v, item_vectors, positives, negatives, log_counts,
+                                           temperature), u)
+        logits = -np.sum((u - item_vectors[positives]) ** 2, axis=1) / temperature
+        terms = np.exp(log_counts - np.sum((u - item_vectors[negatives]) ** 2, axis=1)
+                       / temperature)
+        z = np.exp(logits) + terms.sum()
+        positive_gradients = (2 / temperature * (1 - np.exp(logits) / z))[:, None] * (
+            item_vectors[positives] - u)
+        negative_gradients = (2 / temperature * terms * np.sum(1 / z))[:, None] * (
+            u - item_vectors[negatives])
+        for item, gradient in zip(positives, positive_gradients):
+            reference_adagrad(item_vectors[item], item_sq, item, gradient, learning_rate,
+                              max_norm)
+        for item, gradient, term in zip(negatives, negative_gradients, terms):
+            if term > 0:
+                reference_adagrad(item_vectors[item], item_sq, item, gradient, learning_rate,
+                                  max_norm)
+        reference_adagrad(u, user_sq, user, grad_user, learning_rate, max_norm)
+
+    np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(item_grad_sq, expected[3], rtol=1e-4)
+    assert losses[0] == pytest.approx(expected_loss, rel=1e-4)
+    assert not np.allclose(items, initial_items)  # the pass did update vectors
