@@ -4,6 +4,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
 
     python benchmarks/bench_fit_speed.py [--data PATH] [--threads 1 2]
         [--epochs N] [--n-components 100] [--n-negatives 20]
+        [--negative-sampling-exponent BETA] [--loss {hinge,softmax}]
 
 Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
 ``../shared/data`` beside the repository), the folder that holds
@@ -199,6 +200,8 @@ def make_estimator(n_threads, args, n_epochs):
     extra = {}
     if args.negative_sampling_exponent is not None:
         extra["negative_sampling_exponent"] = args.negative_sampling_exponent
+    if args.loss is not None:
+        extra["loss"] = args.loss
     return cls(n_components=args.n_components, n_negatives=args.n_negatives,
                n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
 
@@ -225,6 +228,8 @@ def run_compile_probe(n_threads, args, cache):
                "--n-negatives", str(args.n_negatives)]
     if args.negative_sampling_exponent is not None:
         command += ["--negative-sampling-exponent", str(args.negative_sampling_exponent)]
+    if args.loss is not None:
+        command += ["--loss", args.loss]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -571,6 +576,8 @@ def parse_args(argv=None):
     parser.add_argument("--negative-sampling-exponent", type=float, default=None,
                         help="CMLRecommender's negative_sampling_exponent "
                              "(default: the package default)")
+    parser.add_argument("--loss", choices=("hinge", "softmax"), default=None,
+                        help="CMLRecommender's loss (default: the package default)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -27,7 +27,12 @@ variant's:
 - an L2 penalty on the three vectors of a step (CML has none);
 - several vectors per user, preference = the nearest (DPCML, Bao et al.
   2022);
-- averaging the iterates (an exponential moving average after each epoch).
+- averaging the iterates (an exponential moving average after each epoch);
+- a sampled softmax over ``-distance / 0.3`` instead of the hinge, with its
+  own draws for every pair (20 or 100, logQ-corrected; learning rate 0.05):
+  the per-pair form of the package's ``loss="softmax"``, which shares
+  ``16 * n_negatives`` draws among a group of 16 pairs of one user
+  (the ``package, softmax`` row).
 
 The variants run through one Numba step written here, which reuses the
 package's AdaGrad step, sampler RNG and pair order; the ``reference`` row
@@ -36,7 +41,8 @@ is that step with no variant and the ``package`` row is
 (``negative_sampling_exponent=0``; the package's default, 0.1, came out
 of these runs); it also takes the covariance step, which has no measurable
 effect on recall (docs/algorithm.md). The two agree within Hogwild noise,
-so the other rows are comparable to the package. With ``implicit``
+so the other rows are comparable to the package; the ``package-softmax``
+row is ``CMLRecommender(loss="softmax", learning_rate=0.05)``. With ``implicit``
 installed, a row for implicit's ALS at the setting that won the
 side-by-side suite on the dataset (30 sweeps) gives the target.
 
@@ -60,7 +66,13 @@ from numba import njit, prange, set_num_threads
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
-from sklearn_cml._kernels import adagrad_step, contains_sorted, row_of_entry, shuffle_pairs
+from sklearn_cml._kernels import (
+    adagrad_step,
+    contains_sorted,
+    row_of_entry,
+    shuffle_pairs,
+    squared_distance,
+)
 from sklearn_cml._rng import random_below, seed_states
 from sklearn_cml._sampling import draw_item, item_sampling_tables
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
@@ -70,7 +82,9 @@ N_COMPONENTS = 100
 N_BLOCKS = 64
 HARDEST, FIRST_FOUND, SEMI_HARD, ALL_SHARED, ALL_FULL = range(5)
 DEFAULTS = {"popularity_exponent": 0.0, "impostor": HARDEST, "pairs_per_user": False,
-            "l2": 0.0, "vectors_per_user": 1, "averaging": 0.0}
+            "l2": 0.0, "vectors_per_user": 1, "averaging": 0.0, "softmax_negatives": 0,
+            "learning_rate": 0.1}
+SOFTMAX_TEMPERATURE = 0.3
 VARIANTS = {
     "reference": {},
     "popularity negatives, beta 0.1": {"popularity_exponent": 0.1},
@@ -84,6 +98,10 @@ VARIANTS = {
     "L2 penalty 0.3": {"l2": 0.3},
     "2 vectors per user": {"vectors_per_user": 2},
     "iterate averaging 0.8": {"averaging": 0.8},
+    "softmax, 20 draws per pair": {"softmax_negatives": 20, "popularity_exponent": 0.1,
+                                   "learning_rate": 0.05},
+    "softmax, 100 draws per pair": {"softmax_negatives": 100, "popularity_exponent": 0.1,
+                                    "learning_rate": 0.05},
 }
 
 
@@ -201,6 +219,67 @@ def variant_epoch(pair_order, indptr, indices, active_users, user_vectors, user_
         rng_states[block] = rng_state
 
 
+@njit(parallel=True, fastmath=True)
+def softmax_pair_epoch(pair_order, indptr, indices, user_vectors, user_grad_sq, item_vectors,
+                       item_grad_sq, n_negatives, inv_temperature, learning_rate, threshold,
+                       other, inverse_probability, rng_states, negatives, terms, user_gradients,
+                       item_gradients):
+    """One Hogwild epoch of the sampled softmax, ``n_negatives`` draws per pair.
+
+    Loss ``-log(e_0 / (e_0 + sum_k c_k e_k))``, ``e = exp(-|u - v|^2 / T)``
+    and ``c_k = n_items / U * inverse_probability[k]``; the user's own items
+    are skipped.  All gradients come from the vectors before the step.
+    """
+    n_pairs = pair_order.shape[0]
+    n_items = item_vectors.shape[0]
+    log_scale = math.log(n_items / n_negatives)
+    scale = np.float32(2.0) * inv_temperature
+    for block in prange(N_BLOCKS):
+        rng_state = rng_states[block]
+        drawn, term = negatives[block], terms[block]
+        grad_user, grad_item = user_gradients[block], item_gradients[block]
+        for position in range(n_pairs * block // N_BLOCKS, n_pairs * (block + 1) // N_BLOCKS):
+            pair = pair_order[position]
+            user = row_of_entry(indptr, pair)
+            positive = indices[pair]
+            u, p = user_vectors[user], item_vectors[positive]
+            top = -squared_distance(u, p) * inv_temperature
+            positive_logit = top
+            for k in range(n_negatives):
+                rng_state, candidate = draw_item(rng_state, threshold, other)
+                drawn[k] = candidate
+                term[k] = -np.inf
+                if not contains_sorted(indices, indptr[user], indptr[user + 1], candidate):
+                    term[k] = (log_scale + math.log(inverse_probability[candidate])
+                               - squared_distance(u, item_vectors[candidate]) * inv_temperature)
+                    top = max(top, term[k])
+            z = math.exp(positive_logit - top)
+            positive_term = z
+            for k in range(n_negatives):
+                term[k] = math.exp(term[k] - top)
+                z += term[k]
+            coefficient = scale * (np.float32(1.0) - positive_term / z)
+            for d in range(u.shape[0]):
+                grad_item[d] = coefficient * (p[d] - u[d])
+                grad_user[d] = -grad_item[d]
+            for k in range(n_negatives):
+                coefficient = scale * term[k] / z
+                v = item_vectors[drawn[k]]
+                for d in range(u.shape[0]):
+                    grad_user[d] -= coefficient * (u[d] - v[d])
+            adagrad_step(p, item_grad_sq, positive, grad_item, learning_rate, np.float32(1.0))
+            for k in range(n_negatives):
+                if term[k] > 0.0:
+                    coefficient = scale * term[k] / z
+                    v = item_vectors[drawn[k]]
+                    for d in range(u.shape[0]):
+                        grad_item[d] = coefficient * (u[d] - v[d])
+                    adagrad_step(v, item_grad_sq, drawn[k], grad_item, learning_rate,
+                                 np.float32(1.0))
+            adagrad_step(u, user_grad_sq, user, grad_user, learning_rate, np.float32(1.0))
+        rng_states[block] = rng_state
+
+
 # --------------------------------------------------------------------------
 # Training and evaluation
 # --------------------------------------------------------------------------
@@ -240,17 +319,29 @@ def train_variant(train, settings, n_epochs, evaluate):
     gradients = np.empty((N_BLOCKS, 4, N_COMPONENTS), np.float32)
     found = (np.empty((N_BLOCKS, 10), np.int64), np.empty((N_BLOCKS, 10), np.int64),
              np.empty((N_BLOCKS, 10), np.float32))
+    n_drawn = options["softmax_negatives"]
+    softmax_scratch = (np.empty((N_BLOCKS, n_drawn), np.int64),
+                       np.empty((N_BLOCKS, n_drawn), np.float32),
+                       np.empty((N_BLOCKS, N_COMPONENTS), np.float32),
+                       np.empty((N_BLOCKS, N_COMPONENTS), np.float32))
     pair_order = np.empty(train.nnz, np.int32)
     averages = (user_vectors.copy(), item_vectors.copy())
     seconds = 0.0
     for epoch in range(1, n_epochs + 1):
         started = time.perf_counter()
         shuffle_pairs(pair_order, epoch)
-        variant_epoch(pair_order, train.indptr, train.indices, np.flatnonzero(counts),
-                      user_vectors, user_grad_sq, item_vectors, item_grad_sq, per_user, 10,
-                      np.float32(1.0), np.float32(0.1), np.float32(options["l2"]),
-                      options["impostor"], options["pairs_per_user"], *tables, rng_states,
-                      gradients, *found)
+        if options["softmax_negatives"]:
+            softmax_pair_epoch(
+                pair_order, train.indptr, train.indices, user_vectors, user_grad_sq,
+                item_vectors, item_grad_sq, options["softmax_negatives"],
+                np.float32(1.0 / SOFTMAX_TEMPERATURE), np.float32(options["learning_rate"]),
+                *tables, rng_states, *softmax_scratch)
+        else:
+            variant_epoch(pair_order, train.indptr, train.indices, np.flatnonzero(counts),
+                          user_vectors, user_grad_sq, item_vectors, item_grad_sq, per_user, 10,
+                          np.float32(1.0), np.float32(options["learning_rate"]),
+                          np.float32(options["l2"]), options["impostor"],
+                          options["pairs_per_user"], *tables, rng_states, gradients, *found)
         if options["averaging"]:
             for average, current in zip(averages, (user_vectors, item_vectors)):
                 average += np.float32(1.0 - options["averaging"]) * (current - average)
@@ -260,9 +351,18 @@ def train_variant(train, settings, n_epochs, evaluate):
     return seconds
 
 
-def train_package(train, n_epochs, evaluate, threads):
+# The package rows: uniform hinge (the reference's step) and the softmax loss
+# at the pilots' learning rate, with the default exponent.
+PACKAGE_SETTINGS = {
+    "package": ("package, uniform negatives", {"negative_sampling_exponent": 0.0}),
+    "package-softmax": ("package, softmax (160 shared)",
+                        {"loss": "softmax", "learning_rate": 0.05}),
+}
+
+
+def train_package(train, settings, n_epochs, evaluate, threads):
     model = CMLRecommender(n_components=N_COMPONENTS, n_epochs=1, n_jobs=threads,
-                           negative_sampling_exponent=0.0, random_state=0)
+                           random_state=0, **settings)
     seconds = 0.0
     for epoch in range(1, n_epochs + 1):
         started = time.perf_counter()
@@ -337,8 +437,8 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, "package", "als"],
-                        default=["package", "als", *VARIANTS])
+    parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, *PACKAGE_SETTINGS, "als"],
+                        default=[*PACKAGE_SETTINGS, "als", *VARIANTS])
     args = parser.parse_args(argv)
     set_num_threads(args.threads)
     split = train_validation_test_split(load_positives(args.dataset, find_data_dir(args.data)),
@@ -365,9 +465,9 @@ def main(argv=None):
                     print(f"{'implicit ALS':<34} skipped: pip install -e '.[bench]'")
                     continue
                 name = "implicit ALS (reg {regularization:g}, alpha {alpha:g})".format(**setting)
-            elif name == "package":
-                seconds = train_package(train, n_epochs, best, args.threads)
-                name = "package, uniform negatives"
+            elif name in PACKAGE_SETTINGS:
+                name, settings = PACKAGE_SETTINGS[name]
+                seconds = train_package(train, settings, n_epochs, best, args.threads)
             else:
                 seconds = train_variant(train, VARIANTS[name], n_epochs, best)
             test = recall_at_50(split[2], best.scores, train)

@@ -254,7 +254,10 @@ def run_dataset(name, data_dir, peers, threads, schedules):
 
 
 def format_setting(setting):
-    return ", ".join(f"{key}={value:g}" for key, value in setting.items()) or "-"
+    return ", ".join(
+        f"{key}={value}" if isinstance(value, str) else f"{key}={value:g}"
+        for key, value in setting.items()
+    ) or "-"
 
 
 def results_table(dataset):
