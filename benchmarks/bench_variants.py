@@ -28,7 +28,7 @@ variant's:
 - several vectors per user, preference = the nearest (DPCML, Bao et al.
   2022);
 - averaging the iterates (an exponential moving average after each epoch);
-- a sampled softmax over ``-distance / 0.3`` instead of the hinge, with its
+- a sampled softmax over ``-distance^2 / 0.3`` instead of the hinge, with its
   own draws for every pair (20 or 100, logQ-corrected; learning rate 0.05):
   the per-pair form of the package's ``loss="softmax"``, which shares
   ``16 * n_negatives`` draws among a group of 16 pairs of one user

@@ -56,6 +56,9 @@ MARK_LIMIT_PER_NEGATIVE = 64
 # steps are not all of size learning_rate (as in TensorFlow's Adagrad).
 INITIAL_GRAD_SQ = 0.1
 
+# Mixed into the epoch's seed for the order of each user's items (softmax).
+ROW_SHUFFLE_SALT = 0x5851F42D4C957F2D
+
 # Seed of the entries that ``score`` holds out when no ``y`` is given: fixed,
 # so that models with different ``random_state`` are scored on the same items.
 HOLDOUT_SEED = 20170403
@@ -86,7 +89,7 @@ class CMLRecommender(BaseEstimator):
         ``"softmax"`` is a sampled softmax over minus the squared distances
         divided by ``temperature``: every sampled negative is pushed in
         proportion to its probability of ranking above the liked item.  It
-        ranked better on MovieLens-1M and CiteULike-a, at about twice the
+        ranked better on MovieLens-1M and CiteULike-a, at two to three times
         time per epoch (see the user guide); ``margin`` and ``rank_weight``
         do not apply to it.
     margin : float, default=1.0
@@ -590,7 +593,8 @@ class CMLRecommender(BaseEstimator):
         def run(state, block_losses):
             epoch_seed = state.seed * 1_000_003 + state.n_iter
             shuffle_pairs(group_order, epoch_seed)
-            shuffle_within_rows(data.indptr, data.indices, shuffled, epoch_seed)
+            # A different seed, or both shuffles would use the same numbers.
+            shuffle_within_rows(data.indptr, data.indices, shuffled, epoch_seed ^ ROW_SHUFFLE_SALT)
             for chunk_start in range(0, n_groups, groups_per_chunk):
                 softmax_epoch_chunk(
                     group_order, chunk_start, min(chunk_start + groups_per_chunk, n_groups),

@@ -15,7 +15,8 @@ with its rank weight, over many more negatives.
 Many negatives make each step costly, so they are shared: a step works on a
 *group* of up to ``GROUP_SIZE`` positives of one user, drawn at random
 without replacement from the user's items each epoch, and its ``n_negatives
-* len(group)`` draws serve every positive of the group.  The distances to
+* GROUP_SIZE`` draws serve every positive of the group (a group of fewer
+positives gets as many draws, so that every softmax is estimated as well).  The distances to
 the negatives, their exponentials and the negatives' updates are then paid
 once per group, not once per positive.  Draws that hit one of the user's
 positives are skipped (their term is zero), as the hinge skips them.
@@ -114,7 +115,6 @@ def group_gradients(
     grad_user,
     grad_positives,
     grad_negatives,
-    positive_logits,
     negative_terms,
 ):
     """Loss of one group and its gradients, from the current vectors.
@@ -123,8 +123,9 @@ def group_gradients(
     ``negatives[:n_draws]`` and ``log_counts[:n_draws]`` the draws.  Fills
     ``grad_user``; with ``with_items`` also ``grad_positives[g]`` (one row
     per positive) and ``grad_negatives[k]`` (one row per draw).
-    ``positive_logits`` (group size) and ``negative_terms`` (draws) are
-    scratch.  Returns the summed loss of the group's positives.
+    ``negative_terms`` (one per draw) receives ``exp`` of each negative's
+    term relative to the largest, 0 for skipped draws.  Returns the summed
+    loss of the group's positives.
 
     With ``p_i`` the softmax probability of positive ``i`` and ``p_ik``
     that of negative ``k`` in ``i``'s softmax, the loss falls by
@@ -135,8 +136,7 @@ def group_gradients(
     """
     n_components = user.shape[0]
     n_positives = positives.shape[0]
-    # Shift every exponent by the largest logit so that none overflows.
-    top = -np.inf
+    top_negative = -np.inf
     for k in range(n_draws):
         if log_counts[k] > -np.inf:
             negative_terms[k] = (
@@ -145,36 +145,40 @@ def group_gradients(
             )
         else:
             negative_terms[k] = -np.inf
-        top = max(top, negative_terms[k])
-    for g in range(n_positives):
-        distance = squared_distance(user, item_embeddings[positives[g]])
-        positive_logits[g] = -distance * inv_temperature
-        top = max(top, positive_logits[g])
+        top_negative = max(top_negative, negative_terms[k])
     negative_sum = np.float32(0.0)
     for k in range(n_draws):
-        negative_terms[k] = math.exp(negative_terms[k] - top)
+        if top_negative == -np.inf:  # every draw was one of the user's items
+            negative_terms[k] = 0.0
+        else:
+            negative_terms[k] = math.exp(negative_terms[k] - top_negative)
         negative_sum += negative_terms[k]
 
     scale = np.float32(2.0) * inv_temperature
     grad_user[:] = 0.0
     loss = np.float32(0.0)
-    # sum_i p_ik = exp_k * sum_i 1 / z_i: one sum over the group, then one
-    # pass over the negatives.
-    sum_inverse_z = np.float32(0.0)
+    # sum_i p_ik = negative_terms[k] * sum_i exp(top_negative - shift_i) / z_i:
+    # one sum over the group, then one pass over the negatives.
+    negative_share = np.float32(0.0)
     for g in range(n_positives):
-        positive_term = math.exp(positive_logits[g] - top)
-        z = positive_term + negative_sum
-        loss += math.log(z) - (positive_logits[g] - top)
-        sum_inverse_z += np.float32(1.0) / z
-        coefficient = scale * (np.float32(1.0) - positive_term / z)
         vector = item_embeddings[positives[g]]
+        logit = -squared_distance(user, vector) * inv_temperature
+        # Each positive's exponents are shifted by its own largest one, so
+        # that none overflows and z (at least 1) never underflows to 0.
+        shift = max(logit, top_negative)
+        positive_term = math.exp(logit - shift)
+        negative_scale = math.exp(top_negative - shift)
+        z = positive_term + negative_sum * negative_scale
+        loss += math.log(z) - (logit - shift)
+        negative_share += negative_scale / z
+        coefficient = scale * (np.float32(1.0) - positive_term / z)
         for d in range(n_components):
             step = coefficient * (user[d] - vector[d])
             grad_user[d] += step
             if with_items:
                 grad_positives[g, d] = -step
     for k in range(n_draws):
-        coefficient = scale * negative_terms[k] * sum_inverse_z
+        coefficient = scale * negative_terms[k] * negative_share
         vector = item_embeddings[negatives[k]]
         for d in range(n_components):
             step = coefficient * (user[d] - vector[d])
@@ -217,7 +221,7 @@ def softmax_epoch_chunk(
     blocks, dealt to ``n_slots`` threads, so that one thread is bitwise
     reproducible.  ``scratch`` is the tuple made by ``softmax_scratch``.
     """
-    negatives, log_counts, negative_terms, positive_logits, grad_user, grad_items = scratch
+    negatives, log_counts, negative_terms, grad_user, grad_items = scratch
     n_blocks = rng_states.shape[0]
     n_groups = chunk_stop - chunk_start
     n_items = item_embeddings.shape[0]
@@ -243,7 +247,7 @@ def softmax_epoch_chunk(
                     user_embeddings[user], positives, negatives[slot], log_counts[slot],
                     n_draws, item_embeddings, inv_temperature, True, grad_user[slot],
                     grad_items[slot][:n_positives], grad_items[slot][n_positives:],
-                    positive_logits[slot], negative_terms[slot],
+                    negative_terms[slot],
                 )  # fmt: skip
                 for g in range(n_positives):
                     adagrad_step(
@@ -273,7 +277,6 @@ def softmax_scratch(n_slots, n_negatives, n_components):
         np.empty((n_slots, n_draws), dtype=np.int64),  # negatives
         np.empty((n_slots, n_draws), dtype=np.float32),  # log counts
         np.empty((n_slots, n_draws), dtype=np.float32),  # negative terms
-        np.empty((n_slots, GROUP_SIZE), dtype=np.float32),  # positive logits
         np.empty((n_slots, n_components), dtype=np.float32),  # user gradient
         np.empty((n_slots, GROUP_SIZE + n_draws, n_components), dtype=np.float32),
     )
@@ -305,7 +308,7 @@ def softmax_fold_in(
     A row's result depends only on its content and seed.  ``shuffled`` is a
     scratch copy of ``indices``; ``scratch`` is made by ``softmax_scratch``.
     """
-    negatives, log_counts, negative_terms, positive_logits, grad_user, grad_items = scratch
+    negatives, log_counts, negative_terms, grad_user, grad_items = scratch
     n_rows = indptr.shape[0] - 1
     n_items = item_embeddings.shape[0]
     for slot in prange(n_slots):
@@ -329,7 +332,7 @@ def softmax_fold_in(
                         user_embeddings[row], shuffled[group_start:group_stop],
                         negatives[slot], log_counts[slot], n_draws, item_embeddings,
                         inv_temperature, False, grad_user[slot], grad_items[slot],
-                        grad_items[slot], positive_logits[slot], negative_terms[slot],
+                        grad_items[slot], negative_terms[slot],
                     )  # fmt: skip
                     adagrad_step(
                         user_embeddings[row], user_grad_sq, row, grad_user[slot],

@@ -55,8 +55,7 @@ def analytic_gradients(user, items, positives, negatives, log_counts, temperatur
     grad_negatives = np.empty((len(negatives), n_components))
     loss = group_gradients(
         user, positives, negatives, log_counts, len(negatives), items, 1.0 / temperature, True,
-        grad_user, grad_positives, grad_negatives, np.empty(len(positives)),
-        np.empty(len(negatives)),
+        grad_user, grad_positives, grad_negatives, np.empty(len(negatives)),
     )  # fmt: skip
     return loss, grad_user, grad_positives, grad_negatives
 
@@ -87,15 +86,39 @@ def test_group_gradients_match_finite_differences(seed, temperature):
     np.testing.assert_array_equal(grad_negatives[skipped], 0.0)
 
 
-def test_group_gradients_do_not_overflow_when_distances_are_small():
-    """Every exponent is shifted by the largest logit: a tiny temperature
-    (logits of several thousand) still gives a finite loss and gradients."""
-    user, items, positives, negatives, log_counts = group_case(7)
+@pytest.mark.parametrize("nearest", ["positive", "negative"])
+def test_group_gradients_stay_finite_at_tiny_temperatures(nearest):
+    """Logits of thousands: each positive's exponents are shifted by its own
+    largest, whether that is the positive's or a negative's, so nothing
+    overflows and no denominator underflows to zero."""
+    items = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.4], [0.0, 0.5]])
+    user = np.zeros(2)
+    # Items 0 and 1 are positives at distances 0 and 1; the negative (item 2
+    # or 3) is farther than both, or between them.
+    negative = 2 if nearest == "positive" else 3
+    positives, negatives = np.array([0, 1]), np.array([negative])
+    log_counts = np.zeros(1)
     loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
         user, items, positives, negatives, log_counts, 1e-3)
-    assert np.isfinite(loss)
+    assert np.isfinite(loss) and loss >= 0
     for gradient in (grad_user, grad_positives, grad_negatives):
         assert np.isfinite(gradient).all()
+    if nearest == "negative":
+        # The far positive loses to the negative (d = 1 > 0.25): a pull on
+        # it and a push on the negative; the near positive is at rest.
+        assert loss == pytest.approx((1.0 - 0.25) / 1e-3, rel=1e-6)
+        np.testing.assert_allclose(grad_positives[0], 0.0, atol=1e-12)
+        assert np.linalg.norm(grad_positives[1]) > 0 and np.linalg.norm(grad_negatives) > 0
+
+
+def test_group_with_only_skipped_draws_has_no_loss():
+    user, items, positives, negatives, log_counts = group_case(3)
+    log_counts[:] = -np.inf  # every draw was one of the user's items
+    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
+        user, items, positives, negatives, log_counts, 0.3)
+    assert loss == 0.0
+    for gradient in (grad_user, grad_positives, grad_negatives):
+        np.testing.assert_array_equal(gradient, 0.0)
 
 
 @pytest.mark.parametrize("exponent", [0.0, 0.8])
