@@ -90,7 +90,7 @@ class CMLRecommender(BaseEstimator):
         divided by ``temperature``: every sampled negative is pushed in
         proportion to its probability of ranking above the liked item.  It
         ranked better on MovieLens-1M and CiteULike-a, at two to three times
-        time per epoch (see the user guide); ``margin`` and ``rank_weight``
+        the time per epoch (see the user guide); ``margin`` and ``rank_weight``
         do not apply to it.
     margin : float, default=1.0
         Margin of the triplet hinge, in squared distance.  Compare with

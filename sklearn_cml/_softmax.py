@@ -58,20 +58,27 @@ def user_groups(indptr, group_size):
     return starts, users
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
+def shuffle_row(state, indices, shuffled, start, stop):
+    """Copy ``indices[start:stop]`` into ``shuffled[start:stop]`` in a random
+    order (inside-out Fisher-Yates); returns the advanced random state."""
+    for offset in range(stop - start):
+        state, other = random_below(state, offset + 1)
+        shuffled[start + offset] = shuffled[start + other]
+        shuffled[start + other] = indices[start + offset]
+    return state
+
+
 @njit(cache=NUMBA_CACHE)
 def shuffle_within_rows(indptr, indices, shuffled, seed):
     """Copy ``indices`` into ``shuffled``, each row in a random order.
 
-    Inside-out Fisher-Yates per row, driven by ``seed`` alone: consecutive
-    runs of a row are then random groups drawn without replacement.
+    Driven by ``seed`` alone: consecutive runs of a row are then random
+    groups drawn without replacement.
     """
     state = splitmix64(np.uint64(seed)) | np.uint64(1)
     for row in range(indptr.shape[0] - 1):
-        start = indptr[row]
-        for offset in range(indptr[row + 1] - start):
-            state, other = random_below(state, offset + 1)
-            shuffled[start + offset] = shuffled[start + other]
-            shuffled[start + other] = indices[start + offset]
+        state = shuffle_row(state, indices, shuffled, indptr[row], indptr[row + 1])
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -317,10 +324,7 @@ def softmax_fold_in(
             stop = indptr[row + 1]
             rng_state = rng_states[row]
             for _ in range(n_epochs):
-                for offset in range(stop - start):
-                    rng_state, other = random_below(rng_state, offset + 1)
-                    shuffled[start + offset] = shuffled[start + other]
-                    shuffled[start + other] = indices[start + offset]
+                rng_state = shuffle_row(rng_state, indices, shuffled, start, stop)
                 for group_start in range(start, stop, GROUP_SIZE):
                     group_stop = min(group_start + GROUP_SIZE, stop)
                     n_draws = n_negatives * GROUP_SIZE

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_kernels import central_difference
 
 from sklearn_cml._kernels import shuffle_pairs
 from sklearn_cml._rng import seed_states
@@ -17,16 +18,6 @@ from sklearn_cml._softmax import (
     softmax_scratch,
     user_groups,
 )
-
-
-def central_difference(loss, x, eps=1e-6):
-    """Numerical gradient of ``loss`` at ``x`` (float64)."""
-    gradient = np.zeros_like(x)
-    for index in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[index] = eps
-        gradient[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
-    return gradient
 
 
 def reference_group_loss(user, items, positives, negatives, log_counts, temperature):
