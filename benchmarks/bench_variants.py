@@ -71,10 +71,10 @@ from sklearn_cml._kernels import (
     contains_sorted,
     row_of_entry,
     shuffle_pairs,
-    squared_distance,
 )
 from sklearn_cml._rng import random_below, seed_states
 from sklearn_cml._sampling import draw_item, item_sampling_tables
+from sklearn_cml._softmax import draw_negatives, group_gradients
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
 
@@ -221,62 +221,36 @@ def variant_epoch(pair_order, indptr, indices, active_users, user_vectors, user_
 
 @njit(parallel=True, fastmath=True)
 def softmax_pair_epoch(pair_order, indptr, indices, user_vectors, user_grad_sq, item_vectors,
-                       item_grad_sq, n_negatives, inv_temperature, learning_rate, threshold,
-                       other, inverse_probability, rng_states, negatives, terms, user_gradients,
-                       item_gradients):
+                       item_grad_sq, n_negatives, inv_temperature, learning_rate, tables,
+                       rng_states, negatives, log_counts, terms, user_gradients, item_gradients):
     """One Hogwild epoch of the sampled softmax, ``n_negatives`` draws per pair.
 
-    Loss ``-log(e_0 / (e_0 + sum_k c_k e_k))``, ``e = exp(-|u - v|^2 / T)``
-    and ``c_k = n_items / U * inverse_probability[k]``; the user's own items
-    are skipped.  All gradients come from the vectors before the step.
+    The package's softmax step (``sklearn_cml._softmax``) with every pair a
+    group of one, so with draws of its own instead of draws shared by 16.
     """
     n_pairs = pair_order.shape[0]
     n_items = item_vectors.shape[0]
-    log_scale = math.log(n_items / n_negatives)
-    scale = np.float32(2.0) * inv_temperature
     for block in prange(N_BLOCKS):
         rng_state = rng_states[block]
         drawn, term = negatives[block], terms[block]
-        grad_user, grad_item = user_gradients[block], item_gradients[block]
+        grad_user, grad_items = user_gradients[block], item_gradients[block]
         for position in range(n_pairs * block // N_BLOCKS, n_pairs * (block + 1) // N_BLOCKS):
             pair = pair_order[position]
             user = row_of_entry(indptr, pair)
-            positive = indices[pair]
-            u, p = user_vectors[user], item_vectors[positive]
-            top = -squared_distance(u, p) * inv_temperature
-            positive_logit = top
+            rng_state = draw_negatives(rng_state, n_negatives, n_items, indptr[user],
+                                       indptr[user + 1], indices, tables, drawn,
+                                       log_counts[block])
+            group_gradients(user_vectors[user], indices[pair:pair + 1], drawn, log_counts[block],
+                            n_negatives, item_vectors, inv_temperature, True, grad_user,
+                            grad_items[:1], grad_items[1:], term)
+            adagrad_step(item_vectors[indices[pair]], item_grad_sq, indices[pair], grad_items[0],
+                         learning_rate, np.float32(1.0))
             for k in range(n_negatives):
-                rng_state, candidate = draw_item(rng_state, threshold, other)
-                drawn[k] = candidate
-                term[k] = -np.inf
-                if not contains_sorted(indices, indptr[user], indptr[user + 1], candidate):
-                    term[k] = (log_scale + math.log(inverse_probability[candidate])
-                               - squared_distance(u, item_vectors[candidate]) * inv_temperature)
-                    top = max(top, term[k])
-            z = math.exp(positive_logit - top)
-            positive_term = z
-            for k in range(n_negatives):
-                term[k] = math.exp(term[k] - top)
-                z += term[k]
-            coefficient = scale * (np.float32(1.0) - positive_term / z)
-            for d in range(u.shape[0]):
-                grad_item[d] = coefficient * (p[d] - u[d])
-                grad_user[d] = -grad_item[d]
-            for k in range(n_negatives):
-                coefficient = scale * term[k] / z
-                v = item_vectors[drawn[k]]
-                for d in range(u.shape[0]):
-                    grad_user[d] -= coefficient * (u[d] - v[d])
-            adagrad_step(p, item_grad_sq, positive, grad_item, learning_rate, np.float32(1.0))
-            for k in range(n_negatives):
-                if term[k] > 0.0:
-                    coefficient = scale * term[k] / z
-                    v = item_vectors[drawn[k]]
-                    for d in range(u.shape[0]):
-                        grad_item[d] = coefficient * (u[d] - v[d])
-                    adagrad_step(v, item_grad_sq, drawn[k], grad_item, learning_rate,
-                                 np.float32(1.0))
-            adagrad_step(u, user_grad_sq, user, grad_user, learning_rate, np.float32(1.0))
+                if term[k] > 0.0:  # skipped draws and negligible pushes
+                    adagrad_step(item_vectors[drawn[k]], item_grad_sq, drawn[k],
+                                 grad_items[1 + k], learning_rate, np.float32(1.0))
+            adagrad_step(user_vectors[user], user_grad_sq, user, grad_user, learning_rate,
+                         np.float32(1.0))
         rng_states[block] = rng_state
 
 
@@ -322,8 +296,9 @@ def train_variant(train, settings, n_epochs, evaluate):
     n_drawn = options["softmax_negatives"]
     softmax_scratch = (np.empty((N_BLOCKS, n_drawn), np.int64),
                        np.empty((N_BLOCKS, n_drawn), np.float32),
+                       np.empty((N_BLOCKS, n_drawn), np.float32),
                        np.empty((N_BLOCKS, N_COMPONENTS), np.float32),
-                       np.empty((N_BLOCKS, N_COMPONENTS), np.float32))
+                       np.empty((N_BLOCKS, 1 + n_drawn, N_COMPONENTS), np.float32))
     pair_order = np.empty(train.nnz, np.int32)
     averages = (user_vectors.copy(), item_vectors.copy())
     seconds = 0.0
@@ -335,7 +310,7 @@ def train_variant(train, settings, n_epochs, evaluate):
                 pair_order, train.indptr, train.indices, user_vectors, user_grad_sq,
                 item_vectors, item_grad_sq, options["softmax_negatives"],
                 np.float32(1.0 / SOFTMAX_TEMPERATURE), np.float32(options["learning_rate"]),
-                *tables, rng_states, *softmax_scratch)
+                tables, rng_states, *softmax_scratch)
         else:
             variant_epoch(pair_order, train.indptr, train.indices, np.flatnonzero(counts),
                           user_vectors, user_grad_sq, item_vectors, item_grad_sq, per_user, 10,

@@ -34,9 +34,9 @@ from ._sampling import draw_item
 
 # Positives per step.  Larger groups share negatives among more positives
 # (cheaper per positive) but take fewer steps on the user per epoch.  On
-# MovieLens-1M, groups of 16 sharing 160 draws came within 0.001 of the
-# validation recall of 100 draws for every single positive, at a fifth of
-# the time (docs/benchmarks.md).
+# MovieLens-1M, groups of 16 sharing 160 draws came within 0.0015 of the
+# validation recall of 100 draws for every single positive, at a fifth to
+# a tenth of the time (docs/benchmarks.md).
 GROUP_SIZE = 16
 
 
