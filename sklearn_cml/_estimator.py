@@ -127,6 +127,17 @@ class CMLRecommender(BaseEstimator):
         AdaGrad learning rate.
     n_epochs : int, default=50
         Passes over the interactions made by ``fit``.
+    average : bool or int, default=True
+        Average the vectors over epochs (Polyak-Ruppert averaging):
+        ``user_embeddings_`` and ``item_embeddings_`` are then the mean of
+        the vectors at the end of each epoch from epoch ``average`` on
+        (True means 1), while SGD carries on from the last epoch's vectors.
+        The mean smooths out the noise of the last steps: it raised the
+        best validation Recall@50 by 0.001 to 0.007 on MovieLens-1M and
+        CiteULike-a, with either loss, for one pass over the vectors per
+        epoch (see the user guide).  An int larger than 1 leaves the first,
+        coarse epochs out of the mean; False (or 0) keeps the last epoch's
+        vectors.  Training holds a second copy of the vectors.
     batch_size : int, default=100_000
         Number of pairs between two steps of the covariance loss (each step
         touches every vector, so it is taken in batches; the paper's code
@@ -177,9 +188,10 @@ class CMLRecommender(BaseEstimator):
     Attributes
     ----------
     user_embeddings_ : ndarray of shape (n_users, n_components), float32
-        Vector of each user (row) of the matrix given to ``fit``.
+        Vector of each user (row) of the matrix given to ``fit``: with
+        ``average``, the mean over the averaged epochs.
     item_embeddings_ : ndarray of shape (n_items, n_components), float32
-        Vector of each item (column).
+        Vector of each item (column), averaged as the users'.
     user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
         The training interactions (ones), which ``recommend`` filters out.
     n_iter_ : int
@@ -240,6 +252,7 @@ class CMLRecommender(BaseEstimator):
         "max_norm": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "average": ["boolean", Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
@@ -271,6 +284,7 @@ class CMLRecommender(BaseEstimator):
         max_norm=1.0,
         learning_rate=0.1,
         n_epochs=50,
+        average=True,
         batch_size=100_000,
         fold_in_epochs=20,
         feature_weight=1.0,
@@ -298,6 +312,7 @@ class CMLRecommender(BaseEstimator):
         self.max_norm = max_norm
         self.learning_rate = learning_rate
         self.n_epochs = n_epochs
+        self.average = average
         self.batch_size = batch_size
         self.fold_in_epochs = fold_in_epochs
         self.feature_weight = feature_weight
@@ -477,6 +492,9 @@ class CMLRecommender(BaseEstimator):
         return TrainingState(
             user_embeddings=initial_vectors(data.n_users),
             item_embeddings=initial_vectors(data.n_items),
+            user_average=None,
+            item_average=None,
+            n_averaged=0,
             user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
             item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
             rng_states=seed_states(seed + 1, N_BLOCKS),
@@ -495,9 +513,18 @@ class CMLRecommender(BaseEstimator):
 
     def _current_state(self):
         """A copy of the fitted state, so that a failed epoch changes nothing."""
+        if self._n_averaged:  # the fitted vectors are means; SGD goes on from these
+            users, items = self._sgd_vectors
+            averages = (self.user_embeddings_.copy(), self.item_embeddings_.copy())
+        else:
+            users, items = self.user_embeddings_, self.item_embeddings_
+            averages = (None, None)
         return TrainingState(
-            user_embeddings=self.user_embeddings_.copy(),
-            item_embeddings=self.item_embeddings_.copy(),
+            user_embeddings=users.copy(),
+            item_embeddings=items.copy(),
+            user_average=averages[0],
+            item_average=averages[1],
+            n_averaged=self._n_averaged,
             user_grad_sq=self._user_grad_sq.copy(),
             item_grad_sq=self._item_grad_sq.copy(),
             rng_states=self._rng_states.copy(),
@@ -538,6 +565,7 @@ class CMLRecommender(BaseEstimator):
                     state.feature_loss_curve.append(self._feature_epoch(state, features))
                 self._check_finite(state, block_losses, state.n_iter + 1)
                 state.n_iter += 1
+                state.average_epoch(int(self.average))
                 state.loss_curve.append(float(block_losses.sum()) / n_pairs)
                 stop = after_epoch is not None and after_epoch(state)
                 if self.verbose:
@@ -664,8 +692,11 @@ class CMLRecommender(BaseEstimator):
 
     def _store(self, state, data):
         """Publish a trained state as fitted attributes."""
-        self.user_embeddings_ = state.user_embeddings
-        self.item_embeddings_ = state.item_embeddings
+        self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
+        self._n_averaged = state.n_averaged
+        self._sgd_vectors = (
+            (state.user_embeddings, state.item_embeddings) if state.n_averaged else None
+        )
         self._user_grad_sq = state.user_grad_sq
         self._item_grad_sq = state.item_grad_sq
         self._rng_states = state.rng_states

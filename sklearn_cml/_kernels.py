@@ -501,3 +501,15 @@ def all_finite(array):
             if not np.isfinite(array[row, d]):
                 n_bad += 1
     return n_bad == 0
+
+
+@njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)
+def update_running_mean(mean, vectors, count):
+    """Fold ``vectors``, the ``count``-th sample, into their running ``mean``, in place.
+
+    ``mean += (vectors - mean) / count``, without a temporary array.
+    """
+    weight = np.float32(1.0 / count)
+    for row in prange(mean.shape[0]):
+        for d in range(mean.shape[1]):
+            mean[row, d] += weight * (vectors[row, d] - mean[row, d])

@@ -6,20 +6,55 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ._kernels import update_running_mean
 from .metrics import embedding_scores, ranking_metrics
 
 
 class TrainingState:
-    """Arrays and counters that training updates in place."""
+    """Arrays and counters that training updates in place.
+
+    ``user_embeddings`` and ``item_embeddings`` are the vectors SGD moves;
+    ``user_average`` and ``item_average`` their running means over the last
+    ``n_averaged`` epochs (None while nothing is averaged).
+    """
 
     def __init__(self, **fields):
         self.__dict__.update(fields)
 
+    def model_vectors(self):
+        """``(users, items)``: the vectors the model answers with."""
+        if self.n_averaged:
+            return self.user_average, self.item_average
+        return self.user_embeddings, self.item_embeddings
+
+    def average_epoch(self, start):
+        """Fold this epoch's vectors into the running means, from epoch ``start`` on.
+
+        ``start`` 0 turns averaging off.  Before epoch ``start`` the means
+        are dropped, so that they always cover epochs ``start`` to
+        ``n_iter``.
+        """
+        if start == 0 or self.n_iter < start:
+            self.user_average = self.item_average = None
+            self.n_averaged = 0
+        elif self.n_averaged == 0:
+            self.user_average = self.user_embeddings.copy()
+            self.item_average = self.item_embeddings.copy()
+            self.n_averaged = 1
+        else:
+            self.n_averaged += 1
+            update_running_mean(self.user_average, self.user_embeddings, self.n_averaged)
+            update_running_mean(self.item_average, self.item_embeddings, self.n_averaged)
+
     def arrays(self):
-        """Copies of the arrays that define the model."""
+        """Copies of the arrays (and the averaging count) that define the model."""
         names = ("user_embeddings", "item_embeddings", "user_grad_sq", "item_grad_sq",
                  "rng_states", "feature_rng_states")
         arrays = {name: getattr(self, name).copy() for name in names}
+        for name in ("user_average", "item_average"):
+            array = getattr(self, name)
+            arrays[name] = None if array is None else array.copy()
+        arrays["n_averaged"] = self.n_averaged
         if self.encoder is not None:
             arrays["encoder"] = {name: array.copy() for name, array in self.encoder.items()}
         return arrays
@@ -43,7 +78,7 @@ class EarlyStopping:
         self.epochs_without_gain = 0
 
     def __call__(self, state):
-        scores = embedding_scores(state.user_embeddings, state.item_embeddings)
+        scores = embedding_scores(*state.model_vectors())
         recall = ranking_metrics(
             self.validation, scores, k=self.k, exclude=self.train, metrics=("recall",)
         )["recall"]

@@ -129,7 +129,8 @@ def test_bad_counts(fitted, count):
      ("learning_rate", 0.0), ("n_epochs", 0), ("batch_size", 0), ("fold_in_epochs", 0),
      ("top_k", 0), ("score_holdout", 1.0), ("n_jobs", "all"),
      ("negative_sampling_exponent", 1.5), ("negative_sampling_exponent", float("nan")),
-     ("loss", "warp"), ("temperature", 0.0), ("temperature", -0.3)],
+     ("loss", "warp"), ("temperature", 0.0), ("temperature", -0.3), ("average", -1),
+     ("average", 1.5), ("average", "yes")],
 )
 def test_bad_parameters(X, param, value):
     with pytest.raises(ValueError, match=f"The '{param}' parameter"):
