@@ -4,7 +4,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
 
     python benchmarks/bench_fit_speed.py [--data PATH] [--threads 1 2]
         [--epochs N] [--n-components 100] [--n-negatives 20]
-        [--negative-sampling-exponent BETA] [--loss {hinge,softmax}]
+        [--negative-sampling-exponent BETA] [--loss {hinge,softmax}] [--no-average]
 
 Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
 ``../shared/data`` beside the repository), the folder that holds
@@ -36,9 +36,12 @@ Figures, for each thread count:
 (e) memory    peak memory in use during ``CMLRecommender.fit`` (compiled
               already): the CSR input X plus the tracemalloc peak of ``fit``
               (X is allocated before tracing starts), divided by the
-              reference state: embeddings and their row-wise AdaGrad
-              accumulators, ``(n_users + n_items) * (K + 1) * 4`` bytes, plus
-              X (data + indices + indptr).  tracemalloc sees numpy
+              reference state: embeddings and their optimiser state (row-wise
+              AdaGrad accumulators and, when the epochs are averaged, as by
+              default, the running means of the vectors),
+              ``(n_users + n_items) * (K + 1 [+ K]) * 4`` bytes, plus X (data
+              + indices + indptr).  The ratio to the state without the
+              running means is printed too.  tracemalloc sees numpy
               allocations; the Numba kernels allocate no large arrays.
 (f) ratios    CML epoch / bare epoch (target <= 2), CML epoch / LightFM epoch
               (target <= 0.5), each the median over rounds of the ratio of
@@ -202,6 +205,8 @@ def make_estimator(n_threads, args, n_epochs):
         extra["negative_sampling_exponent"] = args.negative_sampling_exponent
     if args.loss is not None:
         extra["loss"] = args.loss
+    if args.no_average:
+        extra["average"] = False
     return cls(n_components=args.n_components, n_negatives=args.n_negatives,
                n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
 
@@ -230,6 +235,8 @@ def run_compile_probe(n_threads, args, cache):
         command += ["--negative-sampling-exponent", str(args.negative_sampling_exponent)]
     if args.loss is not None:
         command += ["--loss", args.loss]
+    if args.no_average:
+        command += ["--no-average"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -408,11 +415,15 @@ def input_bytes(X):
     return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
 
 
-def reference_bytes(X, n_components):
-    """Embeddings (float32), their AdaGrad accumulators (one float32 per
-    vector: row-wise AdaGrad) and the CSR passed to fit."""
+def reference_bytes(X, n_components, averaged):
+    """Embeddings (float32), their optimiser state and the CSR passed to fit.
+
+    The state is the AdaGrad accumulators (one float32 per vector: row-wise
+    AdaGrad) and, when ``averaged``, the running means of the vectors.
+    """
     n_vectors = X.shape[0] + X.shape[1]
-    return n_vectors * (n_components + 1) * 4 + input_bytes(X)
+    floats_per_vector = n_components + 1 + (n_components if averaged else 0)
+    return n_vectors * floats_per_vector * 4 + input_bytes(X)
 
 
 def measure_cml_memory(X, n_threads, args):
@@ -429,8 +440,10 @@ def measure_cml_memory(X, n_threads, args):
     finally:
         tracemalloc.stop()
     peak = input_bytes(X) + traced_peak
-    reference = reference_bytes(X, args.n_components)
-    return {"peak": peak, "reference": reference, "ratio": peak / reference}
+    reference = reference_bytes(X, args.n_components, bool(model.average))
+    without_means = reference_bytes(X, args.n_components, False)
+    return {"peak": peak, "reference": reference, "ratio": peak / reference,
+            "ratio_to_state_without_means": peak / without_means}
 
 
 # --------------------------------------------------------------------------
@@ -560,7 +573,9 @@ def run_one_thread_count(X, n_threads, args):
         print(f"(b) CML fit(n_epochs=5) / 5     {f:.3f}s (includes setup)")
         result["memory"] = m = measure_cml_memory(X, n_threads, args)
         print(f"(e) fit peak (tracemalloc) {m['peak'] / 2**20:.1f} MiB vs state+input "
-              f"{m['reference'] / 2**20:.1f} MiB: ratio {m['ratio']:.2f}")
+              f"{m['reference'] / 2**20:.1f} MiB: ratio {m['ratio']:.2f} "
+              f"({m['ratio_to_state_without_means']:.2f} against the state without "
+              "running means)")
     return result
 
 
@@ -578,6 +593,9 @@ def parse_args(argv=None):
                              "(default: the package default)")
     parser.add_argument("--loss", choices=("hinge", "softmax"), default=None,
                         help="CMLRecommender's loss (default: the package default)")
+    parser.add_argument("--no-average", action="store_true",
+                        help="fit with average=False (the last epoch's vectors, no running "
+                        "means)")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -79,10 +79,10 @@ def run_dataset(name, data_dir, args):
     model, best_epoch, curve, elapsed, params = train_cml(train, validation, args)
     print("validation Recall@50 by epoch: "
           + ", ".join(f"{epoch}: {recall:.4f}" for epoch, recall in curve))
-    shown = {key: params[key] for key in ("n_components", "margin", "n_negatives",
+    shown = {key: params[key] for key in ("n_components", "loss", "margin", "n_negatives",
                                           "negative_sampling_exponent",
                                           "learning_rate", "covariance_weight", "max_norm",
-                                          *args.settings)}
+                                          "average", *args.settings)}
     print(f"CML settings {shown}; best validation epoch {best_epoch}; "
           f"{elapsed:.1f} s for {curve[-1][0]} epochs and the validation passes")
     results = {

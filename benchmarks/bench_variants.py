@@ -39,10 +39,11 @@ package's AdaGrad step, sampler RNG and pair order; the ``reference`` row
 is that step with no variant and the ``package`` row is
 ``CMLRecommender.partial_fit`` itself with uniform negatives
 (``negative_sampling_exponent=0``; the package's default, 0.1, came out
-of these runs); it also takes the covariance step, which has no measurable
+of these runs) and without averaging (``average=False``, like the other
+rows); it also takes the covariance step, which has no measurable
 effect on recall (docs/algorithm.md). The two agree within Hogwild noise,
 so the other rows are comparable to the package; the ``package-softmax``
-row is ``CMLRecommender(loss="softmax", learning_rate=0.05)``. With ``implicit``
+row is ``CMLRecommender(loss="softmax", learning_rate=0.05, average=False)``. With ``implicit``
 installed, a row for implicit's ALS at the setting that won the
 side-by-side suite on the dataset (30 sweeps) gives the target.
 
@@ -327,11 +328,13 @@ def train_variant(train, settings, n_epochs, evaluate):
 
 
 # The package rows: uniform hinge (the reference's step) and the softmax loss
-# at the pilots' learning rate, with the default exponent.
+# at the pilots' learning rate, with the default exponent.  Both publish the
+# last epoch's vectors, as the variants do (their "averaging" is an option).
 PACKAGE_SETTINGS = {
-    "package": ("package, uniform negatives", {"negative_sampling_exponent": 0.0}),
+    "package": ("package, uniform negatives",
+                {"negative_sampling_exponent": 0.0, "average": False}),
     "package-softmax": ("package, softmax (160 shared)",
-                        {"loss": "softmax", "learning_rate": 0.05}),
+                        {"loss": "softmax", "learning_rate": 0.05, "average": False}),
 }
 
 
