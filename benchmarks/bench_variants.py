@@ -32,7 +32,11 @@ variant's:
   own draws for every pair (20 or 100, logQ-corrected; learning rate 0.05):
   the per-pair form of the package's ``loss="softmax"``, which shares
   ``16 * n_negatives`` draws among a group of 16 pairs of one user
-  (the ``package, softmax`` row).
+  (the ``package, softmax`` row);
+- the softmax over all items, no sampling: the package's groups of 16 pairs
+  of a user and its softmax step, with every item that is not the user's a
+  negative (learning rate 0.1, the epochs' vectors averaged as the
+  package's ``average=True`` does).
 
 The variants run through one Numba step written here, which reuses the
 package's AdaGrad step, sampler RNG and pair order; the ``reference`` row
@@ -63,7 +67,7 @@ import time
 
 import numpy as np
 from _data import find_data_dir, load_positives
-from numba import njit, prange, set_num_threads
+from numba import get_num_threads, njit, prange, set_num_threads
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
@@ -72,10 +76,17 @@ from sklearn_cml._kernels import (
     contains_sorted,
     row_of_entry,
     shuffle_pairs,
+    update_running_mean,
 )
 from sklearn_cml._rng import random_below, seed_states
 from sklearn_cml._sampling import draw_item, item_sampling_tables
-from sklearn_cml._softmax import draw_negatives, group_gradients
+from sklearn_cml._softmax import (
+    GROUP_SIZE,
+    draw_negatives,
+    group_gradients,
+    shuffle_within_rows,
+    user_groups,
+)
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 from sklearn_cml.model_selection import train_validation_test_split
 
@@ -84,7 +95,7 @@ N_BLOCKS = 64
 HARDEST, FIRST_FOUND, SEMI_HARD, ALL_SHARED, ALL_FULL = range(5)
 DEFAULTS = {"popularity_exponent": 0.0, "impostor": HARDEST, "pairs_per_user": False,
             "l2": 0.0, "vectors_per_user": 1, "averaging": 0.0, "softmax_negatives": 0,
-            "learning_rate": 0.1}
+            "softmax_all_items": False, "mean_of_epochs": False, "learning_rate": 0.1}
 SOFTMAX_TEMPERATURE = 0.3
 VARIANTS = {
     "reference": {},
@@ -103,6 +114,7 @@ VARIANTS = {
                                    "learning_rate": 0.05},
     "softmax, 100 draws per pair": {"softmax_negatives": 100, "popularity_exponent": 0.1,
                                     "learning_rate": 0.05},
+    "softmax over all items, averaged": {"softmax_all_items": True, "mean_of_epochs": True},
 }
 
 
@@ -255,6 +267,73 @@ def softmax_pair_epoch(pair_order, indptr, indices, user_vectors, user_grad_sq, 
         rng_states[block] = rng_state
 
 
+@njit(parallel=True, fastmath=True)
+def softmax_all_items_epoch(group_order, group_starts, group_users, indptr, indices, shuffled,
+                            user_vectors, user_grad_sq, item_vectors, item_grad_sq,
+                            inv_temperature, learning_rate, all_items, log_counts, terms,
+                            user_gradients, item_gradients):
+    """One Hogwild epoch of the softmax over every item, by groups of a user's pairs.
+
+    The package's softmax step (``group_gradients``) with every item a
+    negative, counted once (log count 0), and the user's own items left out
+    (log count -inf).  One slot of scratch per thread: a slot's gradients
+    hold a row per item.
+    """
+    n_slots = log_counts.shape[0]
+    n_groups = group_order.shape[0]
+    n_items = item_vectors.shape[0]
+    for slot in prange(n_slots):
+        counts, term = log_counts[slot], terms[slot]
+        grad_user, grad_items = user_gradients[slot], item_gradients[slot]
+        for position in range(n_groups * slot // n_slots, n_groups * (slot + 1) // n_slots):
+            group = group_order[position]
+            user = group_users[group]
+            start = group_starts[group]
+            stop = min(start + GROUP_SIZE, indptr[user + 1])
+            n_positives = stop - start
+            for entry in range(indptr[user], indptr[user + 1]):
+                counts[indices[entry]] = -np.inf
+            positives = shuffled[start:stop]
+            group_gradients(user_vectors[user], positives, all_items, counts, n_items,
+                            item_vectors, inv_temperature, True, grad_user,
+                            grad_items[:n_positives], grad_items[n_positives:], term)
+            for entry in range(indptr[user], indptr[user + 1]):
+                counts[indices[entry]] = 0.0
+            for g in range(n_positives):
+                adagrad_step(item_vectors[positives[g]], item_grad_sq, positives[g],
+                             grad_items[g], learning_rate, np.float32(1.0))
+            for k in range(n_items):
+                if term[k] > 0.0:
+                    adagrad_step(item_vectors[k], item_grad_sq, k, grad_items[n_positives + k],
+                                 learning_rate, np.float32(1.0))
+            adagrad_step(user_vectors[user], user_grad_sq, user, grad_user, learning_rate,
+                         np.float32(1.0))
+
+
+def softmax_all_items_pass(train, learning_rate):
+    """A function running one epoch of ``softmax_all_items_epoch`` on given vectors."""
+    n_items = train.shape[1]
+    n_slots = get_num_threads()
+    group_starts, group_users = user_groups(train.indptr, GROUP_SIZE)
+    group_order = np.empty(group_starts.shape[0], np.int32)
+    shuffled = np.empty_like(train.indices)
+    scratch = (np.arange(n_items, dtype=np.int64), np.zeros((n_slots, n_items), np.float32),
+               np.empty((n_slots, n_items), np.float32),
+               np.empty((n_slots, N_COMPONENTS), np.float32),
+               np.empty((n_slots, GROUP_SIZE + n_items, N_COMPONENTS), np.float32))
+
+    def run(epoch, user_vectors, user_grad_sq, item_vectors, item_grad_sq):
+        shuffle_pairs(group_order, epoch)
+        shuffle_within_rows(train.indptr, train.indices, shuffled, epoch * 7_919)
+        softmax_all_items_epoch(group_order, group_starts, group_users, train.indptr,
+                                train.indices, shuffled, user_vectors, user_grad_sq,
+                                item_vectors, item_grad_sq,
+                                np.float32(1.0 / SOFTMAX_TEMPERATURE),
+                                np.float32(learning_rate), *scratch)
+
+    return run
+
+
 # --------------------------------------------------------------------------
 # Training and evaluation
 # --------------------------------------------------------------------------
@@ -302,11 +381,15 @@ def train_variant(train, settings, n_epochs, evaluate):
                        np.empty((N_BLOCKS, 1 + n_drawn, N_COMPONENTS), np.float32))
     pair_order = np.empty(train.nnz, np.int32)
     averages = (user_vectors.copy(), item_vectors.copy())
+    all_items_pass = (softmax_all_items_pass(train, options["learning_rate"])
+                      if options["softmax_all_items"] else None)
     seconds = 0.0
     for epoch in range(1, n_epochs + 1):
         started = time.perf_counter()
         shuffle_pairs(pair_order, epoch)
-        if options["softmax_negatives"]:
+        if all_items_pass is not None:
+            all_items_pass(epoch, user_vectors, user_grad_sq, item_vectors, item_grad_sq)
+        elif options["softmax_negatives"]:
             softmax_pair_epoch(
                 pair_order, train.indptr, train.indices, user_vectors, user_grad_sq,
                 item_vectors, item_grad_sq, options["softmax_negatives"],
@@ -321,8 +404,15 @@ def train_variant(train, settings, n_epochs, evaluate):
         if options["averaging"]:
             for average, current in zip(averages, (user_vectors, item_vectors)):
                 average += np.float32(1.0 - options["averaging"]) * (current - average)
+        elif options["mean_of_epochs"]:  # as the package's average=True
+            for average, current in zip(averages, (user_vectors, item_vectors)):
+                if epoch == 1:
+                    average[:] = current
+                else:
+                    update_running_mean(average, current, epoch)
         seconds += time.perf_counter() - started
-        shown = averages if options["averaging"] else (user_vectors, item_vectors)
+        averaged = options["averaging"] or options["mean_of_epochs"]
+        shown = averages if averaged else (user_vectors, item_vectors)
         evaluate(epoch, lambda: nearest_vector_scores(*(v.copy() for v in shown), per_user))
     return seconds
 
@@ -431,7 +521,8 @@ def main(argv=None):
           f"{'train s':>7}  validation curve")
     with threadpool_limits(1):
         # Compile outside the timed epochs (Numba caches nothing here).
-        train_variant(train[:50], {}, 1, lambda epoch, snapshot: None)
+        for name in {"reference", *(name for name in args.variants if name in VARIANTS)}:
+            train_variant(train[:50], VARIANTS[name], 1, lambda epoch, snapshot: None)
         for name in args.variants:
             n_epochs = 30 if name == "als" else args.max_epochs
             best = BestEpoch(split, 3 if name == "als" else args.eval_every, n_epochs)
