@@ -106,6 +106,13 @@ class CMLRecommender(BaseEstimator):
         With ``loss="softmax"``: the scale of squared distances in the
         softmax.  Lower values concentrate the push on the closest
         negatives.  Compare with ``max_norm``, as for ``margin``.
+    temperature_exponent : float, default=0.0
+        With ``loss="softmax"``: each user's temperature is ``temperature *
+        (n_u / n_median) ** temperature_exponent``, where ``n_u`` is the
+        user's number of items and ``n_median`` the median over the users
+        of the matrix given to ``fit``.  Positive values soften the softmax
+        of users with many (and varied) items and sharpen it for users with
+        few.  Rankings are distances either way.  Between -1 and 1.
     negative_sampling_exponent : float, default=0.1
         Items are sampled in proportion to ``(n_j + 1) ** exponent``, where
         ``n_j`` counts item j's interactions in the matrix being fitted
@@ -246,6 +253,7 @@ class CMLRecommender(BaseEstimator):
         "margin": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "temperature_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
         "negative_sampling_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
         "rank_weight": ["boolean"],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
@@ -278,6 +286,7 @@ class CMLRecommender(BaseEstimator):
         margin=1.0,
         n_negatives=10,
         temperature=0.3,
+        temperature_exponent=0.0,
         negative_sampling_exponent=0.1,
         rank_weight=True,
         covariance_weight=1.0,
@@ -306,6 +315,7 @@ class CMLRecommender(BaseEstimator):
         self.margin = margin
         self.n_negatives = n_negatives
         self.temperature = temperature
+        self.temperature_exponent = temperature_exponent
         self.negative_sampling_exponent = negative_sampling_exponent
         self.rank_weight = rank_weight
         self.covariance_weight = covariance_weight
@@ -495,6 +505,7 @@ class CMLRecommender(BaseEstimator):
             user_average=None,
             item_average=None,
             n_averaged=0,
+            median_user_count=_median_user_count(data.indptr),
             user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
             item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
             rng_states=seed_states(seed + 1, N_BLOCKS),
@@ -525,6 +536,7 @@ class CMLRecommender(BaseEstimator):
             user_average=averages[0],
             item_average=averages[1],
             n_averaged=self._n_averaged,
+            median_user_count=self._median_user_count,
             user_grad_sq=self._user_grad_sq.copy(),
             item_grad_sq=self._item_grad_sq.copy(),
             rng_states=self._rng_states.copy(),
@@ -630,6 +642,7 @@ class CMLRecommender(BaseEstimator):
                     state.user_embeddings, state.user_grad_sq,
                     state.item_embeddings, state.item_grad_sq,
                     self.n_negatives, np.float32(1.0 / self.temperature),
+                    np.float32(self.temperature_exponent), np.float32(state.median_user_count),
                     np.float32(self.learning_rate), np.float32(self.max_norm),
                     state.rng_states, block_losses, n_threads, scratch, sampling,
                 )  # fmt: skip
@@ -694,6 +707,7 @@ class CMLRecommender(BaseEstimator):
         """Publish a trained state as fitted attributes."""
         self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
         self._n_averaged = state.n_averaged
+        self._median_user_count = state.median_user_count
         self._sgd_vectors = (
             (state.user_embeddings, state.item_embeddings) if state.n_averaged else None
         )
@@ -1056,6 +1070,7 @@ class CMLRecommender(BaseEstimator):
                 softmax_fold_in(
                     data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
                     self.fold_in_epochs, self.n_negatives, np.float32(1.0 / self.temperature),
+                    np.float32(self.temperature_exponent), np.float32(self._median_user_count),
                     np.float32(self.learning_rate), np.float32(self.max_norm), rng_states,
                     np.empty_like(data.indices), n_threads,
                     softmax_scratch(n_threads, self.n_negatives, self.n_components), sampling,
@@ -1069,6 +1084,13 @@ class CMLRecommender(BaseEstimator):
                     sampling,
                 )  # fmt: skip
         return users
+
+
+def _median_user_count(indptr):
+    """Median number of items of the users that have any (1.0 if none has)."""
+    counts = np.diff(indptr)
+    counts = counts[counts > 0]
+    return float(np.median(counts)) if counts.size else 1.0
 
 
 def _clip_rows(vectors, max_norm):

@@ -82,6 +82,15 @@ def shuffle_within_rows(indptr, indices, shuffled, seed):
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def user_inv_temperature(inv_temperature, n_user_items, reference_count, exponent):
+    """``1 / temperature_u``, with ``temperature_u = temperature * (n_user_items /
+    reference_count) ** exponent``: exactly ``inv_temperature`` when ``exponent`` is 0."""
+    if exponent == 0.0:
+        return inv_temperature
+    return inv_temperature * np.float32((n_user_items / reference_count) ** -exponent)
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def draw_negatives(
     rng_state, n_draws, n_items, seen_start, seen_end, indices, sampling, negatives, log_counts
 ):
@@ -211,6 +220,8 @@ def softmax_epoch_chunk(
     item_grad_sq,
     n_negatives,
     inv_temperature,
+    temperature_exponent,
+    reference_count,
     learning_rate,
     max_norm,
     rng_states,
@@ -227,6 +238,8 @@ def softmax_epoch_chunk(
     and slots work as in ``_kernels.warp_epoch_chunk``: a fixed number of
     blocks, dealt to ``n_slots`` threads, so that one thread is bitwise
     reproducible.  ``scratch`` is the tuple made by ``softmax_scratch``.
+    Each user's temperature is scaled by ``(n_u / reference_count) **
+    temperature_exponent`` (``user_inv_temperature``).
     """
     negatives, log_counts, negative_terms, grad_user, grad_items = scratch
     n_blocks = rng_states.shape[0]
@@ -250,9 +263,13 @@ def softmax_epoch_chunk(
                 )  # fmt: skip
                 positives = shuffled[start:stop]
                 n_positives = stop - start
+                inv_temperature_user = user_inv_temperature(
+                    inv_temperature, indptr[user + 1] - indptr[user], reference_count,
+                    temperature_exponent,
+                )  # fmt: skip
                 loss += group_gradients(
                     user_embeddings[user], positives, negatives[slot], log_counts[slot],
-                    n_draws, item_embeddings, inv_temperature, True, grad_user[slot],
+                    n_draws, item_embeddings, inv_temperature_user, True, grad_user[slot],
                     grad_items[slot][:n_positives], grad_items[slot][n_positives:],
                     negative_terms[slot],
                 )  # fmt: skip
@@ -299,6 +316,8 @@ def softmax_fold_in(
     n_epochs,
     n_negatives,
     inv_temperature,
+    temperature_exponent,
+    reference_count,
     learning_rate,
     max_norm,
     rng_states,
@@ -314,6 +333,7 @@ def softmax_fold_in(
     ``rng_states[r]``, into groups and takes one step on the user per group.
     A row's result depends only on its content and seed.  ``shuffled`` is a
     scratch copy of ``indices``; ``scratch`` is made by ``softmax_scratch``.
+    A row's temperature is scaled as in training, from its number of items.
     """
     negatives, log_counts, negative_terms, grad_user, grad_items = scratch
     n_rows = indptr.shape[0] - 1
@@ -323,6 +343,9 @@ def softmax_fold_in(
             start = indptr[row]
             stop = indptr[row + 1]
             rng_state = rng_states[row]
+            inv_temperature_row = user_inv_temperature(
+                inv_temperature, stop - start, reference_count, temperature_exponent
+            )
             for _ in range(n_epochs):
                 rng_state = shuffle_row(rng_state, indices, shuffled, start, stop)
                 for group_start in range(start, stop, GROUP_SIZE):
@@ -335,7 +358,7 @@ def softmax_fold_in(
                     group_gradients(
                         user_embeddings[row], shuffled[group_start:group_stop],
                         negatives[slot], log_counts[slot], n_draws, item_embeddings,
-                        inv_temperature, False, grad_user[slot], grad_items[slot],
+                        inv_temperature_row, False, grad_user[slot], grad_items[slot],
                         grad_items[slot], negative_terms[slot],
                     )  # fmt: skip
                     adagrad_step(

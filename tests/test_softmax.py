@@ -186,15 +186,17 @@ def reference_adagrad(vector, grad_sq, row, gradient, learning_rate, max_norm):
         vector *= max_norm / norm
 
 
+@pytest.mark.parametrize("temperature_exponent", [0.0, 0.5])
 @pytest.mark.parametrize("exponent", [0.0, 0.8])
 @pytest.mark.parametrize("seed", range(3))
-def test_softmax_epoch_matches_numpy_reference(seed, exponent):
+def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_exponent):
     """One slot and one block: the kernel's epoch is the reference's sequence
     of group steps (same groups, same draws), each applying the numpy
-    gradients with row-wise AdaGrad: positives, then negatives, then the user."""
+    gradients with row-wise AdaGrad: positives, then negatives, then the user.
+    Each user's temperature is ``0.5 * (n_u / 5) ** temperature_exponent``."""
     rng = np.random.default_rng(seed)
     n_items, n_components, n_negatives = 40, 5, 2
-    temperature, learning_rate, max_norm = 0.5, 0.1, 0.9
+    base_temperature, learning_rate, max_norm, reference_count = 0.5, 0.1, 0.9, 5.0
     counts = [GROUP_SIZE + 4, 3]  # a user with two groups, one with one
     indices = np.concatenate(
         [np.sort(rng.choice(n_items, size=count, replace=False)) for count in counts]
@@ -218,7 +220,8 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent):
     losses = np.zeros(1, dtype=np.float32)
     softmax_epoch_chunk(
         order, 0, order.size, starts, group_users, indptr, indices, shuffled,
-        users, user_grad_sq, items, item_grad_sq, n_negatives, np.float32(1 / temperature),
+        users, user_grad_sq, items, item_grad_sq, n_negatives, np.float32(1 / base_temperature),
+        np.float32(temperature_exponent), np.float32(reference_count),
         np.float32(learning_rate), np.float32(max_norm), states, losses, 1,
         softmax_scratch(1, n_negatives, n_components), tables,
     )  # fmt: skip
@@ -228,6 +231,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent):
     for group in order:
         user = group_users[group]
         positives = shuffled[starts[group]:min(starts[group] + GROUP_SIZE, indptr[user + 1])]
+        temperature = base_temperature * (counts[user] / reference_count) ** temperature_exponent
         negatives = np.empty(n_draws, dtype=np.int64)
         log_counts = np.empty(n_draws, dtype=np.float32)
         # Numba returns the state as a Python int: retyped, or it would be
@@ -266,3 +270,22 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent):
     np.testing.assert_allclose(item_grad_sq, expected[3], rtol=1e-4)
     assert losses[0] == pytest.approx(expected_loss, rel=1e-4)
     assert not np.allclose(items, initial_items)  # the pass did update vectors
+
+
+def test_temperature_exponent_reaches_training_and_fold_in():
+    from sklearn_cml import CMLRecommender
+    from sklearn_cml.datasets import make_interactions
+
+    X = make_interactions(n_users=80, n_items=40, n_clusters=3, random_state=0)
+    params = dict(n_components=6, n_negatives=3, n_epochs=3, fold_in_epochs=3, loss="softmax",
+                  random_state=0)
+    flat = CMLRecommender(**params).fit(X)
+    scaled = CMLRecommender(**params, temperature_exponent=0.5).fit(X)
+    assert scaled.loss_curve_ != flat.loss_curve_
+    placed = scaled.transform(X)
+    np.testing.assert_array_equal(scaled.transform(X[:3]), placed[:3])  # still row-wise
+    assert not np.array_equal(scaled.set_params(temperature_exponent=0.0).transform(X), placed)
+    # A row without items has no temperature to scale: it stays the mean user.
+    empty = scaled.set_params(temperature_exponent=0.5).transform(np.zeros((1, X.shape[1])))
+    np.testing.assert_allclose(empty[0], scaled.user_embeddings_.mean(axis=0), rtol=1e-5,
+                               atol=1e-6)

@@ -130,7 +130,7 @@ def test_bad_counts(fitted, count):
      ("top_k", 0), ("score_holdout", 1.0), ("n_jobs", "all"),
      ("negative_sampling_exponent", 1.5), ("negative_sampling_exponent", float("nan")),
      ("loss", "warp"), ("temperature", 0.0), ("temperature", -0.3), ("average", -1),
-     ("average", 1.5), ("average", "yes")],
+     ("average", 1.5), ("average", "yes"), ("temperature_exponent", 1.5)],
 )
 def test_bad_parameters(X, param, value):
     with pytest.raises(ValueError, match=f"The '{param}' parameter"):
