@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_array, check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -14,13 +14,14 @@ from ._covariance import covariance_step
 from ._features import embed_items, feature_epoch, initial_encoder, validate_item_features
 from ._interactions import (
     Interactions,
+    check_interactions,
     to_interactions,
     validate_count,
     validate_ids,
     validate_interactions,
 )
 from ._kernels import (
-    all_finite,
+    broken_rows,
     fold_in_users,
     holdout_mask,
     row_hash_states,
@@ -37,8 +38,9 @@ from ._softmax import (
     softmax_scratch,
     user_groups,
 )
+from ._threads import effective_n_threads, thread_limits
 from ._topk import top_k_nearest
-from ._training import EarlyStopping, TrainingState, effective_n_threads, thread_limits
+from ._training import EarlyStopping, TrainingState
 from .metrics import make_ranking_scorer
 from .model_selection import train_test_split
 
@@ -62,6 +64,20 @@ ROW_SHUFFLE_SALT = 0x5851F42D4C957F2D
 # Seed of the entries that ``score`` holds out when no ``y`` is given: fixed,
 # so that models with different ``random_state`` are scored on the same items.
 HOLDOUT_SEED = 20170403
+
+# Parameters or inputs this many times off the scale of the unit ball make
+# float32 overflow; ``_divergence_cause`` names them.
+_FLOAT32_HEADROOM = 1e6
+
+
+class _Integer(Interval):
+    """``Interval(Integral, ...)`` that refuses booleans, which are Integral."""
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 class CMLRecommender(BaseEstimator):
@@ -100,8 +116,8 @@ class CMLRecommender(BaseEstimator):
         Items sampled per (user, item) pair: with the hinge, to find
         impostors and estimate the item's rank; with the softmax, a step
         on a group of up to 16 of a user's items draws ``16 * n_negatives``
-        items (160 by default), shared by the group.  Must not exceed the
-        number of items.
+        items (160 by default), shared by the group.  Items are drawn with
+        replacement, so it may exceed the number of items.
     temperature : float, default=0.3
         With ``loss="softmax"``: the scale of squared distances in the
         softmax.  Lower values concentrate the push on the closest
@@ -176,8 +192,8 @@ class CMLRecommender(BaseEstimator):
     tol : float, default=1e-4
         Smallest gain of validation recall that counts as an improvement.
     top_k : int, default=50
-        Number of items returned by ``predict``, and the cut-off of the
-        recall that ``score`` returns.
+        Number of items returned by ``predict`` (at most the number of
+        items), and the cut-off of the recall that ``score`` returns.
     score_holdout : float, default=0.2
         Fraction of each row that ``score`` holds out when called without
         ``y``.
@@ -248,10 +264,10 @@ class CMLRecommender(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [_Integer(1, None, closed="left")],
         "loss": [StrOptions({"hinge", "softmax"})],
         "margin": [Interval(Real, 0, None, closed="neither")],
-        "n_negatives": [Interval(Integral, 1, None, closed="left")],
+        "n_negatives": [_Integer(1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "temperature_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
         "negative_sampling_exponent": [Interval(Real, -1.0, 1.0, closed="both")],
@@ -259,22 +275,22 @@ class CMLRecommender(BaseEstimator):
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
         "max_norm": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "n_epochs": [_Integer(1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "fold_in_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [_Integer(1, None, closed="left")],
+        "fold_in_epochs": [_Integer(1, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [_Integer(1, None, closed="left")],
         "feature_learning_rate": [Interval(Real, 0, None, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [_Integer(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "top_k": [Interval(Integral, 1, None, closed="left")],
+        "top_k": [_Integer(1, None, closed="left")],
         "score_holdout": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [_Integer(None, -1, closed="right"), _Integer(1, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -443,6 +459,7 @@ class CMLRecommender(BaseEstimator):
             if first_call:
                 state = self._initial_state(data, features)
             else:
+                self._check_fitted()
                 if data.n_users != self.user_embeddings_.shape[0]:
                     raise ValueError(
                         f"X has {data.n_users} users (rows) but the model was fitted on "
@@ -470,21 +487,37 @@ class CMLRecommender(BaseEstimator):
             return None
         return validate_item_features(item_features, data.n_items, self.n_item_features_in_)
 
+    def _check_fitted(self):
+        """Check that the model is fitted and that its parameters still fit it.
+
+        Parameters may change after ``fit`` (``set_params``): each public
+        method re-validates them, and refuses the ones that define the
+        shapes of the fitted arrays, which only ``fit`` can change.
+        """
+        check_is_fitted(self)
+        # Validating every parameter costs a third of a millisecond: skip it
+        # while they are those that fit validated.
+        if self._parameter_values() != getattr(self, "_fitted_parameters", None):
+            self._validate_params()
+        sizes = {"n_components": self.item_embeddings_.shape[1]}
+        if self.feature_encoder_ is not None:
+            sizes["hidden_size"] = self.feature_encoder_["b1"].shape[0]
+        for name, fitted in sizes.items():
+            if getattr(self, name) != fitted:
+                raise ValueError(
+                    f"{name}={getattr(self, name)}, but the model was fitted with "
+                    f"{name}={fitted}, which sets the size of its arrays. Set it back "
+                    f"(set_params({name}={fitted})), or call fit to train a new model."
+                )
+
+    def _parameter_values(self):
+        return tuple(getattr(self, name) for name in self._parameter_constraints)
+
     def _check_trainable(self, data):
         if data.n_interactions == 0:
             raise ValueError(
                 "X has no positive entry, so there is nothing to learn from. "
                 "Pass a matrix where positive values mark interactions."
-            )
-        if self.n_negatives > data.n_items:
-            raise ValueError(
-                f"n_negatives={self.n_negatives} is larger than the number of items: "
-                f"X has {data.n_items} feature(s), one per item. Lower n_negatives "
-                f"to at most {data.n_items}."
-            )
-        if self.n_jobs == 0:
-            raise ValueError(
-                "n_jobs == 0 has no meaning: use None or 1 for one thread, -1 for all."
             )
 
     def _initial_state(self, data, features=None):
@@ -566,16 +599,19 @@ class CMLRecommender(BaseEstimator):
         n_threads = effective_n_threads(self.n_jobs)
         sampling = self._negative_sampling(data.indices, data.n_items)
         make_pass = self._softmax_pass if self.loss == "softmax" else self._hinge_pass
-        embedding_pass = make_pass(data, n_threads, sampling)
+        # Scratch is sized from the state's arrays, never from parameters.
+        embedding_pass = make_pass(data, n_threads, sampling, state.item_embeddings.shape[1])
 
         with thread_limits(n_threads):
             for _ in range(n_epochs):
                 started = time.perf_counter()
                 block_losses[:] = 0.0
                 embedding_pass(state, block_losses)
+                self._check_trained(state, block_losses, "embedding loss")
                 if features is not None:
-                    state.feature_loss_curve.append(self._feature_epoch(state, features))
-                self._check_finite(state, block_losses, state.n_iter + 1)
+                    feature_loss = self._feature_epoch(state, features)
+                    state.feature_loss_curve.append(feature_loss)
+                    self._check_trained(state, feature_loss, "feature loss", features)
                 state.n_iter += 1
                 state.average_epoch(int(self.average))
                 state.loss_curve.append(float(block_losses.sum()) / n_pairs)
@@ -593,11 +629,11 @@ class CMLRecommender(BaseEstimator):
                 if stop:
                     break
 
-    def _hinge_pass(self, data, n_threads, sampling):
+    def _hinge_pass(self, data, n_threads, sampling, n_components):
         """A function running one epoch of the hinge loss on ``state``."""
         n_pairs = data.n_interactions
         pair_order = np.empty(n_pairs, dtype=np.int32)
-        gradients = np.empty((N_BLOCKS, 3, self.n_components), dtype=np.float32)
+        gradients = np.empty((N_BLOCKS, 3, n_components), dtype=np.float32)
         seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
 
         def run(state, block_losses):
@@ -620,13 +656,13 @@ class CMLRecommender(BaseEstimator):
 
         return run
 
-    def _softmax_pass(self, data, n_threads, sampling):
+    def _softmax_pass(self, data, n_threads, sampling, n_components):
         """A function running one epoch of the softmax loss on ``state``."""
         group_starts, group_users = user_groups(data.indptr, GROUP_SIZE)
         n_groups = group_starts.shape[0]
         group_order = np.empty(n_groups, dtype=np.int32)
         shuffled = np.empty_like(data.indices)
-        scratch = softmax_scratch(n_threads, self.n_negatives, self.n_components)
+        scratch = softmax_scratch(n_threads, self.n_negatives, n_components)
         # About batch_size pairs between two covariance steps, as with the hinge.
         groups_per_chunk = max(1, self.batch_size // GROUP_SIZE)
 
@@ -688,23 +724,76 @@ class CMLRecommender(BaseEstimator):
         )  # fmt: skip
         return float(block_losses.sum()) / max(n_items, 1)
 
-    def _check_finite(self, state, block_losses, epoch):
-        encoder = state.encoder
-        finite = (
-            np.isfinite(block_losses).all()
-            and all_finite(state.user_embeddings)
-            and all_finite(state.item_embeddings)
-            and (encoder is None or all(all_finite(encoder[name]) for name in ("w1", "w2")))
-            and (encoder is None or np.isfinite(state.feature_loss_curve[-1]))
+    def _check_trained(self, state, losses, stage, features=None):
+        """Raise FloatingPointError if ``stage`` of the epoch blew up or stalled.
+
+        Checks the loss, the vectors (finite, none collapsed to zero), the
+        AdaGrad accumulators (an infinite one stops every later step of its
+        row) and the MLP's weights, and names the likely cause.
+        """
+        problems = _vector_problems(
+            (state.user_embeddings, state.item_embeddings),
+            (state.user_grad_sq, state.item_grad_sq),
         )
-        if not finite:
+        if not np.isfinite(losses).all():
+            problems.insert(0, "the loss is not finite")
+        encoder = state.encoder
+        if encoder is not None and not all(
+            np.isfinite(array).all() for array in encoder.values()
+        ):
+            problems.append("the feature MLP's weights or their AdaGrad sums are not finite")
+        if problems:
             raise FloatingPointError(
-                f"The model diverged at epoch {epoch}: the loss or some vectors are not "
-                f"finite. Lower the learning rate (learning_rate={self.learning_rate})."
+                f"Training broke down at epoch {state.n_iter + 1}, in the {stage}: "
+                f"{'; '.join(problems)}. {self._divergence_cause(stage, features)}"
             )
+
+    def _divergence_cause(self, stage, features):
+        """The parameters or input most likely behind a breakdown in ``stage``.
+
+        Values more than ``_FLOAT32_HEADROOM`` times off their useful scale
+        (the ball's: squared distances up to ``4 * max_norm**2``) overflow
+        float32.  When none is, too large a learning rate is what makes SGD
+        blow up.
+        """
+        if stage == "feature loss":
+            values = features[2]
+            largest = float(np.abs(values).max()) if values.size else 0.0
+            if largest > _FLOAT32_HEADROOM:
+                return (
+                    f"The cause is item_features, with values up to {largest:.3g}: scale "
+                    "them to about unit size, for example with "
+                    "sklearn.preprocessing.normalize."
+                )
+            return (
+                f"Lower feature_learning_rate (now {self.feature_learning_rate}) or "
+                f"feature_weight (now {self.feature_weight})."
+            )
+        causes = []
+        if self.learning_rate > np.sqrt(_FLOAT32_HEADROOM):
+            causes.append(f"learning_rate={self.learning_rate}, far above useful values "
+                          "(about 0.01 to 1): lower the learning rate")
+        ball = 4.0 * self.max_norm**2
+        if not 1.0 / _FLOAT32_HEADROOM <= self.max_norm <= _FLOAT32_HEADROOM:
+            causes.append(f"max_norm={self.max_norm}: keep the vectors in a ball of "
+                          "radius about 1")
+        elif self.loss == "softmax" and self.temperature * _FLOAT32_HEADROOM < ball:
+            causes.append(f"temperature={self.temperature}, far below the squared "
+                          f"distances it divides (up to 4 * max_norm**2 = {ball:g}): use "
+                          f"a temperature of about {0.1 * ball:g} to {ball:g}")
+        elif self.margin > _FLOAT32_HEADROOM * ball:
+            causes.append(f"margin={self.margin}, far above the squared distances in the "
+                          f"ball (at most 4 * max_norm**2 = {ball:g})")
+        if self.covariance_weight > _FLOAT32_HEADROOM:
+            causes.append(f"covariance_weight={self.covariance_weight}: use a weight of "
+                          "about 1")
+        if not causes:
+            return f"Lower the learning rate (learning_rate={self.learning_rate})."
+        return f"The cause is {'; and '.join(causes)}."
 
     def _store(self, state, data):
         """Publish a trained state as fitted attributes."""
+        self._fitted_parameters = self._parameter_values()
         self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
         self._n_averaged = state.n_averaged
         self._median_user_count = state.median_user_count
@@ -745,8 +834,10 @@ class CMLRecommender(BaseEstimator):
         user_ids : int or array-like of int of shape (n_queries,)
             Rows of the matrix given to ``fit``.
         n_items : int, default=10
-            Number of items per user.  Users with fewer eligible items get
-            index -1 (and distance inf) in the remaining places.
+            Number of items per user, at most the number of candidate
+            items (a larger value returns them all).  Users with fewer
+            eligible items get index -1 (and distance inf) in the remaining
+            places.
         filter_seen : bool, default=True
             Leave out the items the user interacted with in ``fit``.
         return_distance : bool, default=False
@@ -775,7 +866,7 @@ class CMLRecommender(BaseEstimator):
         >>> items.shape, bool((distances[:, :-1] <= distances[:, 1:]).all())
         ((2, 5), True)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         n_items = validate_count(n_items, "n_items")
         users = validate_ids(
             user_ids, self.user_embeddings_.shape[0], "user_ids",
@@ -803,7 +894,7 @@ class CMLRecommender(BaseEstimator):
         item_ids : int or array-like of int, default=None
             Columns of the matrix given to ``fit``; None means every item.
         n_neighbors : int, default=10
-            Number of neighbours per item.
+            Number of neighbours per item, at most the number of items.
         return_distance : bool, default=True
             Also return the Euclidean distances.
         item_features : {array-like, sparse matrix}, default=None
@@ -830,7 +921,7 @@ class CMLRecommender(BaseEstimator):
         >>> neighbors.shape
         (2, 4)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         n_neighbors = validate_count(n_neighbors, "n_neighbors")
         n_known = self.item_embeddings_.shape[0]
         if item_features is not None:
@@ -883,7 +974,7 @@ class CMLRecommender(BaseEstimator):
         >>> model.transform_items(np.eye(4)).shape
         (4, 8)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         if self.feature_encoder_ is None:
             raise ValueError(
                 "This model was fitted without item_features, so it cannot place items "
@@ -893,7 +984,7 @@ class CMLRecommender(BaseEstimator):
             item_features, None, self.n_item_features_in_
         )
         encoder = self.feature_encoder_
-        vectors = np.empty((indptr.shape[0] - 1, self.n_components), dtype=np.float32)
+        vectors = np.empty((indptr.shape[0] - 1, encoder["b2"].shape[0]), dtype=np.float32)
         with thread_limits(effective_n_threads(self.n_jobs)):
             embed_items(indptr, indices, values, encoder["w1"], encoder["b1"], encoder["w2"],
                         encoder["b2"], np.float32(self.max_norm), vectors)
@@ -947,7 +1038,7 @@ class CMLRecommender(BaseEstimator):
         >>> model.transform(X[100:]).shape
         (20, 8)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._fold_in(validate_interactions(self, X, reset=False))
 
     def predict(self, X):
@@ -962,7 +1053,7 @@ class CMLRecommender(BaseEstimator):
 
         Returns
         -------
-        items : ndarray of shape (n_samples, top_k), int64
+        items : ndarray of shape (n_samples, min(top_k, n_items)), int64
             Item indices, nearest first; -1 where fewer items are left.
 
         Examples
@@ -974,7 +1065,7 @@ class CMLRecommender(BaseEstimator):
         >>> model.fit(X[:100]).predict(X[100:]).shape
         (20, 5)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         data = validate_interactions(self, X, reset=False)
         _, items = top_k_nearest(
             self._fold_in(data), self.item_embeddings_, self.top_k, data.indptr, data.indices
@@ -1017,11 +1108,12 @@ class CMLRecommender(BaseEstimator):
         >>> 0.0 <= model.fit(X[:100]).score(X[100:]) <= 1.0
         True
         """
+        self._check_fitted()
         return make_ranking_scorer("recall", k=self.top_k)(self, X, y)
 
     def _held_out_split(self, X, y):
         """``(known, held_out)`` interactions of the rows of ``X`` for scoring."""
-        check_is_fitted(self)
+        self._check_fitted()
         data = validate_interactions(self, X, reset=False)
         if y is None:
             held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, self.score_holdout)
@@ -1036,13 +1128,12 @@ class CMLRecommender(BaseEstimator):
         return known, test
 
     def _validate_held_out(self, y, data):
-        y = check_array(y, accept_sparse="csr", dtype="numeric", input_name="y")
-        if y.shape != (data.n_users, data.n_items):
+        test = check_interactions(y, "y")
+        if (test.n_users, test.n_items) != (data.n_users, data.n_items):
             raise ValueError(
-                f"y has shape {y.shape}, but must hold the held-out items of each row of "
-                f"X, with shape {(data.n_users, data.n_items)}."
+                f"y has shape {(test.n_users, test.n_items)}, but must hold the held-out "
+                f"items of each row of X, with shape {(data.n_users, data.n_items)}."
             )
-        test = to_interactions(y, name="y")
         overlap = data.to_csr().multiply(test.to_csr()).nnz
         if overlap:
             raise ValueError(
@@ -1073,7 +1164,7 @@ class CMLRecommender(BaseEstimator):
                     np.float32(self.temperature_exponent), np.float32(self._median_user_count),
                     np.float32(self.learning_rate), np.float32(self.max_norm), rng_states,
                     np.empty_like(data.indices), n_threads,
-                    softmax_scratch(n_threads, self.n_negatives, self.n_components), sampling,
+                    softmax_scratch(n_threads, self.n_negatives, users.shape[1]), sampling,
                 )  # fmt: skip
             else:
                 fold_in_users(
@@ -1083,7 +1174,28 @@ class CMLRecommender(BaseEstimator):
                     np.float32(self.max_norm), rng_states, np.empty_like(users),
                     sampling,
                 )  # fmt: skip
+            problems = _vector_problems((users,), (grad_sq,))
+        if problems:
+            raise FloatingPointError(
+                f"Placing the new users broke down: {'; '.join(problems)}. "
+                f"{self._divergence_cause('embedding loss', None)}"
+            )
         return users
+
+
+def _vector_problems(vectors, accumulators):
+    """What is wrong with trained vectors and their AdaGrad sums, as phrases."""
+    counts = np.array([broken_rows(array) for array in vectors]).sum(axis=0)
+    problems = []
+    if counts[0]:
+        problems.append(f"{counts[0]} vectors hold NaN or infinity")
+    if counts[1]:
+        problems.append(f"{counts[1]} vectors collapsed to exactly zero (a step overflowed "
+                        "float32)")
+    if not all(np.isfinite(array).all() for array in accumulators):
+        problems.append("some steps or squared gradients overflowed float32 (their "
+                        "AdaGrad sums are infinite), which stops training")
+    return problems
 
 
 def _median_user_count(indptr):

@@ -20,11 +20,11 @@ import math
 import numpy as np
 from numba import njit, prange
 from scipy import sparse
-from sklearn.utils import check_array
 
 from ._kernels import adagrad_step
 from ._numba_config import FASTMATH, NUMBA_CACHE
 from ._rng import random_below
+from ._sparse_checks import canonical_csr, check_matrix
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
@@ -188,8 +188,7 @@ def validate_item_features(features, n_items, n_features=None, name="item_featur
     the number of columns seen in fit (None: any).  Returns
     ``(indptr int64, indices int32, values float32, n_features)``.
     """
-    matrix = check_array(features, accept_sparse="csr", dtype=np.float32, input_name=name,
-                         ensure_min_features=1)
+    matrix = check_matrix(features, name, dtype=np.float32)
     if n_items is not None and matrix.shape[0] != n_items:
         raise ValueError(
             f"{name} has {matrix.shape[0]} rows but X has {n_items} items (columns): "
@@ -200,11 +199,7 @@ def validate_item_features(features, n_items, n_features=None, name="item_featur
             f"{name} has {matrix.shape[1]} feature columns, but the model was fitted with "
             f"{n_features}. Encode new items with the same features as in fit."
         )
-    csr = sparse.csr_matrix(matrix)
-    if not csr.has_canonical_format:
-        # On a copy: csr may share its arrays with the caller's matrix.
-        csr = csr.copy()
-        csr.sum_duplicates()
+    csr = canonical_csr(sparse.csr_matrix(matrix), name)
     return (
         np.ascontiguousarray(csr.indptr, dtype=np.int64),
         np.ascontiguousarray(csr.indices, dtype=np.int32),

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import validate_data
+
+from ._sparse_checks import canonical_csr, check_matrix
 
 _MAX_INTERACTIONS = np.iinfo(np.int32).max
 
@@ -47,28 +48,29 @@ def validate_interactions(estimator, X, *, reset, name="X"):
     """Check ``X`` with scikit-learn's rules and return its ``Interactions``.
 
     ``reset=True`` (fit) records ``n_features_in_``; ``reset=False`` checks
-    that ``X`` has the number of items seen in fit.  Rejects NaN, inf,
-    non-numeric data, empty matrices and negative values, with messages that
-    say how to fix the data.
+    that ``X`` has the number of items seen in fit.  Rejects malformed
+    sparse structures, NaN, inf, non-numeric data, empty matrices and
+    negative values, with messages that say how to fix the data.
     """
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        accept_sparse="csr",
-        dtype="numeric",
-        ensure_min_samples=1,
-        ensure_min_features=1,
-    )
+    return to_interactions(check_matrix(X, name, estimator=estimator, reset=reset), name)
+
+
+def check_interactions(X, name, shape=None):
+    """``Interactions`` of a matrix given outside an estimator (``y``, metrics).
+
+    ``shape``, when given, is the shape ``X`` must have.
+    """
+    if isinstance(X, Interactions):
+        return X
+    X = check_matrix(X, name)
+    if shape is not None and X.shape != shape:
+        raise ValueError(f"{name} has shape {X.shape}, but must have shape {shape}.")
     return to_interactions(X, name)
 
 
 def to_interactions(X, name="X"):
-    """Canonical binary CSR structure of an already validated 2-d ``X``."""
-    csr = X if sp.issparse(X) else sp.csr_matrix(X)
-    if not csr.has_canonical_format:
-        csr = csr.copy()
-        csr.sum_duplicates()
+    """Canonical binary CSR structure of an already checked 2-d ``X``."""
+    csr = canonical_csr(X if sp.issparse(X) else sp.csr_matrix(X), name)
     smallest = csr.data.min() if csr.data.size else 1
     if smallest < 0:
         raise ValueError(
@@ -107,14 +109,14 @@ def validate_ids(ids, n_known, what, fix):
         raise ValueError(f"{what} must be a 1-d array of integer ids, got shape {array.shape}.")
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{what} must hold integer ids, got dtype {array.dtype}.")
-    array = array.astype(np.int64, copy=False)
-    bad = (array < 0) | (array >= n_known)
+    # Compared before any cast: uint64 ids past 2**63 would turn negative.
+    bad = (array >= n_known) if array.dtype.kind == "u" else (array < 0) | (array >= n_known)
     if bad.any():
         raise ValueError(
             f"{what} contains {array[bad][0]}, outside the {n_known} ids seen in fit "
             f"(0 to {n_known - 1}). {fix}"
         )
-    return array
+    return array.astype(np.int64, copy=False)
 
 
 def validate_count(value, name):

@@ -101,7 +101,8 @@ def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
     ``G += mean(g^2); x -= learning_rate * g / sqrt(G)``.  One accumulator
     per vector instead of one per coordinate: an n_components-fold smaller
     optimiser state, one square root per step, and no second row to fetch
-    from memory, which is what bounds the speed of a Hogwild epoch.
+    from memory, which is what bounds the speed of a Hogwild epoch.  A step
+    that overflows float32 sets ``grad_sq[row]`` to infinity.
     """
     n_components = vector.shape[0]
     sq_gradient = np.float32(0.0)
@@ -116,6 +117,11 @@ def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
         vector[d] = value
         sq_norm += value * value
     if sq_norm > max_norm * max_norm:
+        if sq_norm == np.inf:
+            # The step overflowed float32 and the projection is about to
+            # zero the vector: an infinite accumulator marks the row (and
+            # stops its steps) for the check after the epoch.
+            grad_sq[row] = np.inf
         scale = np.float32(max_norm / math.sqrt(np.float64(sq_norm)))
         for d in range(n_components):
             vector[d] *= scale
@@ -493,14 +499,26 @@ def holdout_mask(indptr, indices, seed, fraction):
 
 
 @njit(cache=NUMBA_CACHE, parallel=True)
-def all_finite(array):
-    """Whether every entry of a 2-d array is finite (no temporary array)."""
-    n_bad = 0
+def broken_rows(array):
+    """``(non_finite, zero)``: rows of a 2-d array holding NaN or infinity,
+    and rows that are exactly zero (no temporary array).
+
+    A vector trained from a random start is never exactly zero: a zero row
+    means that a step overflowed float32, and the projection into the ball
+    then scaled the vector by 0.
+    """
+    n_non_finite = 0
+    n_zero = 0
     for row in prange(array.shape[0]):
+        finite = True
+        zero = True
         for d in range(array.shape[1]):
-            if not np.isfinite(array[row, d]):
-                n_bad += 1
-    return n_bad == 0
+            value = array[row, d]
+            finite = finite and np.isfinite(value)
+            zero = zero and value == 0.0
+        n_non_finite += not finite
+        n_zero += zero
+    return n_non_finite, n_zero
 
 
 @njit(cache=NUMBA_CACHE, parallel=True, fastmath=FASTMATH)

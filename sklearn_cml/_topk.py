@@ -22,22 +22,24 @@ def top_k_nearest(queries, item_embeddings, k, exclude_indptr=None, exclude_indi
     queries : ndarray of shape (n_queries, n_components), float32
     item_embeddings : ndarray of shape (n_items, n_components), float32
     k : int
-        Number of items to return per query.  Queries with fewer than ``k``
-        eligible items are padded with index -1 and distance +inf.
+        Number of items to return per query, at most ``n_items``: a larger
+        ``k`` returns every item, so that memory is bounded by the data,
+        not by the argument.  Queries with fewer eligible items than that
+        are padded with index -1 and distance +inf.
     exclude_indptr, exclude_indices : ndarray, optional
         CSR structure (one row per query) of the items to leave out.
 
     Returns
     -------
-    distances : ndarray of shape (n_queries, k), float32
+    distances : ndarray of shape (n_queries, min(k, n_items)), float32
         Euclidean distances, ascending.
-    indices : ndarray of shape (n_queries, k), int64
+    indices : ndarray of shape (n_queries, min(k, n_items)), int64
     """
     n_queries = queries.shape[0]
     n_items = item_embeddings.shape[0]
     n_selected = min(k, n_items)
-    distances = np.full((n_queries, k), np.inf, dtype=np.float32)
-    indices = np.full((n_queries, k), -1, dtype=np.int64)
+    distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
+    indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
     item_sq_norms = np.einsum("ij,ij->i", item_embeddings, item_embeddings)
     batch_size = max(1, _BATCH_ENTRIES // max(n_items, 1))
 
@@ -62,8 +64,8 @@ def top_k_nearest(queries, item_embeddings, k, exclude_indptr=None, exclude_indi
         best = np.take_along_axis(candidates, order, axis=1)
         best_dist = np.take_along_axis(candidate_dist, order, axis=1)
         eligible = np.isfinite(best_dist)
-        indices[start:stop, :n_selected] = np.where(eligible, best, -1)
-        distances[start:stop, :n_selected] = np.sqrt(best_dist)
+        indices[start:stop] = np.where(eligible, best, -1)
+        distances[start:stop] = np.sqrt(best_dist)
     return distances, indices
 
 

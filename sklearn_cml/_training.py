@@ -1,10 +1,6 @@
-"""Training state, early stopping and thread control, used by the estimator."""
+"""Training state and early stopping, used by the estimator."""
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from ._kernels import update_running_mean
 from .metrics import embedding_scores, ranking_metrics
@@ -95,30 +91,3 @@ class EarlyStopping:
     def restore_best(self, state):
         """Put the best epoch's arrays back into ``state``."""
         state.__dict__.update(self.best_arrays)
-
-
-def effective_n_threads(n_jobs):
-    """Threads for ``n_jobs`` (joblib's convention), capped at Numba's pool."""
-    available = numba.config.NUMBA_NUM_THREADS
-    if n_jobs is None:
-        return 1
-    if n_jobs < 0:
-        return max(1, available + 1 + n_jobs)
-    return min(n_jobs, available)
-
-
-@contextmanager
-def thread_limits(n_threads):
-    """Run Numba kernels on ``n_threads`` and BLAS on one, restoring both.
-
-    The BLAS calls (K x K covariance products) are small; a multi-threaded
-    BLAS keeps its threads spinning after each call, stealing the cores of
-    the next Numba kernel.
-    """
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        numba.set_num_threads(previous)

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from sklearn.utils import check_array
 
-from ._interactions import Interactions, to_interactions
+from ._interactions import Interactions, check_interactions
 from ._ranking import (
     AP_SUM,
     AUC,
@@ -48,6 +48,7 @@ from ._ranking import (
     N_TEST,
     ranking_stats,
 )
+from ._threads import thread_limits
 
 METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "auc")
 
@@ -343,24 +344,15 @@ def _check_metric_names(metrics):
     return tuple(metrics)
 
 
-def _as_interactions(matrix, name, shape=None):
-    if isinstance(matrix, Interactions):
-        return matrix
-    array = check_array(matrix, accept_sparse="csr", dtype="numeric", input_name=name)
-    if shape is not None and array.shape != shape:
-        raise ValueError(f"{name} has shape {array.shape}, but y_true has shape {shape}.")
-    return to_interactions(array, name=name)
-
-
 def _ranking_statistics(y_true, y_score, *, k, exclude):
     """Validate the inputs, then compute the per-user statistics."""
-    test = _as_interactions(y_true, "y_true")
+    test = check_interactions(y_true, "y_true")
     shape = (test.n_users, test.n_items)
     if exclude is None:
         excluded = Interactions(np.zeros(test.n_users + 1, np.int64), np.zeros(0, np.int32),
                                 test.n_items)
     else:
-        excluded = _as_interactions(exclude, "exclude", shape)
+        excluded = check_interactions(exclude, "exclude", shape)
         overlap = test.to_csr().multiply(excluded.to_csr()).nnz
         if overlap:
             raise ValueError(
@@ -427,10 +419,12 @@ def _rows_stats(batch_scores, users, test, excluded, k, out):
     # Re-index the two CSR structures to the batch's users, in order.
     test_indptr, test_indices = _rows_of(test, users)
     exclude_indptr, exclude_indices = _rows_of(excluded, users)
-    n_blocks = min(users.shape[0], 4 * numba.get_num_threads())
-    ranking_stats(
-        batch_scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k, n_blocks, out
-    )
+    n_threads = numba.get_num_threads()
+    with thread_limits(n_threads):
+        ranking_stats(
+            batch_scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k,
+            min(users.shape[0], 4 * n_threads), out,
+        )  # fmt: skip
 
 
 def _rows_of(data, users):
@@ -445,10 +439,16 @@ def _rows_of(data, users):
 
 
 def _ideal_dcg(n_relevant, k):
-    """DCG@k of a ranking with min(k, n_relevant) relevant items first."""
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    """DCG@k of a ranking with min(k, n_relevant) relevant items first.
+
+    The discounts are summed up to the largest such count, never up to
+    ``k`` itself: memory stays bounded by the data whatever ``k``.
+    """
+    n_first = np.minimum(n_relevant, k).astype(np.int64)
+    longest = int(n_first.max()) if n_first.size else 0
+    discounts = 1.0 / np.log2(np.arange(2, longest + 2))
     cumulative = np.concatenate(([0.0], np.cumsum(discounts)))
-    return cumulative[np.minimum(n_relevant, k).astype(np.int64)]
+    return cumulative[n_first]
 
 
 def _metric_from_stats(stats, name, k):

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, RealNotInt, validate_params
-from sklearn.utils.validation import check_array
+
+from ._sparse_checks import canonical_csr, check_matrix
 
 __all__ = ["leave_k_out_split", "train_test_split", "train_validation_test_split"]
 
@@ -327,18 +328,10 @@ def _check_interactions(X):
     one column, no negative values.  Values become float64 if ``X`` is
     float64, float32 otherwise.  ``X`` itself is never modified.
     """
-    X = check_array(
-        X,
-        accept_sparse="csr",
-        dtype="numeric",
-        ensure_min_samples=1,
-        ensure_min_features=1,
-        input_name="X",
-    )
+    X = check_matrix(X, "X")
     dtype = np.float64 if X.dtype == np.float64 else np.float32
-    # A private copy: canonicalising below works in place.
-    csr = sp.csr_matrix(X, dtype=dtype, copy=True)
-    csr.sum_duplicates()  # also sorts the indices
+    # A private copy, canonical whatever scipy's cached flags say.
+    csr = canonical_csr(sp.csr_matrix(X, dtype=dtype, copy=True), "X")
     if csr.data.size and csr.data.min() < 0:
         raise ValueError(
             "Negative values in data passed to X. An interaction matrix holds "
