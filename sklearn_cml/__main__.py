@@ -1,9 +1,10 @@
 """Demo: ``python -m sklearn_cml`` fits CML on synthetic data, offline.
 
 It generates interactions with planted taste clusters and power-law item
-popularity (``make_interactions``), holds out 20% of each user's items,
-fits ``CMLRecommender`` on the rest, and prints the held-out recall next to
-a popularity baseline, then a few recommendations and similar items, with
+popularity (``make_interactions``), holds out 20% of each user's items
+(``model_selection.train_test_split``), fits ``CMLRecommender`` on the
+rest, and prints the held-out recall (``metrics.recall_at_k``) next to a
+popularity baseline, then a few recommendations and similar items, with
 their clusters so that they can be judged by eye.
 """
 
@@ -11,38 +12,17 @@ import argparse
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import CMLRecommender
 from .datasets import make_interactions
+from .metrics import recall_at_k
+from .model_selection import train_test_split
 
 
-def hold_out(X, fraction, seed):
-    """Split each user's items at random into (train, test) matrices."""
-    coo = X.tocoo()
-    held = np.random.default_rng(seed).random(coo.nnz) < fraction
-
-    def part(mask):
-        return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=X.shape)
-
-    return part(~held), part(held)
-
-
-def recall(recommended, test):
-    """Mean over users with test items of |recommended & test| / |test|."""
-    n_test = np.diff(test.indptr)
-    rows = np.repeat(np.arange(recommended.shape[0]), recommended.shape[1])
-    hits = np.asarray(test[rows, recommended.ravel()]).reshape(recommended.shape).sum(axis=1)
-    scored = n_test > 0
-    return float(np.mean(hits[scored] / n_test[scored]))
-
-
-def popularity_recommendations(train, n_items):
-    """The most popular items each user has not seen."""
-    popularity = np.asarray(train.sum(axis=0)).ravel().astype(np.float64)
-    scores = np.tile(popularity, (train.shape[0], 1))
-    scores[train.nonzero()] = -np.inf
-    return np.argsort(-scores, axis=1, kind="stable")[:, :n_items]
+def popularity_scores(train):
+    """Scores of the popularity baseline: each item's number of training users."""
+    popularity = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
+    return lambda users: np.broadcast_to(popularity, (len(users), popularity.size))
 
 
 def main(argv=None):
@@ -61,7 +41,7 @@ def main(argv=None):
         n_users=args.n_users, n_items=args.n_items, n_clusters=10, random_state=args.seed,
         return_labels=True,
     )
-    train, test = hold_out(X, 0.2, args.seed)
+    train, test = train_test_split(X, test_size=0.2, random_state=args.seed)
     print(f"Synthetic interactions: {X.shape[0]} users x {X.shape[1]} items, "
           f"{X.nnz} interactions in 10 taste clusters; {test.nnz} held out.")
 
@@ -71,12 +51,13 @@ def main(argv=None):
     print(f"Fitted CMLRecommender in {time.perf_counter() - started:.1f} s "
           "(the first run includes Numba compilation).")
 
-    users = np.arange(X.shape[0])
-    cml_recall = recall(model.recommend(users, n_items=args.k), test)
-    popular_recall = recall(popularity_recommendations(train, args.k), test)
+    # Each user's held-out items, ranked among every item they did not train on.
+    cml_recall = recall_at_k(test, model, k=args.k, exclude=train)
+    popular_recall = recall_at_k(test, popularity_scores(train), k=args.k, exclude=train)
     print(f"\nHeld-out recall@{args.k}: CML {cml_recall:.3f}, "
           f"popularity baseline {popular_recall:.3f}")
 
+    users = np.arange(X.shape[0])
     print("\nRecommendations (item:cluster), nearest first, for users with 5+ items:")
     for user in users[np.diff(train.indptr) >= 5][:3]:
         items = model.recommend([user], n_items=5)[0]

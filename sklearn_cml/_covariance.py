@@ -16,8 +16,8 @@ users and items.
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import adagrad_step
 from ._numba_config import FASTMATH, NUMBA_CACHE
+from ._steps import adagrad_step
 
 _ROW_BLOCK = 512
 # Row blocks of the Gram matrix: each holds a K x K partial sum.  A fixed
@@ -91,29 +91,23 @@ def _descend(embeddings, grad_sq, mean, covariance, n_rows, weight, learning_rat
 
 
 @njit(cache=NUMBA_CACHE)
-def covariance_step(
-    user_embeddings,
-    user_grad_sq,
-    item_embeddings,
-    item_grad_sq,
-    weight,
-    learning_rate,
-    max_norm,
-):
+def covariance_step(embeddings, weight, optimizer):
     """One AdaGrad step of ``weight * L_c`` over all users and items.
 
-    Every vector is projected back into the ball afterwards.  Returns the
-    loss ``L_c`` before the step.
+    ``embeddings`` is an ``Embeddings`` and ``optimizer`` an ``Optimizer``
+    (``_steps``).  Every vector is projected back into the ball afterwards.
+    Returns the loss ``L_c`` before the step.
     """
-    n_rows = user_embeddings.shape[0] + item_embeddings.shape[0]
-    mean, covariance = off_diagonal_covariance(user_embeddings, item_embeddings)
+    users, items = embeddings.users, embeddings.items
+    n_rows = users.shape[0] + items.shape[0]
+    mean, covariance = off_diagonal_covariance(users, items)
     loss = covariance_loss(covariance, n_rows)
     _descend(
-        user_embeddings, user_grad_sq, mean, covariance, n_rows, weight,
-        learning_rate, max_norm,
-    )
+        users, embeddings.user_grad_sq, mean, covariance, n_rows, weight,
+        optimizer.learning_rate, optimizer.max_norm,
+    )  # fmt: skip
     _descend(
-        item_embeddings, item_grad_sq, mean, covariance, n_rows, weight,
-        learning_rate, max_norm,
-    )
+        items, embeddings.item_grad_sq, mean, covariance, n_rows, weight,
+        optimizer.learning_rate, optimizer.max_norm,
+    )  # fmt: skip
     return loss

@@ -1,73 +1,25 @@
-"""CMLRecommender: parameters, validation and orchestration of the kernels."""
+"""CMLRecommender: parameters, validation and the public methods.
 
-import time
+Training and fold-in run in ``_engine``; this module validates what users
+pass and publishes what the engine returns.
+"""
+
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import TransformerTags, check_random_state
+from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._covariance import covariance_step
-from ._features import embed_items, feature_epoch, initial_encoder, validate_item_features
-from ._interactions import (
-    Interactions,
-    check_interactions,
-    to_interactions,
-    validate_count,
-    validate_ids,
-    validate_interactions,
-)
-from ._kernels import (
-    broken_rows,
-    fold_in_users,
-    holdout_mask,
-    row_hash_states,
-    shuffle_pairs,
-    warp_epoch_chunk,
-)
-from ._rng import seed_states
-from ._sampling import item_sampling_tables
-from ._softmax import (
-    GROUP_SIZE,
-    shuffle_within_rows,
-    softmax_epoch_chunk,
-    softmax_fold_in,
-    softmax_scratch,
-    user_groups,
-)
-from ._threads import effective_n_threads, thread_limits
+from . import _engine
+from ._features import validate_item_features
+from ._interactions import Interactions, validate_count, validate_ids, validate_interactions
+from ._losses import LOSSES
+from ._solvers import SOLVERS
 from ._topk import top_k_nearest
-from ._training import EarlyStopping, TrainingState
 from .metrics import make_ranking_scorer
-from .model_selection import train_test_split
-
-# The work of each chunk of pairs is cut into this many blocks, each with its
-# own RNG state.  A constant, so that results never depend on the number of
-# threads.
-N_BLOCKS = 64
-
-# Marking a user's positives costs one write each; it pays when it replaces
-# the binary searches (one per sampled negative that violates the margin).
-# Past this many positives per negative, the kernel searches instead.
-MARK_LIMIT_PER_NEGATIVE = 64
-
-# AdaGrad accumulators start here rather than at zero, so that the first
-# steps are not all of size learning_rate (as in TensorFlow's Adagrad).
-INITIAL_GRAD_SQ = 0.1
-
-# Mixed into the epoch's seed for the order of each user's items (softmax).
-ROW_SHUFFLE_SALT = 0x5851F42D4C957F2D
-
-# Seed of the entries that ``score`` holds out when no ``y`` is given: fixed,
-# so that models with different ``random_state`` are scored on the same items.
-HOLDOUT_SEED = 20170403
-
-# Parameters or inputs this many times off the scale of the unit ball make
-# float32 overflow; ``_divergence_cause`` names them.
-_FLOAT32_HEADROOM = 1e6
 
 
 class _Integer(Interval):
@@ -88,7 +40,7 @@ class CMLRecommender(BaseEstimator):
     closer ("impostors") are pushed away, with a WARP weight that grows with
     the estimated rank of the liked item.  Every vector stays in the ball of
     radius ``max_norm``, and a covariance loss decorrelates the dimensions.
-    Training is Hogwild SGD with AdaGrad in Numba kernels, on CPU.
+    Training is SGD with AdaGrad in Numba kernels, on CPU.
 
     Recommending for a user means returning the items nearest to the user;
     items near each other are similar, which ``kneighbors_items`` exposes.
@@ -104,10 +56,9 @@ class CMLRecommender(BaseEstimator):
         on the hardest of ``n_negatives`` sampled items, WARP-weighted.
         ``"softmax"`` is a sampled softmax over minus the squared distances
         divided by ``temperature``: every sampled negative is pushed in
-        proportion to its probability of ranking above the liked item.  It
-        ranked better on MovieLens-1M and CiteULike-a, at two to three times
-        the time per epoch (see the user guide); ``margin`` and ``rank_weight``
-        do not apply to it.
+        proportion to its probability of ranking above the liked item, at two
+        to three times the time per epoch of the hinge; ``margin`` and
+        ``rank_weight`` do not apply to it.  The user guide compares the two.
     margin : float, default=1.0
         Margin of the triplet hinge, in squared distance.  Compare with
         ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
@@ -123,7 +74,7 @@ class CMLRecommender(BaseEstimator):
         softmax.  Lower values concentrate the push on the closest
         negatives.  Compare with ``max_norm``, as for ``margin``.
     temperature_exponent : float, default=0.0
-        With ``loss="softmax"``: each user's temperature is ``temperature *
+        Experimental.  With ``loss="softmax"``: each user's temperature is ``temperature *
         (n_u / n_median) ** temperature_exponent``, where ``n_u`` is the
         user's number of items and ``n_median`` the median over the users
         of the matrix given to ``fit``.  Positive values soften the softmax
@@ -135,15 +86,15 @@ class CMLRecommender(BaseEstimator):
         (for ``transform``, the one ``fit`` was given).  0 samples
         uniformly, as the paper does; the default, slightly above, pushes
         popular items away from the users who do not like them a little
-        more often, which ranked better on MovieLens-1M and as well on
-        CiteULike-a.  The rank estimate is importance-weighted, so it stays
+        more often.  The rank estimate is importance-weighted, so it stays
         unbiased.  Between -1 and 1.
     rank_weight : bool, default=True
         Weight each pair's hinge by ``log(rank + 1)`` (WARP).  When False,
         every violating pair has weight 1.
     covariance_weight : float, default=1.0
-        Weight of the covariance loss, applied once per ``batch_size`` pairs
-        over all user and item vectors.  0 turns it off.
+        Weight of the covariance loss, applied once per
+        ``covariance_interval`` pairs over all user and item vectors.  0
+        turns it off.
     max_norm : float, default=1.0
         Radius of the ball that every user and item vector is kept in.
     learning_rate : float, default=0.1
@@ -155,16 +106,18 @@ class CMLRecommender(BaseEstimator):
         ``user_embeddings_`` and ``item_embeddings_`` are then the mean of
         the vectors at the end of each epoch from epoch ``average`` on
         (True means 1), while SGD carries on from the last epoch's vectors.
-        The mean smooths out the noise of the last steps: it raised the
-        best validation Recall@50 by 0.001 to 0.007 on MovieLens-1M and
-        CiteULike-a, with either loss, for one pass over the vectors per
-        epoch (see the user guide).  An int larger than 1 leaves the first,
+        The mean smooths out the noise of the last steps, for one pass over
+        the vectors per epoch.  An int larger than 1 leaves the first,
         coarse epochs out of the mean; False (or 0) keeps the last epoch's
         vectors.  Training holds a second copy of the vectors.
-    batch_size : int, default=100_000
-        Number of pairs between two steps of the covariance loss (each step
-        touches every vector, so it is taken in batches; the paper's code
-        used 50,000).
+    solver : {"hogwild"}, default="hogwild"
+        How the embedding loss is minimised.  ``"hogwild"``: SGD on one pair
+        (or one group of a user's pairs) at a time, threads updating the
+        vectors without locks.
+    covariance_interval : int, default=100_000
+        Number of training pairs between two steps of the covariance loss
+        (each step touches every vector, so it is taken every so many
+        pairs rather than after each).
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
@@ -203,8 +156,9 @@ class CMLRecommender(BaseEstimator):
         reproducible.
     n_jobs : int, default=None
         Threads used for training and fold-in.  None means 1; -1 means all
-        cores.  Several threads update the vectors without locks (Hogwild):
-        faster, of the same quality, but not bitwise reproducible.
+        cores.  With the ``"hogwild"`` solver, several threads update the
+        vectors without locks: faster, of the same quality, but not bitwise
+        reproducible.
     verbose : int, default=0
         Print the loss and time of every epoch when positive.
 
@@ -265,7 +219,7 @@ class CMLRecommender(BaseEstimator):
 
     _parameter_constraints = {
         "n_components": [_Integer(1, None, closed="left")],
-        "loss": [StrOptions({"hinge", "softmax"})],
+        "loss": [StrOptions(LOSSES.keys())],
         "margin": [Interval(Real, 0, None, closed="neither")],
         "n_negatives": [_Integer(1, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
@@ -277,7 +231,8 @@ class CMLRecommender(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_epochs": [_Integer(1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
-        "batch_size": [_Integer(1, None, closed="left")],
+        "solver": [StrOptions(SOLVERS.keys())],
+        "covariance_interval": [_Integer(1, None, closed="left")],
         "fold_in_epochs": [_Integer(1, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [_Integer(1, None, closed="left")],
@@ -310,7 +265,8 @@ class CMLRecommender(BaseEstimator):
         learning_rate=0.1,
         n_epochs=50,
         average=True,
-        batch_size=100_000,
+        solver="hogwild",
+        covariance_interval=100_000,
         fold_in_epochs=20,
         feature_weight=1.0,
         hidden_size=256,
@@ -339,7 +295,8 @@ class CMLRecommender(BaseEstimator):
         self.learning_rate = learning_rate
         self.n_epochs = n_epochs
         self.average = average
-        self.batch_size = batch_size
+        self.solver = solver
+        self.covariance_interval = covariance_interval
         self.fold_in_epochs = fold_in_epochs
         self.feature_weight = feature_weight
         self.hidden_size = hidden_size
@@ -398,35 +355,8 @@ class CMLRecommender(BaseEstimator):
             features = None
             if item_features is not None:
                 features = validate_item_features(item_features, data.n_items)
-            if not self.early_stopping:
-                state = self._initial_state(data, features)
-                self._run_epochs(state, data, self.n_epochs, features)
-            else:
-                train, validation = self._validation_split(data)
-                state = self._initial_state(train, features)
-                stopper = EarlyStopping(
-                    train, validation, self.top_k, self.n_iter_no_change, self.tol
-                )
-                self._run_epochs(state, train, self.n_epochs, features, after_epoch=stopper)
-                stopper.restore_best(state)
-            self._store(state, data)
+            self._store(_engine.fit(data, self, features), data)
         return self
-
-    def _validation_split(self, data):
-        """``(train, validation)`` interactions for early stopping."""
-        train, validation = (
-            to_interactions(part)
-            for part in train_test_split(
-                data.to_csr(), test_size=self.validation_fraction,
-                random_state=self.random_state,
-            )
-        )  # fmt: skip
-        if validation.n_interactions == 0:
-            raise ValueError(
-                "early_stopping holds out part of each user's interactions, but no "
-                "user has two or more. Fit without early_stopping."
-            )
-        return train, validation
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, item_features=None):
@@ -457,7 +387,7 @@ class CMLRecommender(BaseEstimator):
             self._check_trainable(data)
             features = self._partial_fit_features(item_features, data, first_call)
             if first_call:
-                state = self._initial_state(data, features)
+                state = _engine.initial_state(data, self, features)
             else:
                 self._check_fitted()
                 if data.n_users != self.user_embeddings_.shape[0]:
@@ -467,8 +397,8 @@ class CMLRecommender(BaseEstimator):
                         "training on the same users; use fit to start again, or "
                         "transform to place new users."
                     )
-                state = self._current_state()
-            self._run_epochs(state, data, 1, features)
+                state = self._state.resumed()
+            _engine.train(state, data, self, 1, features)
             self._store(state, data)
         return self
 
@@ -520,301 +450,17 @@ class CMLRecommender(BaseEstimator):
                 "Pass a matrix where positive values mark interactions."
             )
 
-    def _initial_state(self, data, features=None):
-        """Fresh vectors and optimiser state, all derived from random_state."""
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        rng = np.random.default_rng(seed)
-        scale = np.float32(1.0 / np.sqrt(self.n_components))
-
-        def initial_vectors(n_rows):
-            vectors = rng.standard_normal((n_rows, self.n_components), dtype=np.float32)
-            vectors *= scale
-            _clip_rows(vectors, self.max_norm)
-            return vectors
-
-        return TrainingState(
-            user_embeddings=initial_vectors(data.n_users),
-            item_embeddings=initial_vectors(data.n_items),
-            user_average=None,
-            item_average=None,
-            n_averaged=0,
-            median_user_count=_median_user_count(data.indptr),
-            user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
-            item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
-            rng_states=seed_states(seed + 1, N_BLOCKS),
-            seed=seed,
-            n_iter=0,
-            loss_curve=[],
-            validation_scores=[],
-            best_epoch=None,
-            encoder=None if features is None else initial_encoder(
-                features[3], self.hidden_size, self.n_components,
-                features[1].shape[0] / max(data.n_items, 1), rng,
-            ),
-            feature_rng_states=seed_states(seed + 2, N_BLOCKS),
-            feature_loss_curve=[],
-        )
-
-    def _current_state(self):
-        """A copy of the fitted state, so that a failed epoch changes nothing."""
-        if self._n_averaged:  # the fitted vectors are means; SGD goes on from these
-            users, items = self._sgd_vectors
-            averages = (self.user_embeddings_.copy(), self.item_embeddings_.copy())
-        else:
-            users, items = self.user_embeddings_, self.item_embeddings_
-            averages = (None, None)
-        return TrainingState(
-            user_embeddings=users.copy(),
-            item_embeddings=items.copy(),
-            user_average=averages[0],
-            item_average=averages[1],
-            n_averaged=self._n_averaged,
-            median_user_count=self._median_user_count,
-            user_grad_sq=self._user_grad_sq.copy(),
-            item_grad_sq=self._item_grad_sq.copy(),
-            rng_states=self._rng_states.copy(),
-            seed=self._seed,
-            n_iter=self.n_iter_,
-            loss_curve=list(self.loss_curve_),
-            validation_scores=[],
-            best_epoch=None,
-            encoder=None if self.feature_encoder_ is None else {
-                **{name: array.copy() for name, array in self.feature_encoder_.items()},
-                **{name: array.copy() for name, array in self._encoder_grad_sq.items()},
-            },
-            feature_rng_states=self._feature_rng_states.copy(),
-            feature_loss_curve=list(self.feature_loss_curve_ or []),
-        )
-
-    def _run_epochs(self, state, data, n_epochs, features=None, after_epoch=None):
-        """Run up to ``n_epochs`` epochs of Hogwild SGD, updating ``state``.
-
-        With ``features`` (validated item features) each epoch ends with a
-        pass of the feature loss over the items.  ``after_epoch(state)``, if
-        given, is called after each epoch and stops training by returning
-        True.
-        """
-        n_pairs = data.n_interactions
-        block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
-        n_threads = effective_n_threads(self.n_jobs)
-        sampling = self._negative_sampling(data.indices, data.n_items)
-        make_pass = self._softmax_pass if self.loss == "softmax" else self._hinge_pass
-        # Scratch is sized from the state's arrays, never from parameters.
-        embedding_pass = make_pass(data, n_threads, sampling, state.item_embeddings.shape[1])
-
-        with thread_limits(n_threads):
-            for _ in range(n_epochs):
-                started = time.perf_counter()
-                block_losses[:] = 0.0
-                embedding_pass(state, block_losses)
-                self._check_trained(state, block_losses, "embedding loss")
-                if features is not None:
-                    feature_loss = self._feature_epoch(state, features)
-                    state.feature_loss_curve.append(feature_loss)
-                    self._check_trained(state, feature_loss, "feature loss", features)
-                state.n_iter += 1
-                state.average_epoch(int(self.average))
-                state.loss_curve.append(float(block_losses.sum()) / n_pairs)
-                stop = after_epoch is not None and after_epoch(state)
-                if self.verbose:
-                    validation = (
-                        f", validation recall@{self.top_k} {state.validation_scores[-1]:.4f}"
-                        if state.validation_scores else ""
-                    )
-                    print(
-                        f"[CMLRecommender] epoch {state.n_iter}: "
-                        f"loss {state.loss_curve[-1]:.5f}{validation}, "
-                        f"{time.perf_counter() - started:.2f} s"
-                    )
-                if stop:
-                    break
-
-    def _hinge_pass(self, data, n_threads, sampling, n_components):
-        """A function running one epoch of the hinge loss on ``state``."""
-        n_pairs = data.n_interactions
-        pair_order = np.empty(n_pairs, dtype=np.int32)
-        gradients = np.empty((N_BLOCKS, 3, n_components), dtype=np.float32)
-        seen_marks = np.empty((n_threads, data.n_items), dtype=np.int32)
-
-        def run(state, block_losses):
-            # The order depends only on (seed, epoch number): fit for n
-            # epochs equals fit for k epochs then n - k partial_fit.
-            shuffle_pairs(pair_order, state.seed * 1_000_003 + state.n_iter)
-            for chunk_start in range(0, n_pairs, self.batch_size):
-                warp_epoch_chunk(
-                    pair_order, chunk_start, min(chunk_start + self.batch_size, n_pairs),
-                    data.indptr, data.indices,
-                    state.user_embeddings, state.user_grad_sq,
-                    state.item_embeddings, state.item_grad_sq,
-                    self.n_negatives, np.float32(self.margin), self.rank_weight,
-                    np.float32(self.learning_rate), np.float32(self.max_norm),
-                    state.rng_states, block_losses, gradients, seen_marks,
-                    MARK_LIMIT_PER_NEGATIVE * self.n_negatives,
-                    sampling,
-                )  # fmt: skip
-                self._covariance_step(state)
-
-        return run
-
-    def _softmax_pass(self, data, n_threads, sampling, n_components):
-        """A function running one epoch of the softmax loss on ``state``."""
-        group_starts, group_users = user_groups(data.indptr, GROUP_SIZE)
-        n_groups = group_starts.shape[0]
-        group_order = np.empty(n_groups, dtype=np.int32)
-        shuffled = np.empty_like(data.indices)
-        scratch = softmax_scratch(n_threads, self.n_negatives, n_components)
-        # About batch_size pairs between two covariance steps, as with the hinge.
-        groups_per_chunk = max(1, self.batch_size // GROUP_SIZE)
-
-        def run(state, block_losses):
-            epoch_seed = state.seed * 1_000_003 + state.n_iter
-            shuffle_pairs(group_order, epoch_seed)
-            # A different seed, or both shuffles would use the same numbers.
-            shuffle_within_rows(data.indptr, data.indices, shuffled, epoch_seed ^ ROW_SHUFFLE_SALT)
-            for chunk_start in range(0, n_groups, groups_per_chunk):
-                softmax_epoch_chunk(
-                    group_order, chunk_start, min(chunk_start + groups_per_chunk, n_groups),
-                    group_starts, group_users, data.indptr, data.indices, shuffled,
-                    state.user_embeddings, state.user_grad_sq,
-                    state.item_embeddings, state.item_grad_sq,
-                    self.n_negatives, np.float32(1.0 / self.temperature),
-                    np.float32(self.temperature_exponent), np.float32(state.median_user_count),
-                    np.float32(self.learning_rate), np.float32(self.max_norm),
-                    state.rng_states, block_losses, n_threads, scratch, sampling,
-                )  # fmt: skip
-                self._covariance_step(state)
-
-        return run
-
-    def _covariance_step(self, state):
-        if self.covariance_weight > 0:
-            covariance_step(
-                state.user_embeddings, state.user_grad_sq,
-                state.item_embeddings, state.item_grad_sq,
-                self.covariance_weight, np.float32(self.learning_rate),
-                np.float32(self.max_norm),
-            )  # fmt: skip
-
-    def _negative_sampling(self, item_indices, n_items):
-        """Alias tables of the negatives, from the items of the training pairs.
-
-        None for uniform sampling: the kernels then draw without tables.
-        """
-        exponent = float(self.negative_sampling_exponent)
-        if exponent == 0.0:
-            return None
-        return item_sampling_tables(item_indices, n_items, exponent)
-
-    def _feature_epoch(self, state, features):
-        """One pass of the feature loss over all items; its mean per item."""
-        indptr, indices, values, _ = features
-        encoder = state.encoder
-        n_items = state.item_embeddings.shape[0]
-        item_order = np.empty(n_items, dtype=np.int32)
-        shuffle_pairs(item_order, state.seed * 7_919 + state.n_iter)
-        block_losses = np.zeros(N_BLOCKS, dtype=np.float64)
-        feature_epoch(
-            item_order, indptr, indices, values,
-            state.item_embeddings, state.item_grad_sq,
-            encoder["w1"], encoder["b1"], encoder["w2"], encoder["b2"],
-            encoder["w1_grad_sq"], encoder["w2_grad_sq"], encoder["bias_grad_sq"],
-            np.float32(self.feature_weight), np.float32(self.feature_learning_rate),
-            np.float32(self.learning_rate), np.float32(self.max_norm),
-            np.float32(1.0 - self.dropout), state.feature_rng_states, block_losses,
-        )  # fmt: skip
-        return float(block_losses.sum()) / max(n_items, 1)
-
-    def _check_trained(self, state, losses, stage, features=None):
-        """Raise FloatingPointError if ``stage`` of the epoch blew up or stalled.
-
-        Checks the loss, the vectors (finite, none collapsed to zero), the
-        AdaGrad accumulators (an infinite one stops every later step of its
-        row) and the MLP's weights, and names the likely cause.
-        """
-        problems = _vector_problems(
-            (state.user_embeddings, state.item_embeddings),
-            (state.user_grad_sq, state.item_grad_sq),
-        )
-        if not np.isfinite(losses).all():
-            problems.insert(0, "the loss is not finite")
-        encoder = state.encoder
-        if encoder is not None and not all(
-            np.isfinite(array).all() for array in encoder.values()
-        ):
-            problems.append("the feature MLP's weights or their AdaGrad sums are not finite")
-        if problems:
-            raise FloatingPointError(
-                f"Training broke down at epoch {state.n_iter + 1}, in the {stage}: "
-                f"{'; '.join(problems)}. {self._divergence_cause(stage, features)}"
-            )
-
-    def _divergence_cause(self, stage, features):
-        """The parameters or input most likely behind a breakdown in ``stage``.
-
-        Values more than ``_FLOAT32_HEADROOM`` times off their useful scale
-        (the ball's: squared distances up to ``4 * max_norm**2``) overflow
-        float32.  When none is, too large a learning rate is what makes SGD
-        blow up.
-        """
-        if stage == "feature loss":
-            values = features[2]
-            largest = float(np.abs(values).max()) if values.size else 0.0
-            if largest > _FLOAT32_HEADROOM:
-                return (
-                    f"The cause is item_features, with values up to {largest:.3g}: scale "
-                    "them to about unit size, for example with "
-                    "sklearn.preprocessing.normalize."
-                )
-            return (
-                f"Lower feature_learning_rate (now {self.feature_learning_rate}) or "
-                f"feature_weight (now {self.feature_weight})."
-            )
-        causes = []
-        if self.learning_rate > np.sqrt(_FLOAT32_HEADROOM):
-            causes.append(f"learning_rate={self.learning_rate}, far above useful values "
-                          "(about 0.01 to 1): lower the learning rate")
-        ball = 4.0 * self.max_norm**2
-        if not 1.0 / _FLOAT32_HEADROOM <= self.max_norm <= _FLOAT32_HEADROOM:
-            causes.append(f"max_norm={self.max_norm}: keep the vectors in a ball of "
-                          "radius about 1")
-        elif self.loss == "softmax" and self.temperature * _FLOAT32_HEADROOM < ball:
-            causes.append(f"temperature={self.temperature}, far below the squared "
-                          f"distances it divides (up to 4 * max_norm**2 = {ball:g}): use "
-                          f"a temperature of about {0.1 * ball:g} to {ball:g}")
-        elif self.margin > _FLOAT32_HEADROOM * ball:
-            causes.append(f"margin={self.margin}, far above the squared distances in the "
-                          f"ball (at most 4 * max_norm**2 = {ball:g})")
-        if self.covariance_weight > _FLOAT32_HEADROOM:
-            causes.append(f"covariance_weight={self.covariance_weight}: use a weight of "
-                          "about 1")
-        if not causes:
-            return f"Lower the learning rate (learning_rate={self.learning_rate})."
-        return f"The cause is {'; and '.join(causes)}."
-
     def _store(self, state, data):
-        """Publish a trained state as fitted attributes."""
+        """Keep a trained state, and publish it as fitted attributes."""
+        self._state = state
         self._fitted_parameters = self._parameter_values()
         self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
-        self._n_averaged = state.n_averaged
-        self._median_user_count = state.median_user_count
-        self._sgd_vectors = (
-            (state.user_embeddings, state.item_embeddings) if state.n_averaged else None
-        )
-        self._user_grad_sq = state.user_grad_sq
-        self._item_grad_sq = state.item_grad_sq
-        self._rng_states = state.rng_states
-        self._seed = state.seed
         self.n_iter_ = state.n_iter
         self.loss_curve_ = state.loss_curve
         encoder = state.encoder
-        weights = ("w1", "b1", "w2", "b2")
-        self.feature_encoder_ = None if encoder is None else {n: encoder[n] for n in weights}
-        self._encoder_grad_sq = None if encoder is None else {
-            name: array for name, array in encoder.items() if name not in weights
-        }
-        self.n_item_features_in_ = None if encoder is None else encoder["w1"].shape[0]
+        self.feature_encoder_ = None if encoder is None else encoder._asdict()
+        self.n_item_features_in_ = None if encoder is None else encoder.w1.shape[0]
         self.feature_loss_curve_ = state.feature_loss_curve if encoder is not None else None
-        self._feature_rng_states = state.feature_rng_states
         scores = state.validation_scores or None
         self.validation_scores_ = scores
         self.best_validation_score_ = max(scores) if scores else None
@@ -878,8 +524,9 @@ class CMLRecommender(BaseEstimator):
             candidates = self.item_embeddings_
             exclude = self.user_items_[users] if filter_seen else None
         distances, items = top_k_nearest(
-            self.user_embeddings_[users], candidates, n_items, *_csr_structure(exclude)
-        )
+            self.user_embeddings_[users], candidates, n_items,
+            None if exclude is None else (exclude.indptr, exclude.indices),
+        )  # fmt: skip
         return (distances, items) if return_distance else items
 
     def kneighbors_items(
@@ -940,7 +587,7 @@ class CMLRecommender(BaseEstimator):
             )  # fmt: skip
         itself = (np.arange(items.shape[0] + 1, dtype=np.int64), items.astype(np.int32))
         distances, neighbors = top_k_nearest(
-            self.item_embeddings_[items], self.item_embeddings_, n_neighbors, *itself
+            self.item_embeddings_[items], self.item_embeddings_, n_neighbors, itself
         )
         return (distances, neighbors) if return_distance else neighbors
 
@@ -980,15 +627,8 @@ class CMLRecommender(BaseEstimator):
                 "This model was fitted without item_features, so it cannot place items "
                 "from features: fit it with item_features=..."
             )
-        indptr, indices, values, _ = validate_item_features(
-            item_features, None, self.n_item_features_in_
-        )
-        encoder = self.feature_encoder_
-        vectors = np.empty((indptr.shape[0] - 1, encoder["b2"].shape[0]), dtype=np.float32)
-        with thread_limits(effective_n_threads(self.n_jobs)):
-            embed_items(indptr, indices, values, encoder["w1"], encoder["b1"], encoder["w2"],
-                        encoder["b2"], np.float32(self.max_norm), vectors)
-        return vectors
+        features = validate_item_features(item_features, None, self.n_item_features_in_)
+        return _engine.place_items(self._state, features, self)
 
     # ---------------------------------------------------------- new users
 
@@ -1068,7 +708,7 @@ class CMLRecommender(BaseEstimator):
         self._check_fitted()
         data = validate_interactions(self, X, reset=False)
         _, items = top_k_nearest(
-            self._fold_in(data), self.item_embeddings_, self.top_k, data.indptr, data.indices
+            self._fold_in(data), self.item_embeddings_, self.top_k, (data.indptr, data.indices)
         )
         return items
 
@@ -1111,124 +751,13 @@ class CMLRecommender(BaseEstimator):
         self._check_fitted()
         return make_ranking_scorer("recall", k=self.top_k)(self, X, y)
 
-    def _held_out_split(self, X, y):
-        """``(known, held_out)`` interactions of the rows of ``X`` for scoring."""
-        self._check_fitted()
-        data = validate_interactions(self, X, reset=False)
-        if y is None:
-            held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, self.score_holdout)
-            known, test = _split_entries(data, held_out)
-        else:
-            known, test = data, self._validate_held_out(y, data)
-        if not np.any(np.diff(test.indptr)):
-            raise ValueError(
-                "No row has held-out items to score: give y, or rows with at "
-                "least two interactions so that part of each can be held out."
-            )
-        return known, test
-
-    def _validate_held_out(self, y, data):
-        test = check_interactions(y, "y")
-        if (test.n_users, test.n_items) != (data.n_users, data.n_items):
-            raise ValueError(
-                f"y has shape {(test.n_users, test.n_items)}, but must hold the held-out "
-                f"items of each row of X, with shape {(data.n_users, data.n_items)}."
-            )
-        overlap = data.to_csr().multiply(test.to_csr()).nnz
-        if overlap:
-            raise ValueError(
-                f"y shares {overlap} interactions with X. Held-out items must not be "
-                "in X, which the user's recommendations exclude."
-            )
-        return test
-
     def _fold_in(self, data):
-        """Vectors of new users: centroid start, then SGD against frozen items."""
-        n_rows = data.n_users
-        counts = np.diff(data.indptr)
-        users = np.asarray(data.to_csr() @ self.item_embeddings_, dtype=np.float32)
-        has_items = counts > 0
-        users[has_items] /= counts[has_items, None].astype(np.float32)
-        users[~has_items] = self.user_embeddings_.mean(axis=0)
-        _clip_rows(users, self.max_norm)
-        grad_sq = np.full(n_rows, INITIAL_GRAD_SQ, np.float32)
-        rng_states = row_hash_states(data.indptr, data.indices, self._seed)
-        # Negatives as in training: from the popularity of the fitted items.
-        sampling = self._negative_sampling(self.user_items_.indices, self.user_items_.shape[1])
-        n_threads = effective_n_threads(self.n_jobs)
-        with thread_limits(n_threads):
-            if self.loss == "softmax":
-                softmax_fold_in(
-                    data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
-                    self.fold_in_epochs, self.n_negatives, np.float32(1.0 / self.temperature),
-                    np.float32(self.temperature_exponent), np.float32(self._median_user_count),
-                    np.float32(self.learning_rate), np.float32(self.max_norm), rng_states,
-                    np.empty_like(data.indices), n_threads,
-                    softmax_scratch(n_threads, self.n_negatives, users.shape[1]), sampling,
-                )  # fmt: skip
-            else:
-                fold_in_users(
-                    data.indptr, data.indices, self.item_embeddings_, users, grad_sq,
-                    self.fold_in_epochs, self.n_negatives, np.float32(self.margin),
-                    self.rank_weight, np.float32(self.learning_rate),
-                    np.float32(self.max_norm), rng_states, np.empty_like(users),
-                    sampling,
-                )  # fmt: skip
-            problems = _vector_problems((users,), (grad_sq,))
-        if problems:
-            raise FloatingPointError(
-                f"Placing the new users broke down: {'; '.join(problems)}. "
-                f"{self._divergence_cause('embedding loss', None)}"
-            )
-        return users
-
-
-def _vector_problems(vectors, accumulators):
-    """What is wrong with trained vectors and their AdaGrad sums, as phrases."""
-    counts = np.array([broken_rows(array) for array in vectors]).sum(axis=0)
-    problems = []
-    if counts[0]:
-        problems.append(f"{counts[0]} vectors hold NaN or infinity")
-    if counts[1]:
-        problems.append(f"{counts[1]} vectors collapsed to exactly zero (a step overflowed "
-                        "float32)")
-    if not all(np.isfinite(array).all() for array in accumulators):
-        problems.append("some steps or squared gradients overflowed float32 (their "
-                        "AdaGrad sums are infinite), which stops training")
-    return problems
-
-
-def _median_user_count(indptr):
-    """Median number of items of the users that have any (1.0 if none has)."""
-    counts = np.diff(indptr)
-    counts = counts[counts > 0]
-    return float(np.median(counts)) if counts.size else 1.0
-
-
-def _clip_rows(vectors, max_norm):
-    """Project each row of ``vectors`` into the ball of radius ``max_norm``."""
-    norms = np.linalg.norm(vectors, axis=1)
-    too_long = norms > max_norm
-    vectors[too_long] *= (max_norm / norms[too_long])[:, None].astype(vectors.dtype)
-
-
-def _csr_structure(matrix):
-    """``(indptr, indices)`` of a CSR matrix, or ``(None, None)``."""
-    if matrix is None:
-        return None, None
-    return matrix.indptr, matrix.indices
-
-
-def _split_entries(data, held_out):
-    """Split a matrix's entries into (kept, held out) by a boolean mask."""
-    row_of_entry = np.repeat(np.arange(data.n_users), np.diff(data.indptr))
-
-    def select(mask):
-        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row_of_entry[mask], minlength=data.n_users), out=indptr[1:])
-        return Interactions(indptr, data.indices[mask], data.n_items)
-
-    return select(~held_out), select(held_out)
+        """Vectors of new users (``Interactions``): see ``transform``."""
+        trained_on = self.user_items_
+        return _engine.fold_in(
+            self._state, data, self,
+            Interactions(trained_on.indptr, trained_on.indices, trained_on.shape[1]),
+        )  # fmt: skip
 
 
 @contextmanager

@@ -71,11 +71,19 @@ def _user_stats(scores, flags, buffer, test_items, k, out):
         return
     cutoff = min(k, n_candidates)
     threshold = kth_largest(buffer, n_candidates, cutoff)
+    n_top = _hits(scores, flags, threshold, cutoff, out)
+    _dcg_and_precision_sum(scores, flags, threshold, n_top, cutoff, out)
+    _auc(scores, flags, test_items, n_candidates - n_test, out)
 
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def _hits(scores, flags, threshold, cutoff, out):
+    """Expected hits and hit probability in the top ``cutoff``; returns the
+    number of candidates scoring at least ``threshold``, the cutoff's score."""
     # Items above the threshold are all in the top k; the tied ones share
     # the remaining slots.
     n_above = n_tied = test_above = test_tied = 0
-    for item in range(n_items):
+    for item in range(scores.shape[0]):
         if flags[item] == _EXCLUDED:
             continue
         if scores[item] > threshold:
@@ -94,13 +102,17 @@ def _user_stats(scores, flags, buffer, test_items, k, out):
         for drawn in range(slots):
             miss *= max(0.0, (n_tied - test_tied - drawn) / (n_tied - drawn))
         out[HIT_PROBABILITY] = 1.0 - miss
+    return n_above + n_tied
 
-    # DCG and AP: walk the groups of equal scores from the best.
-    n_top = n_above + n_tied
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def _dcg_and_precision_sum(scores, flags, threshold, n_top, cutoff, out):
+    """Expected DCG and sum of precisions at the test items' ranks, walking
+    the groups of equal scores from the best."""
     top_scores = np.empty(n_top, dtype=scores.dtype)
     top_is_test = np.empty(n_top, dtype=np.bool_)
     position = 0
-    for item in range(n_items):
+    for item in range(scores.shape[0]):
         if flags[item] != _EXCLUDED and scores[item] >= threshold:
             top_scores[position] = scores[item]
             top_is_test[position] = flags[item] == _TEST
@@ -130,14 +142,17 @@ def _user_stats(scores, flags, buffer, test_items, k, out):
     out[DCG] = dcg
     out[AP_SUM] = ap_sum
 
-    # AUC: each (test, candidate negative) pair ordered right counts 1, tied 1/2.
-    n_negatives = n_candidates - n_test
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def _auc(scores, flags, test_items, n_negatives, out):
+    """AUC: each (test, candidate negative) pair ordered right counts 1, tied 1/2."""
     if n_negatives == 0:
         out[AUC] = np.nan
         return
+    n_test = test_items.shape[0]
     test_scores = np.sort(scores[test_items])
     misordered = 0.0
-    for item in range(n_items):
+    for item in range(scores.shape[0]):
         if flags[item] == _CANDIDATE:
             below = np.searchsorted(test_scores, scores[item], side="left")
             not_above = np.searchsorted(test_scores, scores[item], side="right")

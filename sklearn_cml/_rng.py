@@ -1,4 +1,6 @@
-"""A tiny counter-free random number generator for Numba kernels.
+"""Random numbers for the kernels: the generator, the seeds, the shuffles.
+
+A tiny counter-free random number generator for Numba kernels.
 
 Each block of parallel work owns one 64-bit state (an entry of a ``uint64``
 array), so results never depend on how blocks are scheduled over threads and
@@ -10,6 +12,13 @@ share a cache line, which would bounce between cores on every draw).  The genera
 xorshift64* (Vigna, 2016): one multiply and three shifts per draw, period
 2**64 - 1, good enough for negative sampling.  Seeds are spread with
 splitmix64 so that neighbouring seeds give unrelated streams.
+
+Every random stream of training (starting vectors, block states, the
+order of each epoch's pairs, ...) takes its seed from ``stream_seed``, so
+that one ``random_state`` fixes them all and ``fit`` for n epochs equals
+``fit`` for k epochs then ``partial_fit`` for the rest.  The module also
+holds the seeded shuffles and the hashes that make a new user's random
+state depend only on the user's items.
 """
 
 import numpy as np
@@ -86,3 +95,126 @@ def _fill_states(seed, states):
         state = splitmix64(seed + np.uint64(slot) * np.uint64(0x632BE59BD9B4E019))
         # xorshift must never hold the all-zero state.
         states[slot] = state if state != np.uint64(0) else np.uint64(1)
+
+
+# Each stream's seed is ``((seed * multiplier + offset + epoch) ^ salt)``.
+# The constants only need to keep streams apart; they are kept as they
+# were so that a random_state gives the same model from release to release.
+_STREAMS = {
+    "initial vectors": (1, 0, 0),
+    "embedding blocks": (1, 1, 0),
+    "feature blocks": (1, 2, 0),
+    "pair order": (1_000_003, 0, 0),
+    "row order": (1_000_003, 0, 0x5851F42D4C957F2D),
+    "feature order": (7_919, 0, 0),
+    "fold-in rows": (1, 0, 0),
+}
+
+
+def stream_seed(seed, stream, epoch=0):
+    """The seed of one random ``stream`` of training, at ``epoch``.
+
+    Parameters
+    ----------
+    seed : int
+        The model's root seed, drawn once from ``random_state``.
+    stream : str
+        One of ``"initial vectors"`` (numpy generator of the starting
+        vectors and MLP weights), ``"embedding blocks"`` and ``"feature
+        blocks"`` (the per-block states of the two kinds of epochs),
+        ``"pair order"`` and ``"row order"`` (each epoch's order of the
+        training pairs, and of the items within each row), ``"feature
+        order"`` (each epoch's order of the items in the feature pass) and
+        ``"fold-in rows"`` (mixed with each new row's items).
+    epoch : int, default=0
+        Epochs already run, for the streams drawn anew each epoch.
+
+    Returns
+    -------
+    seed : int
+    """
+    multiplier, offset, salt = _STREAMS[stream]
+    return (seed * multiplier + offset + epoch) ^ salt
+
+
+@njit(cache=NUMBA_CACHE)
+def random_permutation(order, seed):
+    """Fill ``order`` with a uniform random permutation of ``0..len - 1``.
+
+    Inside-out Fisher-Yates in place (no temporary), driven by a state
+    derived from ``seed`` alone, so the order of an epoch depends only on
+    the seed it is given.
+    """
+    state = splitmix64(np.uint64(seed)) | np.uint64(1)
+    for i in range(order.shape[0]):
+        state, j = random_below(state, i + 1)
+        order[i] = order[j]
+        order[j] = i
+
+
+@njit(cache=NUMBA_CACHE, inline="always")
+def shuffle_row(state, indices, shuffled, start, stop):
+    """Copy ``indices[start:stop]`` into ``shuffled[start:stop]`` in a random
+    order (inside-out Fisher-Yates); returns the advanced random state."""
+    for offset in range(stop - start):
+        state, other = random_below(state, offset + 1)
+        shuffled[start + offset] = shuffled[start + other]
+        shuffled[start + other] = indices[start + offset]
+    return state
+
+
+@njit(cache=NUMBA_CACHE)
+def shuffle_within_rows(indptr, indices, shuffled, seed):
+    """Copy ``indices`` into ``shuffled``, each row in a random order.
+
+    Driven by ``seed`` alone: consecutive runs of a row are then random
+    groups drawn without replacement.
+    """
+    state = splitmix64(np.uint64(seed)) | np.uint64(1)
+    for row in range(indptr.shape[0] - 1):
+        state = shuffle_row(state, indices, shuffled, indptr[row], indptr[row + 1])
+
+
+@njit(cache=NUMBA_CACHE)
+def row_hash_states(indptr, indices, seed):
+    """One RNG state per CSR row, a hash of ``seed`` and the row's items.
+
+    Two rows with the same items get the same state, wherever they sit in a
+    matrix: results computed from them do not depend on row order or on
+    which other rows are in the batch.
+    """
+    n_rows = indptr.shape[0] - 1
+    states = np.empty(n_rows, dtype=np.uint64)
+    for row in range(n_rows):
+        state = splitmix64(np.uint64(seed))
+        for position in range(indptr[row], indptr[row + 1]):
+            state = splitmix64(state ^ np.uint64(indices[position]))
+        states[row] = state if state != np.uint64(0) else np.uint64(1)
+    return states
+
+
+@njit(cache=NUMBA_CACHE)
+def holdout_mask(indptr, indices, seed, fraction):
+    """Mark a deterministic ``fraction`` of each row's entries as held out.
+
+    Rows with at least two entries hold out ``max(1, round(fraction * n))``
+    entries, keeping at least one; the choice (the entries with the smallest
+    hash of ``(row state, item)``) depends only on the row's items.
+    """
+    states = row_hash_states(indptr, indices, seed)
+    held_out = np.zeros(indices.shape[0], dtype=np.bool_)
+    max_entries = 0
+    for row in range(indptr.shape[0] - 1):
+        max_entries = max(max_entries, indptr[row + 1] - indptr[row])
+    keys = np.empty(max_entries, dtype=np.uint64)
+    for row in range(indptr.shape[0] - 1):
+        start = indptr[row]
+        n_entries = indptr[row + 1] - start
+        if n_entries < 2:
+            continue
+        n_held = min(max(1, int(round(fraction * n_entries))), n_entries - 1)
+        for offset in range(n_entries):
+            keys[offset] = splitmix64(states[row] ^ np.uint64(indices[start + offset]))
+        for offset in np.argsort(keys[:n_entries])[:n_held]:
+            held_out[start + offset] = True
+    return held_out

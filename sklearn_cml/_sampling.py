@@ -1,17 +1,22 @@
-"""Drawing negatives in proportion to item popularity (Walker's alias method).
+"""Negative samplers: uniform, or in proportion to a power of popularity.
 
-With exponent ``beta``, item ``j`` is drawn with probability
+A sampler is a small NamedTuple that every loss draws from with
+``draw(sampler, rng_state)``; ``inverse_probability(sampler, item)`` is what
+an item drawn from it stands for, relative to uniform sampling (1 for
+``UniformSampler``), which keeps rank estimates and softmax sums unbiased.
+Both are compiled per sampler type, so a uniform sampler costs nothing more
+than ``random_below``.
+
+``AliasSampler`` draws item ``j`` with probability
 ``q_j = (n_j + 1)**beta / sum_i (n_i + 1)**beta``, ``n_j`` being its number
-of training pairs: ``beta = 0`` is the paper's uniform sampling, ``beta > 0``
-draws popular items more often, so they are pushed away from the users who
-do not like them more often (the first stage of two-stage sampling, Tran et
-al., SIGIR 2019).
+of training pairs: ``beta > 0`` draws popular items more often, so they are
+pushed away from the users who do not like them more often (the first
+stage of two-stage sampling, Tran et al., SIGIR 2019).
 
 Alias tables make a draw O(1): one 64-bit random number picks a column
 ``j`` with its high half, exactly as ``random_below`` does, and its low half
 keeps ``j`` if below ``keep_threshold[j]`` (a probability scaled to 2**32),
-else gives ``alias[j]``.  Uniform tables keep every column, so a draw is
-then bit for bit ``random_below(state, n_items)``.
+else gives ``alias[j]``.
 
 The rank estimate stays unbiased by importance weighting: an impostor
 ``k`` counts ``1 / (n_items * q_k)`` (``inverse_probability[k]``) instead of
@@ -20,11 +25,15 @@ The rank estimate stays unbiased by importance weighting: an impostor
 margin, whatever ``beta``.
 """
 
+import math
+from typing import NamedTuple
+
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ._numba_config import NUMBA_CACHE
-from ._rng import high_bits_below, next_uint64
+from ._rng import high_bits_below, next_uint64, random_below
 
 _SCALE = 2.0**32
 
@@ -101,6 +110,64 @@ def _count_items(indices, n_items):
     return counts
 
 
-def item_sampling_tables(indices, n_items, exponent):
-    """Tables for the items of CSR ``indices`` (one entry per pair)."""
-    return sampling_tables(_count_items(indices, n_items), float(exponent))
+class UniformSampler(NamedTuple):
+    """Every item equally likely: the paper's sampling."""
+
+    n_items: int
+
+
+class AliasSampler(NamedTuple):
+    """Items drawn from alias tables (``sampling_tables``)."""
+
+    keep_threshold: np.ndarray  # uint64, one per item
+    alias: np.ndarray  # int32
+    inverse_probability: np.ndarray  # float32: 1 / (n_items * q_j)
+
+
+def make_sampler(indices, n_items, exponent):
+    """The sampler of ``q_j ∝ (n_j + 1) ** exponent`` for the items of CSR
+    ``indices`` (one entry per training pair); uniform when ``exponent`` is 0."""
+    if exponent == 0.0:
+        return UniformSampler(n_items)
+    return AliasSampler(*sampling_tables(_count_items(indices, n_items), float(exponent)))
+
+
+def draw(sampler, rng_state):
+    """``(new_state, item)``: one item drawn from ``sampler`` (compiled code only)."""
+    raise NotImplementedError("draw is compiled into the kernels that call it")
+
+
+def inverse_probability(sampler, item):
+    """``1 / (n_items * q_item)``: 1 for uniform sampling (compiled code only)."""
+    raise NotImplementedError("inverse_probability is compiled into the kernels")
+
+
+def log_inverse_probability(sampler, item):
+    """``log(1 / (n_items * q_item))``: 0 for uniform sampling (compiled code only)."""
+    raise NotImplementedError("log_inverse_probability is compiled into the kernels")
+
+
+def _compile_per_sampler(function, implementations):
+    """Compile ``function(sampler, value)`` as ``implementations[type of sampler]``."""
+
+    @overload(function, inline="always")
+    def _typed(sampler, value):
+        for sampler_class, implementation in implementations.items():
+            if isinstance(sampler, types.BaseNamedTuple) and (
+                    sampler.instance_class is sampler_class):
+                return implementation
+        return None
+
+
+_compile_per_sampler(draw, {
+    UniformSampler: lambda sampler, value: random_below(value, sampler.n_items),
+    AliasSampler: lambda sampler, value: draw_item(value, sampler.keep_threshold, sampler.alias),
+})
+_compile_per_sampler(inverse_probability, {
+    UniformSampler: lambda sampler, value: 1.0,
+    AliasSampler: lambda sampler, value: sampler.inverse_probability[value],
+})
+_compile_per_sampler(log_inverse_probability, {
+    UniformSampler: lambda sampler, value: 0.0,
+    AliasSampler: lambda sampler, value: math.log(sampler.inverse_probability[value]),
+})

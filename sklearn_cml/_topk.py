@@ -1,58 +1,62 @@
-"""Batched nearest-item search with masking of excluded items.
+"""Nearest items: squared distances by batches, and top-k behind a backend hook.
 
 Squared distances come from ``|q|^2 - 2 q.v + |v|^2`` with one BLAS product
 per batch of queries, so the memory in use stays at about
-``_BATCH_ENTRIES`` floats whatever the number of queries.  Excluded items
-(a user's seen items, an item itself) are set to +inf before selection.
-Results are deterministic; among the returned items, equal distances are
-ordered by item index.
+``BATCH_ENTRIES`` floats whatever the number of queries.  The ranking
+metrics score with the same function (``metrics.embedding_scores``).
+
+``top_k_nearest`` answers ``recommend``, ``predict`` and
+``kneighbors_items`` through a backend of ``TOPK_BACKENDS``: today the
+exact search.  An approximate index would be one more entry; evaluation
+never goes through it (the metrics rank every item, exactly).
 """
 
 import numpy as np
 
 # Distances computed at once: 4M float32 = 16 MiB per batch.
-_BATCH_ENTRIES = 1 << 22
+BATCH_ENTRIES = 1 << 22
 
 
-def top_k_nearest(queries, item_embeddings, k, exclude_indptr=None, exclude_indices=None):
-    """The ``k`` items nearest to each query vector, excluded items removed.
+def queries_per_batch(n_items):
+    """Queries per batch, so that a batch holds about ``BATCH_ENTRIES`` distances."""
+    return max(1, BATCH_ENTRIES // max(n_items, 1))
 
-    Parameters
-    ----------
-    queries : ndarray of shape (n_queries, n_components), float32
-    item_embeddings : ndarray of shape (n_items, n_components), float32
-    k : int
-        Number of items to return per query, at most ``n_items``: a larger
-        ``k`` returns every item, so that memory is bounded by the data,
-        not by the argument.  Queries with fewer eligible items than that
-        are padded with index -1 and distance +inf.
-    exclude_indptr, exclude_indices : ndarray, optional
-        CSR structure (one row per query) of the items to leave out.
 
-    Returns
-    -------
-    distances : ndarray of shape (n_queries, min(k, n_items)), float32
-        Euclidean distances, ascending.
-    indices : ndarray of shape (n_queries, min(k, n_items)), int64
+def squared_distances(queries, item_embeddings, item_sq_norms):
+    """``|q - v|^2`` of each query and item, ``(n_queries, n_items)``.
+
+    ``item_sq_norms`` is ``|v|^2`` of each item, computed once by the
+    caller for all batches.  Rounding can make a distance slightly
+    negative.
     """
+    distances = queries @ item_embeddings.T
+    distances *= -2.0
+    distances += item_sq_norms
+    distances += np.einsum("ij,ij->i", queries, queries)[:, None]
+    return distances
+
+
+def squared_norms(vectors):
+    """``|v|^2`` of each row."""
+    return np.einsum("ij,ij->i", vectors, vectors)
+
+
+def exact_top_k(queries, item_embeddings, k, exclude):
+    """The exact search: every distance, then a partial sort (``top_k_nearest``)."""
     n_queries = queries.shape[0]
     n_items = item_embeddings.shape[0]
     n_selected = min(k, n_items)
     distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
     indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
-    item_sq_norms = np.einsum("ij,ij->i", item_embeddings, item_embeddings)
-    batch_size = max(1, _BATCH_ENTRIES // max(n_items, 1))
+    item_sq_norms = squared_norms(item_embeddings)
+    step = queries_per_batch(n_items)
 
-    for start in range(0, n_queries, batch_size):
-        stop = min(start + batch_size, n_queries)
-        batch = queries[start:stop]
-        sq_dist = batch @ item_embeddings.T
-        sq_dist *= -2.0
-        sq_dist += item_sq_norms
-        sq_dist += np.einsum("ij,ij->i", batch, batch)[:, None]
+    for start in range(0, n_queries, step):
+        stop = min(start + step, n_queries)
+        sq_dist = squared_distances(queries[start:stop], item_embeddings, item_sq_norms)
         np.maximum(sq_dist, 0.0, out=sq_dist)
-        if exclude_indptr is not None:
-            _mask_excluded(sq_dist, start, stop, exclude_indptr, exclude_indices)
+        if exclude is not None:
+            _mask_excluded(sq_dist, start, stop, *exclude)
 
         if n_selected < n_items:
             candidates = np.argpartition(sq_dist, n_selected - 1, axis=1)[:, :n_selected]
@@ -74,3 +78,33 @@ def _mask_excluded(sq_dist, start, stop, indptr, indices):
     lo, hi = indptr[start], indptr[stop]
     rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
     sq_dist[rows, indices[lo:hi]] = np.inf
+
+
+TOPK_BACKENDS = {"exact": exact_top_k}
+
+
+def top_k_nearest(queries, item_embeddings, k, exclude=None, backend="exact"):
+    """The ``k`` items nearest to each query vector, excluded items removed.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, n_components), float32
+    item_embeddings : ndarray of shape (n_items, n_components), float32
+    k : int
+        Number of items to return per query, at most ``n_items``: a larger
+        ``k`` returns every item, so that memory is bounded by the data,
+        not by the argument.  Queries with fewer eligible items than that
+        are padded with index -1 and distance +inf.
+    exclude : tuple of ndarray, optional
+        ``(indptr, indices)``: CSR structure (one row per query) of the
+        items to leave out.
+    backend : str, default="exact"
+        A name of ``TOPK_BACKENDS``.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, min(k, n_items)), float32
+        Euclidean distances, ascending; equal distances in item order.
+    indices : ndarray of shape (n_queries, min(k, n_items)), int64
+    """
+    return TOPK_BACKENDS[backend](queries, item_embeddings, k, exclude)

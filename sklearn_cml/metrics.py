@@ -31,13 +31,15 @@ stays bounded (about 16 MiB of scores at once) whatever the number of users
 and items.
 """
 
+import warnings
 from numbers import Integral
 
 import numba
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 
-from ._interactions import Interactions, check_interactions
+from ._interactions import Interactions, check_interactions, validate_interactions
 from ._ranking import (
     AP_SUM,
     AUC,
@@ -48,12 +50,12 @@ from ._ranking import (
     N_TEST,
     ranking_stats,
 )
+from ._rng import holdout_mask
 from ._threads import thread_limits
+from ._topk import queries_per_batch, squared_distances, squared_norms
 
 METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "auc")
 
-# Scores computed at once: 4M entries (16 MiB in float32).
-_BATCH_ENTRIES = 1 << 22
 
 __all__ = [
     "METRICS",
@@ -230,15 +232,25 @@ def auc_score(y_true, y_score, *, exclude=None):
 
 
 class _RankingScorer:
-    """``scorer(estimator, X, y=None)`` for ``GridSearchCV(scoring=...)``."""
+    """``scorer(estimator, X, y=None)`` for ``GridSearchCV(scoring=...)``.
+
+    It uses the estimator's public methods only: ``transform`` places each
+    row from its known items, and the held-out ones are ranked.
+    """
 
     def __init__(self, metric, k):
         self.metric = metric
         self.k = k
 
     def __call__(self, estimator, X, y=None):
-        known, test = estimator._held_out_split(X, y)
-        scores = embedding_scores(estimator._fold_in(known), estimator.item_embeddings_)
+        check_is_fitted(estimator)
+        known, test = _held_out_split(estimator, X, y)
+        with warnings.catch_warnings():
+            # X's feature names were checked above; the known part, a matrix
+            # of X's columns, has none of its own.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            vectors = estimator.transform(known.to_csr())
+        scores = embedding_scores(vectors, estimator.item_embeddings_)
         stats = _statistics_of(test, scores, self.k, known)
         return _metric_from_stats(stats, self.metric, self.k)
 
@@ -313,20 +325,70 @@ def embedding_scores(user_vectors, item_vectors):
     >>> recall_at_k([[0, 1]], embedding_scores(users, items), k=1)
     1.0
     """
-    item_sq_norms = np.einsum("ij,ij->i", item_vectors, item_vectors)
+    item_sq_norms = squared_norms(item_vectors)
 
     def scores(user_indices):
-        batch = user_vectors[user_indices]
-        result = batch @ item_vectors.T
-        result *= 2.0
-        result -= item_sq_norms
-        result -= np.einsum("ij,ij->i", batch, batch)[:, None]
-        return result
+        distances = squared_distances(user_vectors[user_indices], item_vectors, item_sq_norms)
+        return np.negative(distances, out=distances)
 
     return scores
 
 
 # ----------------------------------------------------------------- internals
+
+# Seed of the entries that scoring holds out when no ``y`` is given: fixed,
+# so that models with different ``random_state`` are scored on the same items.
+HOLDOUT_SEED = 20170403
+
+
+def _held_out_split(estimator, X, y):
+    """``(known, held_out)`` interactions of the rows of ``X``, for scoring.
+
+    Without ``y``, a deterministic ``estimator.score_holdout`` fraction of
+    each row with at least two items is held out; with ``y``, ``y`` holds
+    the held-out items of each row.
+    """
+    data = validate_interactions(estimator, X, reset=False)
+    if y is None:
+        held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, estimator.score_holdout)
+        known, test = _split_entries(data, held_out)
+    else:
+        known, test = data, _check_held_out(y, data)
+    if not np.any(np.diff(test.indptr)):
+        raise ValueError(
+            "No row has held-out items to score: give y, or rows with at "
+            "least two interactions so that part of each can be held out."
+        )
+    return known, test
+
+
+def _check_held_out(y, data):
+    test = check_interactions(y, "y")
+    if (test.n_users, test.n_items) != (data.n_users, data.n_items):
+        raise ValueError(
+            f"y has shape {(test.n_users, test.n_items)}, but must hold the held-out "
+            f"items of each row of X, with shape {(data.n_users, data.n_items)}."
+        )
+    overlap = data.to_csr().multiply(test.to_csr()).nnz
+    if overlap:
+        raise ValueError(
+            f"y shares {overlap} interactions with X. Held-out items must not be "
+            "in X, which the user's recommendations exclude."
+        )
+    return test
+
+
+def _split_entries(data, held_out):
+    """Split a matrix's entries into (kept, held out) by a boolean mask."""
+    row_of_entry = np.repeat(np.arange(data.n_users), np.diff(data.indptr))
+
+    def select(mask):
+        indptr = np.zeros(data.n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row_of_entry[mask], minlength=data.n_users), out=indptr[1:])
+        return Interactions(indptr, data.indices[mask], data.n_items)
+
+    return select(~held_out), select(held_out)
+
 
 
 def _check_k(k):
@@ -402,11 +464,11 @@ def _statistics_of(test, scores, k, excluded):
     """Per-user statistics (n_users, N_STATS), scores computed in batches."""
     n_users, n_items = test.n_users, test.n_items
     stats = np.zeros((n_users, N_STATS), dtype=np.float64)
-    batch_size = max(1, _BATCH_ENTRIES // max(n_items, 1))
+    step = queries_per_batch(n_items)
     # Only users with test items need scores.
     with_test = np.flatnonzero(np.diff(test.indptr) > 0)
-    for start in range(0, with_test.shape[0], batch_size):
-        users = with_test[start : start + batch_size]
+    for start in range(0, with_test.shape[0], step):
+        users = with_test[start : start + step]
         batch_scores = np.ascontiguousarray(scores(users))
         batch_stats = np.zeros((users.shape[0], N_STATS), dtype=np.float64)
         _rows_stats(batch_scores, users, test, excluded, k, batch_stats)

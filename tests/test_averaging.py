@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_cml import CMLRecommender
-from sklearn_cml._kernels import update_running_mean
+from sklearn_cml._steps import update_running_mean
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.metrics import ranking_metrics
 from sklearn_cml.model_selection import train_test_split

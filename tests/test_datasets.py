@@ -8,8 +8,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_cml import datasets
 from sklearn_cml.datasets import (
+    _parsing,
+    _synthetic,
     load_citeulike,
     load_citeulike_tags,
     load_movielens,
@@ -144,16 +145,16 @@ def test_make_interactions_rejects_bad_arguments(params, match):
         make_interactions(**params)
 
 
-@pytest.mark.parametrize("rejection_rounds", [datasets._MAX_REJECTION_ROUNDS, 0])
+@pytest.mark.parametrize("rejection_rounds", [_synthetic._MAX_REJECTION_ROUNDS, 0])
 def test_distinct_item_sampler_is_successive_sampling(monkeypatch, rejection_rounds):
     # 0 rounds sends every user to the exponential-key fallback.
-    monkeypatch.setattr(datasets, "_MAX_REJECTION_ROUNDS", rejection_rounds)
+    monkeypatch.setattr(_synthetic, "_MAX_REJECTION_ROUNDS", rejection_rounds)
     weights = np.array([[0.6, 0.3, 0.1]])
     n_users = 20_000
     # The second half of the users already holds item 0.
     held = np.arange(n_users // 2, n_users) * 3
     n_new = np.r_[np.full(n_users // 2, 2), np.full(n_users // 2, 1)]
-    pairs = datasets._add_distinct_items(
+    pairs = _synthetic._add_distinct_items(
         held, weights, np.zeros(n_users, np.intp), n_new, np.random.RandomState(0)
     )
     users, items = np.divmod(pairs, 3)
@@ -190,7 +191,7 @@ def test_distinct_item_sampler_gives_each_user_exactly_what_it_asks(
     n_reachable = np.count_nonzero(weights, axis=1)[user_rows]
     n_new = rng.randint(0, n_reachable + 1)
 
-    pairs = datasets._add_distinct_items(
+    pairs = _synthetic._add_distinct_items(
         np.empty(0, np.int64), weights, user_rows, n_new, rng
     )
     users, items = np.divmod(pairs, n_items)
@@ -586,7 +587,7 @@ def test_count_prefixed_parser_matches_a_line_by_line_reading(
     )
     file = tmp_path_factory.mktemp("tags") / "item-tag.dat"
     file.write_text(text + final, newline="")
-    lengths, ids = datasets._read_count_prefixed_lines(file, "tag")
+    lengths, ids = _parsing._read_count_prefixed_lines(file, "tag")
     np.testing.assert_array_equal(lengths, [len(line) for line in lines])
     np.testing.assert_array_equal(ids, [i for line in lines for i in line])
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GridSearchCV, KFold
 
-from sklearn_cml import CMLRecommender, metrics
+from sklearn_cml import CMLRecommender, _topk
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.metrics import (
     METRICS,
@@ -145,7 +145,7 @@ def test_model_callable_and_array_give_the_same_metrics(monkeypatch):
     from_array = ranking_metrics(test, dense, k=10, exclude=X)
     from_model = ranking_metrics(test, model, k=10, exclude=X)
     # Several small batches instead of one.
-    monkeypatch.setattr(metrics, "_BATCH_ENTRIES", 7 * 50)
+    monkeypatch.setattr(_topk, "BATCH_ENTRIES", 7 * 50)
     from_callable = ranking_metrics(test, lambda u: dense[u], k=10, exclude=X)
     for name in METRICS:
         assert from_model[name] == pytest.approx(from_array[name], abs=1e-5)

@@ -258,7 +258,7 @@ def test_duplicate_entries_are_merged(X):
 
 
 @pytest.mark.parametrize("param", ["n_components", "n_jobs", "top_k", "n_epochs",
-                                   "n_negatives", "batch_size", "fold_in_epochs"])
+                                   "n_negatives", "covariance_interval", "fold_in_epochs"])
 def test_booleans_are_not_integers(X, param):
     with pytest.raises(ValueError, match=f"The '{param}' parameter .* Got True instead"):
         CMLRecommender(**{**PARAMS, param: True}).fit(X)

@@ -1,23 +1,25 @@
 """The softmax-loss kernels against finite differences and a numpy reference."""
 
+import functools
+
 import numpy as np
 import pytest
+from _numerics import central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernels import central_difference
 
-from sklearn_cml._kernels import shuffle_pairs
-from sklearn_cml._rng import seed_states
-from sklearn_cml._sampling import sampling_tables
-from sklearn_cml._softmax import (
+from sklearn_cml._interactions import Interactions
+from sklearn_cml._losses.softmax import (
     GROUP_SIZE,
+    SoftmaxParameters,
+    _scratch,
     draw_negatives,
     group_gradients,
-    shuffle_within_rows,
-    softmax_epoch_chunk,
-    softmax_scratch,
-    user_groups,
 )
+from sklearn_cml._rng import random_permutation, seed_states, shuffle_within_rows
+from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
+from sklearn_cml._solvers.hogwild import GroupUnits, epoch_chunk, user_groups
+from sklearn_cml._steps import Embeddings, Optimizer
 
 
 def reference_group_loss(user, items, positives, negatives, log_counts, temperature):
@@ -118,10 +120,11 @@ def test_draw_negatives_marks_positives_and_weighs_draws(exponent):
     seen = np.array([2, 5, 11], dtype=np.int32)
     popularity = np.arange(n_items)
     tables = None if exponent == 0.0 else sampling_tables(popularity, exponent)
+    sampler = UniformSampler(n_items) if tables is None else AliasSampler(*tables)
     negatives = np.empty(n_draws, dtype=np.int64)
     log_counts = np.empty(n_draws, dtype=np.float32)
     state = seed_states(0, 1)[0]
-    draw_negatives(state, n_draws, n_items, 0, seen.size, seen, tables, negatives, log_counts)
+    draw_negatives(state, n_draws, n_items, 0, seen.size, seen, sampler, negatives, log_counts)
 
     is_seen = np.isin(negatives, seen)
     assert is_seen.any() and not is_seen.all()
@@ -209,21 +212,29 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
     expected = [a.astype(np.float64) for a in (users, items, user_grad_sq, item_grad_sq)]
     initial_items = items.copy()
     tables = None if exponent == 0.0 else sampling_tables(rng.integers(0, 50, n_items), exponent)
+    sampler = UniformSampler(n_items) if tables is None else AliasSampler(*tables)
 
     starts, group_users = user_groups(indptr, GROUP_SIZE)
     order = np.empty(starts.size, dtype=np.int32)
-    shuffle_pairs(order, seed)
+    random_permutation(order, seed)
     shuffled = np.empty_like(indices)
     shuffle_within_rows(indptr, indices, shuffled, seed)
     states = seed_states(seed, 1)
     reference_state = states[0]
     losses = np.zeros(1, dtype=np.float32)
-    softmax_epoch_chunk(
-        order, 0, order.size, starts, group_users, indptr, indices, shuffled,
-        users, user_grad_sq, items, item_grad_sq, n_negatives, np.float32(1 / base_temperature),
-        np.float32(temperature_exponent), np.float32(reference_count),
-        np.float32(learning_rate), np.float32(max_norm), states, losses, 1,
-        softmax_scratch(1, n_negatives, n_components), tables,
+    parameters = SoftmaxParameters(n_negatives, np.float32(1 / base_temperature),
+                                   np.float32(temperature_exponent), np.float32(reference_count))
+
+    class Params:
+        pass
+
+    Params.n_negatives = n_negatives
+    epoch_chunk(
+        parameters, sampler, GroupUnits(starts, group_users, shuffled, GROUP_SIZE), order, 0,
+        order.size, Interactions(indptr, indices, n_items),
+        Embeddings(users, user_grad_sq, items, item_grad_sq),
+        Optimizer(np.float32(learning_rate), np.float32(max_norm)),
+        _scratch(1, n_components, n_items, Params), states, losses, 1,
     )  # fmt: skip
 
     n_draws = n_negatives * GROUP_SIZE
@@ -237,7 +248,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
         # Numba returns the state as a Python int: retyped, or it would be
         # compiled as int64 and mixed with uint64 (to float64).
         reference_state = np.uint64(draw_negatives(
-            reference_state, n_draws, n_items, indptr[user], indptr[user + 1], indices, tables,
+            reference_state, n_draws, n_items, indptr[user], indptr[user + 1], indices, sampler,
             negatives, log_counts,
         ))  # fmt: skip
         log_counts = log_counts.astype(np.float64)
@@ -246,8 +257,9 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
         expected_loss += reference_group_loss(u, item_vectors, positives, negatives, log_counts,
                                               temperature)
         grad_user = central_difference(
-            lambda v: reference_group_loss(v, item_vectors, positives, negatives, log_counts,
-                                           temperature), u)
+            functools.partial(reference_group_loss, items=item_vectors, positives=positives,
+                              negatives=negatives, log_counts=log_counts,
+                              temperature=temperature), u)
         logits = -np.sum((u - item_vectors[positives]) ** 2, axis=1) / temperature
         terms = np.exp(log_counts - np.sum((u - item_vectors[negatives]) ** 2, axis=1)
                        / temperature)

@@ -117,7 +117,7 @@ def test_bad_counts(fitted, count):
     "param, value",
     [("n_components", 0), ("margin", 0.0), ("margin", -1.0), ("n_negatives", 0),
      ("rank_weight", "yes"), ("covariance_weight", -0.1), ("max_norm", 0.0),
-     ("learning_rate", 0.0), ("n_epochs", 0), ("batch_size", 0), ("fold_in_epochs", 0),
+     ("learning_rate", 0.0), ("n_epochs", 0), ("covariance_interval", 0), ("fold_in_epochs", 0),
      ("top_k", 0), ("score_holdout", 1.0), ("n_jobs", "all"),
      ("negative_sampling_exponent", 1.5), ("negative_sampling_exponent", float("nan")),
      ("loss", "warp"), ("temperature", 0.0), ("temperature", -0.3), ("average", -1),

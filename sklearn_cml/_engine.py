@@ -1,0 +1,435 @@
+"""The training engine: the state of a model in training, and the loop over epochs.
+
+The estimator validates its parameters and inputs, then hands them here.
+The engine keeps everything training updates in one ``TrainingState``,
+runs the epochs (the solver's pass over the pairs with the covariance
+step between chunks, the feature pass, the checks that training did not
+break down, the running means of the epochs' vectors, early stopping and
+progress), and places new users (fold-in, the solver's steps with the items
+frozen) and new items (the feature MLP).  It reads hyperparameters from
+``params``, anything with the estimator's parameters as attributes.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._covariance import covariance_step
+from ._features import FeatureStep, embed_items, feature_epoch, initial_encoder
+from ._interactions import Interactions, to_interactions
+from ._losses import LOSSES
+from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
+from ._sampling import make_sampler
+from ._solvers import SOLVERS
+from ._steps import Embeddings, Optimizer, broken_rows, clip_rows, update_running_mean
+from ._threads import effective_n_threads, thread_limits
+from .metrics import embedding_scores, ranking_metrics
+from .model_selection import train_test_split
+
+# Each kind of epoch cuts its work into this many blocks, each with its own
+# random state: a constant, so that results never depend on the number of
+# threads.
+N_BLOCKS = 64
+
+# AdaGrad accumulators start here rather than at zero, so that the first
+# steps are not all of size learning_rate (as in TensorFlow's Adagrad).
+INITIAL_GRAD_SQ = 0.1
+
+# Parameters or inputs this many times off the scale of the unit ball make
+# float32 overflow; ``divergence_cause`` names them.
+FLOAT32_HEADROOM = 1e6
+
+
+@dataclass
+class TrainingState:
+    """Everything training updates, and what the fitted model answers with.
+
+    ``user_embeddings`` and ``item_embeddings`` are the vectors SGD moves;
+    ``user_average`` and ``item_average`` their running means over the last
+    ``n_averaged`` epochs (None while nothing is averaged).
+    """
+
+    user_embeddings: np.ndarray
+    item_embeddings: np.ndarray
+    user_grad_sq: np.ndarray
+    item_grad_sq: np.ndarray
+    rng_states: np.ndarray  # one per block of the embedding epochs
+    feature_rng_states: np.ndarray  # one per block of the feature epochs
+    seed: int  # the root of every random stream (``_rng.stream_seed``)
+    median_user_count: float  # items of the median training user
+    encoder: object = None  # ``_features.Encoder`` with item features
+    encoder_grad_sq: object = None  # ``_features.EncoderGradSq``
+    user_average: np.ndarray = None
+    item_average: np.ndarray = None
+    n_averaged: int = 0
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    feature_loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_epoch: int = None
+
+    # The fields a checkpoint (early stopping) saves and restores.
+    CHECKPOINT = ("user_embeddings", "item_embeddings", "user_grad_sq", "item_grad_sq",
+                  "rng_states", "feature_rng_states", "encoder", "encoder_grad_sq",
+                  "user_average", "item_average", "n_averaged")
+
+    def model_vectors(self):
+        """``(users, items)``: the vectors the model answers with."""
+        if self.n_averaged:
+            return self.user_average, self.item_average
+        return self.user_embeddings, self.item_embeddings
+
+    def average_epoch(self, start):
+        """Fold this epoch's vectors into the running means, from epoch ``start`` on.
+
+        ``start`` 0 turns averaging off.  Before epoch ``start`` the means
+        are dropped, so that they always cover epochs ``start`` to
+        ``n_iter``.
+        """
+        if start == 0 or self.n_iter < start:
+            self.user_average = self.item_average = None
+            self.n_averaged = 0
+        elif self.n_averaged == 0:
+            self.user_average = self.user_embeddings.copy()
+            self.item_average = self.item_embeddings.copy()
+            self.n_averaged = 1
+        else:
+            self.n_averaged += 1
+            update_running_mean(self.user_average, self.user_embeddings, self.n_averaged)
+            update_running_mean(self.item_average, self.item_embeddings, self.n_averaged)
+
+    def checkpoint(self):
+        """Copies of the fields that define the model (``CHECKPOINT``)."""
+        return {name: _copy(getattr(self, name)) for name in self.CHECKPOINT}
+
+    def restore(self, checkpoint):
+        for name, value in checkpoint.items():
+            setattr(self, name, value)
+
+    def resumed(self):
+        """A copy to train further (``partial_fit``), so that a failed epoch
+        changes nothing; validation scores start anew."""
+        copy = dataclasses.replace(self, **self.checkpoint(), loss_curve=list(self.loss_curve),
+                                   feature_loss_curve=list(self.feature_loss_curve))
+        copy.validation_scores, copy.best_epoch = [], None
+        return copy
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):  # a NamedTuple of arrays
+        return type(value)(*(array.copy() for array in value))
+    return value
+
+
+def initial_state(data, params, features=None):
+    """Fresh vectors and optimiser state, all derived from ``params.random_state``."""
+    seed = int(check_random_state(params.random_state).randint(np.iinfo(np.int32).max))
+    rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
+    n_components = params.n_components
+    scale = np.float32(1.0 / np.sqrt(n_components))
+
+    def initial_vectors(n_rows):
+        vectors = rng.standard_normal((n_rows, n_components), dtype=np.float32)
+        vectors *= scale
+        clip_rows(vectors, params.max_norm)
+        return vectors
+
+    state = TrainingState(
+        user_embeddings=initial_vectors(data.n_users),
+        item_embeddings=initial_vectors(data.n_items),
+        user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
+        item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
+        rng_states=seed_states(stream_seed(seed, "embedding blocks"), N_BLOCKS),
+        feature_rng_states=seed_states(stream_seed(seed, "feature blocks"), N_BLOCKS),
+        seed=seed,
+        median_user_count=_median_user_count(data.indptr),
+    )
+    if features is not None:
+        state.encoder, state.encoder_grad_sq = initial_encoder(
+            features.n_features, params.hidden_size, n_components,
+            features.indices.shape[0] / max(data.n_items, 1), rng,
+        )  # fmt: skip
+    return state
+
+
+def fit(data, params, features=None):
+    """A model trained from scratch on ``data`` (``Interactions``): its state.
+
+    With ``params.early_stopping``, part of each user's interactions is held
+    out, and the state of the best epoch on it is kept.
+    """
+    if not params.early_stopping:
+        state = initial_state(data, params, features)
+        train(state, data, params, params.n_epochs, features)
+        return state
+    train_part, validation = _validation_split(data, params)
+    state = initial_state(train_part, params, features)
+    stopper = EarlyStopping(train_part, validation, params.top_k, params.n_iter_no_change,
+                            params.tol)
+    train(state, train_part, params, params.n_epochs, features, after_epoch=stopper)
+    state.restore(stopper.best)
+    return state
+
+
+def _validation_split(data, params):
+    """``(train, validation)`` interactions for early stopping."""
+    train_part, validation = (
+        to_interactions(part)
+        for part in train_test_split(data.to_csr(), test_size=params.validation_fraction,
+                                     random_state=params.random_state)
+    )
+    if validation.n_interactions == 0:
+        raise ValueError(
+            "early_stopping holds out part of each user's interactions, but no "
+            "user has two or more. Fit without early_stopping."
+        )
+    return train_part, validation
+
+
+class EarlyStopping:
+    """After each epoch: validation recall, the best state, whether to stop.
+
+    Recall@k of each user's validation items, ranking every item but the
+    user's training ones by distance to the user's current vector.
+    """
+
+    def __init__(self, train_part, validation, k, patience, tol):
+        self.train = train_part
+        self.validation = validation
+        self.k = k
+        self.patience = patience
+        self.tol = tol
+        self.best_score = -np.inf
+        self.best = None
+        self.epochs_without_gain = 0
+
+    def __call__(self, state):
+        scores = embedding_scores(*state.model_vectors())
+        recall = ranking_metrics(
+            self.validation, scores, k=self.k, exclude=self.train, metrics=("recall",)
+        )["recall"]
+        state.validation_scores.append(recall)
+        if recall > self.best_score + self.tol:
+            self.best_score = recall
+            self.best = state.checkpoint()
+            state.best_epoch = state.n_iter
+            self.epochs_without_gain = 0
+        else:
+            self.epochs_without_gain += 1
+        return self.epochs_without_gain >= self.patience
+
+
+def train(state, data, params, n_epochs, features=None, after_epoch=None):
+    """Run up to ``n_epochs`` epochs on ``state``, in place.
+
+    Each epoch is the solver's pass over the pairs of ``data``, with the
+    covariance step between chunks, then, with ``features`` (``FeatureRows``),
+    a pass of the feature loss over the items.  ``after_epoch(state)``, if
+    given, is called after each epoch and stops training by returning True.
+    Raises FloatingPointError, naming the cause, if training breaks down.
+    """
+    n_threads = effective_n_threads(params.n_jobs)
+    block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
+    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
+
+    def covariance(state):
+        if params.covariance_weight > 0:
+            covariance_step(_embeddings(state), params.covariance_weight, optimizer)
+
+    epoch = SOLVERS[params.solver].make_epoch(
+        LOSSES[params.loss], data, params,
+        make_sampler(data.indices, data.n_items, params.negative_sampling_exponent),
+        state.median_user_count, n_threads, state.item_embeddings.shape[1], covariance,
+    )  # fmt: skip
+    with thread_limits(n_threads):
+        for _ in range(n_epochs):
+            started = time.perf_counter()
+            block_losses[:] = 0.0
+            epoch(state, block_losses)
+            check_trained(state, block_losses, "embedding loss", params)
+            if features is not None:
+                feature_loss = _feature_pass(state, features, params)
+                state.feature_loss_curve.append(feature_loss)
+                check_trained(state, feature_loss, "feature loss", params, features)
+            state.n_iter += 1
+            state.average_epoch(int(params.average))
+            state.loss_curve.append(float(block_losses.sum()) / data.n_interactions)
+            stop = after_epoch is not None and after_epoch(state)
+            if params.verbose:
+                _report(state, params, time.perf_counter() - started)
+            if stop:
+                break
+
+
+def _embeddings(state):
+    return Embeddings(state.user_embeddings, state.user_grad_sq, state.item_embeddings,
+                      state.item_grad_sq)
+
+
+def _report(state, params, seconds):
+    validation = (f", validation recall@{params.top_k} {state.validation_scores[-1]:.4f}"
+                  if state.validation_scores else "")
+    print(f"[CMLRecommender] epoch {state.n_iter}: loss {state.loss_curve[-1]:.5f}"
+          f"{validation}, {seconds:.2f} s")
+
+
+def _feature_pass(state, features, params):
+    """One pass of the feature loss over all items; its mean per item."""
+    n_items = state.item_embeddings.shape[0]
+    item_order = np.empty(n_items, dtype=np.int32)
+    random_permutation(item_order, stream_seed(state.seed, "feature order", state.n_iter))
+    block_losses = np.zeros(N_BLOCKS, dtype=np.float64)
+    step = FeatureStep(np.float32(params.feature_weight), np.float32(params.feature_learning_rate),
+                       np.float32(params.learning_rate), np.float32(params.max_norm),
+                       np.float32(1.0 - params.dropout))
+    feature_epoch(item_order, features, state.item_embeddings, state.item_grad_sq,
+                  state.encoder, state.encoder_grad_sq, step, state.feature_rng_states,
+                  block_losses)
+    return float(block_losses.sum()) / max(n_items, 1)
+
+
+# ------------------------------------------------------------ breakdowns
+
+
+def check_trained(state, losses, stage, params, features=None):
+    """Raise FloatingPointError if ``stage`` of the epoch blew up or stalled.
+
+    Checks the loss, the vectors (finite, none collapsed to zero), the
+    AdaGrad accumulators (an infinite one stops every later step of its
+    row) and the MLP's weights, and names the likely cause.
+    """
+    problems = vector_problems(
+        (state.user_embeddings, state.item_embeddings),
+        (state.user_grad_sq, state.item_grad_sq),
+    )
+    if not np.isfinite(losses).all():
+        problems.insert(0, "the loss is not finite")
+    if state.encoder is not None and not all(
+        np.isfinite(array).all() for array in (*state.encoder, *state.encoder_grad_sq)
+    ):
+        problems.append("the feature MLP's weights or their AdaGrad sums are not finite")
+    if problems:
+        raise FloatingPointError(
+            f"Training broke down at epoch {state.n_iter + 1}, in the {stage}: "
+            f"{'; '.join(problems)}. {divergence_cause(stage, params, features)}"
+        )
+
+
+def vector_problems(vectors, accumulators):
+    """What is wrong with trained vectors and their AdaGrad sums, as phrases."""
+    counts = np.array([broken_rows(array) for array in vectors]).sum(axis=0)
+    problems = []
+    if counts[0]:
+        problems.append(f"{counts[0]} vectors hold NaN or infinity")
+    if counts[1]:
+        problems.append(f"{counts[1]} vectors collapsed to exactly zero (a step overflowed "
+                        "float32)")
+    if not all(np.isfinite(array).all() for array in accumulators):
+        problems.append("some steps or squared gradients overflowed float32 (their "
+                        "AdaGrad sums are infinite), which stops training")
+    return problems
+
+
+def divergence_cause(stage, params, features=None):
+    """The parameters or input most likely behind a breakdown in ``stage``.
+
+    Values more than ``FLOAT32_HEADROOM`` times off their useful scale (the
+    ball's: squared distances up to ``4 * max_norm**2``) overflow float32.
+    When none is, too large a learning rate is what makes SGD blow up.
+    """
+    if stage == "feature loss":
+        values = features.values
+        largest = float(np.abs(values).max()) if values.size else 0.0
+        if largest > FLOAT32_HEADROOM:
+            return (
+                f"The cause is item_features, with values up to {largest:.3g}: scale "
+                "them to about unit size, for example with sklearn.preprocessing.normalize."
+            )
+        return (
+            f"Lower feature_learning_rate (now {params.feature_learning_rate}) or "
+            f"feature_weight (now {params.feature_weight})."
+        )
+    causes = []
+    if params.learning_rate > np.sqrt(FLOAT32_HEADROOM):
+        causes.append(f"learning_rate={params.learning_rate}, far above useful values "
+                      "(about 0.01 to 1): lower the learning rate")
+    ball = 4.0 * params.max_norm**2
+    if not 1.0 / FLOAT32_HEADROOM <= params.max_norm <= FLOAT32_HEADROOM:
+        causes.append(f"max_norm={params.max_norm}: keep the vectors in a ball of "
+                      "radius about 1")
+    elif params.loss == "softmax" and params.temperature * FLOAT32_HEADROOM < ball:
+        causes.append(f"temperature={params.temperature}, far below the squared "
+                      f"distances it divides (up to 4 * max_norm**2 = {ball:g}): use "
+                      f"a temperature of about {0.1 * ball:g} to {ball:g}")
+    elif params.margin > FLOAT32_HEADROOM * ball:
+        causes.append(f"margin={params.margin}, far above the squared distances in the "
+                      f"ball (at most 4 * max_norm**2 = {ball:g})")
+    if params.covariance_weight > FLOAT32_HEADROOM:
+        causes.append(f"covariance_weight={params.covariance_weight}: use a weight of "
+                      "about 1")
+    if not causes:
+        return f"Lower the learning rate (learning_rate={params.learning_rate})."
+    return f"The cause is {'; and '.join(causes)}."
+
+
+# ------------------------------------------------------ new users and items
+
+
+def fold_in(state, data, params, trained_on):
+    """Vectors of new users (rows of ``data``) against the model's frozen items.
+
+    Each row starts at the centroid of its items (the mean user when it has
+    none) and is moved by the solver's steps with the items frozen; negatives
+    are drawn as in training, from the popularity of the items in
+    ``trained_on`` (the ``Interactions`` the model was fitted on).
+    """
+    users_fitted, items = state.model_vectors()
+    counts = np.diff(data.indptr)
+    users = np.asarray(data.to_csr() @ items, dtype=np.float32)
+    has_items = counts > 0
+    users[has_items] /= counts[has_items, None].astype(np.float32)
+    users[~has_items] = users_fitted.mean(axis=0)
+    clip_rows(users, params.max_norm)
+    grad_sq = np.full(data.n_users, INITIAL_GRAD_SQ, np.float32)
+    # The steps are compiled with their item updates (not run here), which
+    # a read-only array (a memory-mapped model) cannot be typed for.
+    frozen = items if items.flags.writeable else items.copy()
+    embeddings = Embeddings(users, grad_sq, frozen, np.empty(0, np.float32))
+    rng_states = row_hash_states(data.indptr, data.indices,
+                                 stream_seed(state.seed, "fold-in rows"))
+    sampler = make_sampler(trained_on.indices, trained_on.n_items,
+                           params.negative_sampling_exponent)
+    n_threads = effective_n_threads(params.n_jobs)
+    with thread_limits(n_threads):
+        SOLVERS[params.solver].fold_in(LOSSES[params.loss], data, embeddings, params, sampler,
+                                       state.median_user_count, n_threads, rng_states)
+        problems = vector_problems((users,), (grad_sq,))
+    if problems:
+        raise FloatingPointError(f"Placing the new users broke down: {'; '.join(problems)}. "
+                                 f"{divergence_cause('embedding loss', params)}")
+    return users
+
+
+def place_items(state, features, params):
+    """``f(x)`` of each row of ``features`` (``FeatureRows``), in the ball."""
+    vectors = np.empty((features.indptr.shape[0] - 1, state.encoder.b2.shape[0]),
+                       dtype=np.float32)
+    with thread_limits(effective_n_threads(params.n_jobs)):
+        embed_items(features, state.encoder, np.float32(params.max_norm), vectors)
+    return vectors
+
+
+def _median_user_count(indptr):
+    """Median number of items of the users that have any (1.0 if none has)."""
+    counts = np.diff(indptr)
+    counts = counts[counts > 0]
+    return float(np.median(counts)) if counts.size else 1.0
+
+
+__all__ = ["Interactions", "TrainingState", "fit", "fold_in", "initial_state", "place_items",
+           "train"]

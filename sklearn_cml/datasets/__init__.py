@@ -1,0 +1,31 @@
+"""Implicit-feedback datasets: a synthetic generator and loaders for standard files.
+
+``make_interactions`` plants the two structures a metric-learning recommender
+has to cope with: a long tail of item popularity and user/item taste clusters.
+The loaders read MovieLens and CiteULike-a from a folder the user already has;
+nothing here downloads data (both datasets are research-only and are not
+shipped with the package).
+
+What is where (the modules are private; import from ``sklearn_cml.datasets``):
+
+- ``_synthetic``: :func:`make_interactions`, the synthetic generator.
+- ``_movielens``: :func:`load_movielens` (ratings) and
+  :func:`load_movielens_genres` (movie genres as item features).
+- ``_citeulike``: :func:`load_citeulike` (user libraries) and
+  :func:`load_citeulike_tags` (article tags as item features).
+- ``_parsing``: file helpers shared by the loaders and the generator (finding
+  a dataset's file, reading number tables and count-prefixed lines, building
+  a CSR matrix from (row, column) pairs).
+"""
+
+from ._citeulike import load_citeulike, load_citeulike_tags
+from ._movielens import load_movielens, load_movielens_genres
+from ._synthetic import make_interactions
+
+__all__ = [
+    "load_citeulike",
+    "load_citeulike_tags",
+    "load_movielens",
+    "load_movielens_genres",
+    "make_interactions",
+]

@@ -1,0 +1,132 @@
+"""The WARP hinge against finite differences and a plain-numpy reference."""
+
+import functools
+import math
+
+import numpy as np
+import pytest
+from _numerics import central_difference
+
+from sklearn_cml._interactions import Interactions
+from sklearn_cml._losses import LOSSES
+from sklearn_cml._losses.hinge import HingeParameters, HingeScratch, triplet_gradients
+from sklearn_cml._rng import next_uint64, random_below, seed_states
+from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
+from sklearn_cml._solvers.hogwild import PairUnits, epoch_chunk
+from sklearn_cml._steps import Embeddings, Optimizer
+
+
+def test_triplet_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    margin, weight = 0.7, math.log(5.0)
+    for _ in range(5):
+        user, positive, negative = rng.normal(size=(3, 6)) * 0.4
+
+        def loss(u, p, n):
+            return weight * (margin + np.sum((u - p) ** 2) - np.sum((u - n) ** 2))
+
+        analytic = np.empty((3, 6))
+        triplet_gradients(user, positive, negative, weight, *analytic)
+        numeric = [
+            central_difference(functools.partial(loss, p=positive, n=negative), user),
+            central_difference(functools.partial(loss, user, n=negative), positive),
+            central_difference(functools.partial(loss, user, positive), negative),
+        ]
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def reference_draw(state, probability):
+    """An item drawn as the alias tables do: column from the high bits, then
+    kept with probability ``keep`` (exact, from the tables' definition)."""
+    keep_threshold, alias, _ = probability
+    state, bits = next_uint64(state)
+    column = ((int(bits) >> 32) * len(alias)) >> 32
+    if int(bits) & 0xFFFFFFFF < int(keep_threshold[column]):
+        return state, column
+    return state, int(alias[column])
+
+
+def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen,
+                        states, n_negatives, margin, learning_rate, max_norm, tables=None):
+    """Plain-numpy WARP step, drawing the same items as the kernel.
+
+    Uniform draws without ``tables``; otherwise alias draws, each impostor
+    counting its inverse probability in the rank estimate.
+    """
+    threshold = np.sum((user - items[positive]) ** 2) + margin
+    impostors = []
+    for _ in range(n_negatives):
+        if tables is None:
+            states[0], candidate = random_below(states[0], items.shape[0])
+        else:
+            states[0], candidate = reference_draw(states[0], tables)
+        distance = np.sum((user - items[candidate]) ** 2)
+        if distance < threshold and candidate not in seen:  # positives are skipped
+            impostors.append((distance, candidate))
+    if not impostors:
+        return 0.0
+    distance, negative = min(impostors)
+    counted = (len(impostors) if tables is None
+               else sum(float(tables[2][k]) for _, k in impostors))
+    weight = math.log(math.floor(items.shape[0] * counted / n_negatives) + 1)
+    gradients = {
+        "user": 2 * weight * (items[negative] - items[positive]),
+        positive: 2 * weight * (items[positive] - user),
+        negative: 2 * weight * (user - items[negative]),
+    }
+    for key, gradient in gradients.items():
+        if key == "user":
+            vector, grad_sq, row = user, grad_sq_user, 0
+        else:
+            vector, grad_sq, row = items[key], grad_sq_items, key
+        grad_sq[row] += np.mean(gradient**2)  # row-wise AdaGrad
+        vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
+        norm = np.linalg.norm(vector)
+        if norm > max_norm:
+            vector *= max_norm / norm
+    return weight * (threshold - distance)
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.8])
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_slots, mark_limit", [(1, 100), (3, 100), (1, 0)])
+def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent):
+    """Both ways of skipping positives (marks, binary search) give the
+    reference, with uniform and with popularity-weighted negatives."""
+    rng = np.random.default_rng(seed)
+    n_items, n_components = 30, 5
+    items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
+    users = (rng.normal(size=(1, n_components)) * 0.4).astype(np.float32)
+    seen = np.sort(rng.choice(n_items, size=6, replace=False)).astype(np.int32)
+    indptr = np.array([0, seen.size], dtype=np.int64)
+    grad_sq_users = np.full(1, 0.1, dtype=np.float32)
+    grad_sq_items = np.full(n_items, 0.1, dtype=np.float32)
+    initial_items = items.copy()
+    expected = [a.astype(np.float64) for a in (users, items, grad_sq_users, grad_sq_items)]
+    states = seed_states(seed, 1)
+    reference_states = states.copy()
+    marks = np.full((n_slots, n_items), 7, dtype=np.int32)
+    losses = np.zeros(1, dtype=np.float32)
+    popularity = rng.integers(0, 50, size=n_items)
+    tables = sampling_tables(popularity, exponent)
+
+    parameters = HingeParameters(10, np.float32(1.5), True, mark_limit)
+    sampler = UniformSampler(n_items) if exponent == 0.0 else AliasSampler(*tables)
+    embeddings = Embeddings(users, grad_sq_users, items, grad_sq_items)
+    optimizer = Optimizer(np.float32(0.1), np.float32(1.0))
+    scratch = HingeScratch(np.empty((n_slots, 3, n_components), dtype=np.float32), marks)
+    for position in range(seen.size):  # one pass, pairs in order
+        order = np.array([position], dtype=np.int32)
+        LOSSES["hinge"].prepare_chunk(scratch)
+        epoch_chunk(parameters, sampler, PairUnits(seen), order, 0, 1,
+                    Interactions(indptr, seen, n_items), embeddings, optimizer, scratch, states,
+                    losses, n_slots)
+        reference_warp_pair(
+            expected[0][0], expected[1], expected[2], expected[3], seen[position],
+            set(seen.tolist()), reference_states, 10, 1.5, 0.1, 1.0,
+            None if exponent == 0.0 else tables,
+        )  # fmt: skip
+    np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grad_sq_items, expected[3], rtol=1e-4)
+    assert not np.allclose(items, initial_items)  # the pass did update vectors
