@@ -6,8 +6,9 @@ Run from the repository root (``pip install -e '.[bench]'`` for LightFM)::
 
 Warm start: the CML paper's protocol (60/20/20 per user, users with >= 5
 items, seed 0). CMLRecommender without and with the tag features
-(``item_features``), same settings otherwise; validation Recall@50 every 10
-epochs picks the epoch scored on test; test items are ranked among all items
+(``item_features``), same settings otherwise, one ``partial_fit`` per epoch;
+validation Recall@50 every 10 epochs (and after the last) picks the epoch
+scored on test (seconds: training only); test items are ranked among all items
 but the user's training ones.
 
 Cold start: a random 20% of the items (seed 0) are removed from training
@@ -28,49 +29,24 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from _data import find_data_dir
+from _common import BestEpoch, find_data_dir, load_split, popularity_scores, recalls, utc_now
+from peers import INSTALL_HINT, cml, lightfm_warp
 
 from sklearn_cml import CMLRecommender
-from sklearn_cml.datasets import load_citeulike, load_citeulike_tags
-from sklearn_cml.metrics import embedding_scores, ranking_metrics
-from sklearn_cml.model_selection import train_validation_test_split
-
-KS = (50, 100)
+from sklearn_cml.datasets import load_citeulike_tags
+from sklearn_cml.metrics import embedding_scores
 
 
-def recalls(test, scores, exclude=None):
-    return {k: ranking_metrics(test, scores, k=k, exclude=exclude,
-                               metrics=("recall",))["recall"] for k in KS}
-
-
-def cml(args, **params):
-    return CMLRecommender(n_components=100, n_epochs=10, n_jobs=args.n_jobs, random_state=0,
-                          **params)
-
-
-def warm_start(X, tags, args):
+def warm_start(split, tags, args):
     """Paper protocol, with and without tags; best validation epoch on test."""
-    train, validation, test = train_validation_test_split(X, random_state=0)
+    train, _, test = split
     results = {}
     for label, features in (("CML", None), ("CML + tags", tags)):
-        model = cml(args)
-        started = time.perf_counter()
-        model.fit(train, item_features=features)
-        best = (-1.0, None)
-        while True:
-            recall = ranking_metrics(validation, model, k=50, exclude=train,
-                                     metrics=("recall",))["recall"]
-            if recall > best[0]:
-                best = (recall, model.n_iter_, model.user_embeddings_.copy(),
-                        model.item_embeddings_.copy())
-            if model.n_iter_ >= args.epochs:
-                break
-            for _ in range(10):
-                model.partial_fit(train, item_features=features)
-        elapsed = time.perf_counter() - started
-        scores = embedding_scores(best[2], best[3])
-        results[label] = {**recalls(test, scores, exclude=train), "epoch": best[1],
-                          "seconds": elapsed}
+        best = BestEpoch(split, 10, args.epochs)
+        cml.train(train, {}, n_components=100, threads=args.n_jobs, n_epochs=args.epochs,
+                  random_state=0, after_epoch=best, item_features=features)
+        results[label] = {**recalls(test, best.scores, train), "epoch": best.epoch,
+                          "seconds": best.total}
     return results
 
 
@@ -84,11 +60,11 @@ def cold_start_split(X, fraction=0.2, seed=0):
 
 def lightfm_cold_scores(train, tags, hidden, args):
     """LightFM WARP with tag features; scores of every user for the hidden items."""
-    try:
-        from lightfm import LightFM
-    except ImportError:
-        print("LightFM is not installed: pip install -e '.[bench]' (lightfm-next)")
+    if lightfm_warp.missing() is not None:
+        print(f"{lightfm_warp.missing()}: {INSTALL_HINT} (lightfm-next)")
         return None
+    from lightfm import LightFM
+
     model = LightFM(no_components=100, loss="warp", random_state=0)
     model.fit(train.tocoo(), item_features=tags, epochs=args.epochs, num_threads=args.n_jobs)
     biases, vectors = model.get_item_representations(tags[np.flatnonzero(hidden)])
@@ -102,7 +78,8 @@ def cold_start(X, tags, args):
           f"({np.count_nonzero(np.diff(test.indptr))} users); training on {train.nnz}")
     results = {}
     started = time.perf_counter()
-    model = cml(args).set_params(n_epochs=args.epochs).fit(train, item_features=tags)
+    model = CMLRecommender(n_components=100, n_epochs=args.epochs, n_jobs=args.n_jobs,
+                           random_state=0).fit(train, item_features=tags)
     placed = model.transform_items(tags[np.flatnonzero(hidden)])
     results["CML + tags"] = {**recalls(test, embedding_scores(model.user_embeddings_, placed)),
                              "seconds": time.perf_counter() - started}
@@ -111,7 +88,8 @@ def cold_start(X, tags, args):
     if lightfm is not None:
         results["LightFM WARP + tags"] = {**recalls(test, lightfm),
                                           "seconds": time.perf_counter() - started}
-    results["popularity"] = recalls(test, np.zeros(test.shape))
+    # Hidden items have no training pairs: popularity ties them all.
+    results["popularity"] = recalls(test, popularity_scores(train[:, np.flatnonzero(hidden)]))
     return results
 
 
@@ -130,16 +108,16 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)
-    data_dir = find_data_dir(args.data) / "citeulike-a"
-    X = load_citeulike(data_dir).interactions
-    tags = load_citeulike_tags(data_dir, n_items=X.shape[1]).features
+    data_dir = find_data_dir(args.data)
+    X, split = load_split("citeulike-a", data_dir)
+    tags = load_citeulike_tags(data_dir / "citeulike-a", n_items=X.shape[1]).features
     print(f"CiteULike-a: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} pairs; "
           f"{tags.shape[1]} tags, {tags.nnz} item-tag pairs; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; n_jobs={args.n_jobs}; "
+          f"{utc_now()}; n_jobs={args.n_jobs}; "
           f"CML defaults with K=100 (feature_weight=1.0, hidden_size=256, dropout=0.2, "
           f"feature_learning_rate=0.01)")
     print_table("Warm start (paper protocol, test, best validation epoch):",
-                warm_start(X, tags, args))
+                warm_start(split, tags, args))
     print_table(f"Cold start (hidden 20% of items, {args.epochs} epochs):",
                 cold_start(X, tags, args))
 

@@ -7,11 +7,10 @@ Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
         [--negative-sampling-exponent BETA] [--loss {hinge,softmax}] [--no-average]
 
 Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
-``../shared/data`` beside the repository), the folder that holds
-``ml-1m/ratings_no_timestamp.dat.gz``.  Ratings >= 4 are positives; the
-training matrix is the 60% part of the paper's split (per user, shuffle the
-positives with a seeded RNG, keep users with >= 5 positives, keep
-``round(0.6 * n)`` of them).
+``../shared/data`` beside the repository), the folder that holds ``ml-1m/``.
+Ratings >= 4 are positives; the training matrix is the 60% part of the
+paper's split, ``train_validation_test_split(X, random_state=0)``, as in
+every benchmark.
 
 Figures, for each thread count:
 
@@ -60,105 +59,38 @@ It is a benchmark, not a test: it prints figures and never asserts times.
 """
 
 import argparse
-import datetime
-import gzip
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numba
 import numpy as np
-import scipy.sparse as sp
+from _common import (
+    find_data_dir,
+    library_versions,
+    load_split,
+    machine_description,
+    other_cores_meter,
+    tiny_matrix,
+    utc_now,
+)
 from numba import njit, prange
+from peers import INSTALL_HINT, lightfm_warp
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(REPO_ROOT))
+from sklearn_cml import CMLRecommender
+from sklearn_cml._losses import LOSSES
+from sklearn_cml._rng import random_below, seed_states
 
-from _data import find_data_dir  # noqa: E402
-
-from sklearn_cml._rng import random_below, seed_states  # noqa: E402
-
-RATINGS_FILE = Path("ml-1m") / "ratings_no_timestamp.dat.gz"
-MIN_RATING = 4
-SPLIT_SEED = 0
-TRAIN_FRACTION = 0.6
-MIN_POSITIVES = 5
 BARE_LOOP_BLOCKS = 64
 # Untimed pause before each timed epoch: worker threads that the previous
 # epoch left busy-waiting (OpenBLAS spins for a while after each call) get to
 # sleep, so one competitor's leftovers are not charged to the next.
 PAUSE_SECONDS = 1.0
 TARGETS = {"cml/bare": 2.0, "cml/lightfm": 0.5, "memory": 1.5}
-
-
-# --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-
-def parse_positives_file(path, min_rating=MIN_RATING):
-    """Read ``UserID::MovieID::Rating`` lines (gzip) into a binary CSR of the
-    pairs rated ``min_rating`` or more; users x items, ids mapped to 0..n-1 in
-    sorted order (every rated movie keeps a column)."""
-    with gzip.open(path, "rb") as handle:
-        table = np.array(handle.read().replace(b"::", b" ").split(), dtype=np.int64)
-    users, items, ratings = table.reshape(-1, 3).T
-    user_ids, rows = np.unique(users, return_inverse=True)
-    item_ids, cols = np.unique(items, return_inverse=True)
-    keep = ratings >= min_rating
-    ones = np.ones(keep.sum(), dtype=np.float32)
-    return sp.csr_matrix((ones, (rows[keep], cols[keep])), shape=(user_ids.size, item_ids.size))
-
-
-def load_positives(data_dir):
-    """MovieLens-1M positives as a CSR, through the package loader if present."""
-    try:
-        from sklearn_cml.datasets import load_movielens
-    except ImportError:
-        return parse_positives_file(data_dir / RATINGS_FILE), "parsed by the benchmark"
-    bunch = load_movielens(data_dir / "ml-1m", min_rating=MIN_RATING)
-    return sp.csr_matrix(bunch.interactions), "sklearn_cml.datasets.load_movielens"
-
-
-def paper_train_split(X, train_fraction=TRAIN_FRACTION, min_positives=MIN_POSITIVES,
-                      seed=SPLIT_SEED):
-    """The training part of the paper's per-user split.
-
-    Users with fewer than ``min_positives`` positives are dropped (rows
-    removed); each kept user's positives are shuffled with a seeded numpy RNG
-    and the first ``round(train_fraction * n)`` are kept.  All item columns
-    are kept.
-    """
-    rng = np.random.default_rng(seed)
-    rows, cols = [], []
-    for user in range(X.shape[0]):
-        items = X.indices[X.indptr[user]:X.indptr[user + 1]]
-        if items.size < min_positives:
-            continue
-        n_train = round(train_fraction * items.size)
-        rows.append(np.full(n_train, len(rows), dtype=np.int64))
-        cols.append(rng.permutation(items)[:n_train])
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    shape = (int(rows.max()) + 1, X.shape[1])
-    train = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=shape)
-    train.sort_indices()
-    return train
-
-
-def tiny_matrix(n_users=50, n_items=100, per_user=5):
-    """A small deterministic CSR for timing compilation (5 items per user)."""
-    rows = np.repeat(np.arange(n_users), per_user)
-    cols = (rows * 7 + np.tile(np.arange(per_user) * 13, n_users)) % n_items
-    return sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)),
-                         shape=(n_users, n_items))
 
 
 # --------------------------------------------------------------------------
@@ -189,17 +121,7 @@ class numba_threads:
         return False
 
 
-def estimator_class():
-    """Return CMLRecommender, or None while the package does not have it."""
-    try:
-        from sklearn_cml import CMLRecommender
-    except ImportError:
-        return None
-    return CMLRecommender
-
-
 def make_estimator(n_threads, args, n_epochs):
-    cls = estimator_class()
     extra = {}
     if args.negative_sampling_exponent is not None:
         extra["negative_sampling_exponent"] = args.negative_sampling_exponent
@@ -207,8 +129,8 @@ def make_estimator(n_threads, args, n_epochs):
         extra["loss"] = args.loss
     if args.no_average:
         extra["average"] = False
-    return cls(n_components=args.n_components, n_negatives=args.n_negatives,
-               n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
+    return CMLRecommender(n_components=args.n_components, n_negatives=args.n_negatives,
+                          n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
 
 
 # --------------------------------------------------------------------------
@@ -332,48 +254,14 @@ def bare_runner(X, n_threads, args):
     return one_epoch
 
 
-LIGHTFM_INSTALL = "pip install lightfm-next   (or: pip install -e '.[bench]')"
-
-
-def lightfm_class():
-    """Return lightfm.LightFM, or None when lightfm-next is not installed."""
-    try:
-        from lightfm import LightFM
-    except ImportError:
-        return None
-    return LightFM
-
-
-def lightfm_version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("lightfm-next")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def lightfm_runner(X, n_threads, args):
     """One warm-up WARP epoch; each call then runs ``fit_partial(epochs=1)``."""
     train = X.tocoo()
-    model = lightfm_class()(no_components=args.n_components, loss="warp", random_state=0)
+    from lightfm import LightFM
+
+    model = LightFM(no_components=args.n_components, loss="warp", random_state=0)
     model.fit_partial(train, epochs=1, num_threads=n_threads)
     return lambda: model.fit_partial(train, epochs=1, num_threads=n_threads)
-
-
-def busy_cpu_seconds():
-    """CPU seconds used by the whole machine so far (``/proc/stat``), or None."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def time_interleaved(runners, n_rounds, pause=PAUSE_SECONDS):
@@ -384,15 +272,12 @@ def time_interleaved(runners, n_rounds, pause=PAUSE_SECONDS):
     meanwhile (None where ``/proc/stat`` is missing).
     """
     times = {name: [] for name in runners}
-    machine, own, start = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    other_cores = other_cores_meter()
     for _ in range(n_rounds):
         for name, run in runners.items():
             time.sleep(pause)
             times[name].append(timed(run))
-    if machine is None:
-        return times, None
-    others = (busy_cpu_seconds() - machine) - (own_cpu_seconds() - own)
-    return times, max(0.0, others) / (time.perf_counter() - start)
+    return times, other_cores()
 
 
 def summary(epochs):
@@ -451,16 +336,6 @@ def measure_cml_memory(X, n_threads, args):
 # --------------------------------------------------------------------------
 
 
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def threading_layer():
     try:
         return numba.threading_layer()
@@ -473,12 +348,13 @@ def load_average():
 
 
 def machine_lines():
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    machine, versions = machine_description(), library_versions()
     return [
-        f"machine : {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable)",
-        f"python  : {platform.python_version()}   numpy {np.__version__}   "
-        f"numba {numba.__version__} (threading layer: {threading_layer()})",
-        f"date    : {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"machine : {machine['cpu']}, {machine['logical_cores']} logical cores "
+        f"({machine['usable_cores']} usable)",
+        f"python  : {versions['python']}   numpy {versions['numpy']}   "
+        f"numba {versions['numba']} (threading layer: {threading_layer()})",
+        f"date    : {utc_now()}",
         f"load    : {load_average()} (1/5/15 min) at the end",
     ]
 
@@ -495,7 +371,8 @@ def paired_ratio(numerator, denominator):
     """
     if not numerator or not denominator:
         return None
-    return statistics.median(a / b for a, b in zip(numerator["epochs"], denominator["epochs"]))
+    return statistics.median(
+        a / b for a, b in zip(numerator["epochs"], denominator["epochs"], strict=True))
 
 
 def print_table(results, args):
@@ -536,24 +413,16 @@ def print_table(results, args):
 def run_one_thread_count(X, n_threads, args):
     """Every figure for one thread count, printed as it comes."""
     print(f"\n== {n_threads} thread(s) ==")
-    have_cml = estimator_class() is not None
-    result = {}
-    if have_cml:
-        result["compile"] = c = measure_compile(n_threads, args)
-        print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
-              f"second {c['second_fit']:.3f}s, cache off); cache load "
-              f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
-    else:
-        print("(a)(b)(e) skipped: sklearn_cml.CMLRecommender does not exist yet")
-    if lightfm_class() is None:
-        print(f"(d) skipped: lightfm is not installed; to compare: {LIGHTFM_INSTALL}")
-
-    runners = {}
-    if have_cml:
-        runners["cml"] = cml_runner(X, n_threads, args)
-    runners["bare"] = bare_runner(X, n_threads, args)
-    if lightfm_class() is not None:
+    result = {"compile": measure_compile(n_threads, args)}
+    c = result["compile"]
+    print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
+          f"second {c['second_fit']:.3f}s, cache off); cache load "
+          f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
+    runners = {"cml": cml_runner(X, n_threads, args), "bare": bare_runner(X, n_threads, args)}
+    if lightfm_warp.missing() is None:
         runners["lightfm"] = lightfm_runner(X, n_threads, args)
+    else:
+        print(f"(d) skipped: {lightfm_warp.missing()}; to compare: {INSTALL_HINT}")
     times, others = time_interleaved(runners, args.epochs)
     for name, epochs in times.items():
         result[name] = summary(epochs)
@@ -568,14 +437,13 @@ def run_one_thread_count(X, n_threads, args):
     if others is not None:
         print(f"    other processes kept {others:.2f} of {os.cpu_count()} cores busy "
               "during these epochs")
-    if have_cml:
-        result["cml"]["fit5_per_epoch"] = f = fit_per_epoch(X, n_threads, args)
-        print(f"(b) CML fit(n_epochs=5) / 5     {f:.3f}s (includes setup)")
-        result["memory"] = m = measure_cml_memory(X, n_threads, args)
-        print(f"(e) fit peak (tracemalloc) {m['peak'] / 2**20:.1f} MiB vs state+input "
-              f"{m['reference'] / 2**20:.1f} MiB: ratio {m['ratio']:.2f} "
-              f"({m['ratio_to_state_without_means']:.2f} against the state without "
-              "running means)")
+    result["cml"]["fit5_per_epoch"] = f = fit_per_epoch(X, n_threads, args)
+    print(f"(b) CML fit(n_epochs=5) / 5     {f:.3f}s (includes setup)")
+    result["memory"] = m = measure_cml_memory(X, n_threads, args)
+    print(f"(e) fit peak (tracemalloc) {m['peak'] / 2**20:.1f} MiB vs state+input "
+          f"{m['reference'] / 2**20:.1f} MiB: ratio {m['ratio']:.2f} "
+          f"({m['ratio_to_state_without_means']:.2f} against the state without "
+          "running means)")
     return result
 
 
@@ -591,7 +459,7 @@ def parse_args(argv=None):
     parser.add_argument("--negative-sampling-exponent", type=float, default=None,
                         help="CMLRecommender's negative_sampling_exponent "
                              "(default: the package default)")
-    parser.add_argument("--loss", choices=("hinge", "softmax"), default=None,
+    parser.add_argument("--loss", choices=sorted(LOSSES), default=None,
                         help="CMLRecommender's loss (default: the package default)")
     parser.add_argument("--no-average", action="store_true",
                         help="fit with average=False (the last epoch's vectors, no running "
@@ -606,14 +474,13 @@ def main(argv=None):
         compile_probe(args)
         return
     data_dir = find_data_dir(args.data)
-    positive_pairs, source = load_positives(data_dir)
-    X = paper_train_split(positive_pairs)
-    print(f"MovieLens-1M from {data_dir} ({source}): ratings >= {MIN_RATING}, "
-          f"60% train split (seed {SPLIT_SEED}, users with >= {MIN_POSITIVES} positives)")
+    X = load_split("ml-1m", data_dir)[1][0]
+    print(f"MovieLens-1M from {data_dir}: ratings >= 4, the 60% train part of the paper's "
+          "split (train_validation_test_split, random_state=0)")
     print(f"train: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} pairs")
-    lightfm = lightfm_class()
-    print(f"lightfm-next {lightfm_version()}" if lightfm else
-          f"lightfm-next not installed: {LIGHTFM_INSTALL}")
+    missing = lightfm_warp.missing()
+    print(f"lightfm-next {lightfm_warp.version()}" if missing is None else
+          f"{missing}: {INSTALL_HINT}")
     print(f"load average {load_average()} (1/5/15 min) at the start")
     print("memory note: tracemalloc sees numpy allocations; the Numba kernels here "
           "do not allocate large arrays.")

@@ -19,11 +19,9 @@ It is a benchmark, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
-import time
 
 import numpy as np
-from _data import find_data_dir, load_positives
-from bench_paper_protocol import parse_setting
+from _common import add_setting_option, find_data_dir, load_positives, utc_now
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml.model_selection import train_test_split
@@ -38,9 +36,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--fold-in-learning-rate", type=float, nargs="+", default=None)
-    parser.add_argument("--set", dest="settings", action="append", type=parse_setting,
-                        default=[], metavar="NAME=VALUE",
-                        help="a CMLRecommender parameter other than the defaults (repeatable)")
+    add_setting_option(parser)
     args = parser.parse_args(argv)
     settings = {"n_components": 100, **dict(args.settings)}
 
@@ -50,7 +46,7 @@ def main(argv=None):
     new_given, new_held_out = train_test_split(new, test_size=0.2, random_state=0)
     print(f"{args.dataset}: fit on {known.shape[0]} users ({known.nnz} pairs); "
           f"{new.shape[0]} new users, {new_given.nnz} items given, "
-          f"{new_held_out.nnz} held out; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{new_held_out.nnz} held out; {utc_now()}")
     print(f"settings {settings}, {args.n_epochs} epochs, n_jobs={args.n_jobs}")
     for seed in args.seeds:
         model = CMLRecommender(**settings, n_epochs=args.n_epochs, n_jobs=args.n_jobs,

@@ -22,11 +22,10 @@ import argparse
 import time
 
 import numpy as np
-from _data import find_data_dir, load_positives
+from _common import find_data_dir, load_split, utc_now
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._interactions import validate_interactions
-from sklearn_cml.model_selection import train_validation_test_split
 
 
 def best_time(function, repeats):
@@ -57,11 +56,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
-    X = load_positives("ml-1m", find_data_dir(args.data))
-    train, _, _ = train_validation_test_split(X, random_state=0)
+    train = load_split("ml-1m", find_data_dir(args.data))[1][0]
     print(f"MovieLens-1M training part: {train.shape[0]} users x {train.shape[1]} items, "
           f"{train.nnz} pairs; n_jobs={args.n_jobs}; "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+          f"{utc_now()}")
 
     model = CMLRecommender(n_jobs=args.n_jobs, n_epochs=1).fit(train)  # compiles
     model.set_params(n_epochs=CMLRecommender().n_epochs)

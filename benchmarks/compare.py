@@ -43,36 +43,31 @@ and asserts nothing.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
-import numpy as np
+from _common import (
+    REPO_ROOT,
+    BestEpoch,
+    cpu_model,
+    find_data_dir,
+    library_versions,
+    load_split,
+    machine_description,
+    other_cores_meter,
+    utc_now,
+)
+from peers import INSTALL_HINT, PEERS
 from threadpoolctl import threadpool_limits
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-for folder in (REPO_ROOT, BENCH_DIR):  # run from a checkout without installing
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-from _data import find_data_dir, load_positives  # noqa: E402
-from bench_fit_speed import busy_cpu_seconds, cpu_model, own_cpu_seconds  # noqa: E402
-from peers import INSTALL_HINT, PEERS  # noqa: E402
-
-import sklearn_cml  # noqa: E402
-from sklearn_cml.metrics import ranking_metrics  # noqa: E402
-from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
+from sklearn_cml.metrics import ranking_metrics
 
 N_COMPONENTS = 100
 RANDOM_STATE = 0
-VALIDATION_K = 50
 # Untimed pause after each evaluation, so that threads it left busy settle
 # before the training clock starts again.
 PAUSE_SECONDS = 0.2
@@ -92,44 +87,8 @@ CML, RATIO_PEERS = "CMLRecommender", ("LightFM WARP", "implicit BPR")
 
 
 # --------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------
 # Training one setting, with the clock stopped during evaluation
 # --------------------------------------------------------------------------
-
-
-class TrainingClock:
-    """Wall time spent training: laps end at each epoch, evaluation is not counted."""
-
-    def __init__(self):
-        self.laps = []
-        self.total = 0.0
-        self._since = None
-
-    def resume(self):
-        self._since = time.perf_counter()
-
-    def lap(self):
-        """End the running lap (one epoch); the clock stays stopped."""
-        seconds = time.perf_counter() - self._since
-        self.laps.append(seconds)
-        self.total += seconds
-        self._since = None
-
-    def stop(self):
-        """Count what ran after the last lap (a library's final checks)."""
-        if self._since is not None:
-            self.total += time.perf_counter() - self._since
-            self._since = None
-
-
-def validation_recall(validation, train, scores):
-    """Recall@50 of the validation items, ranking all but the training items."""
-    return ranking_metrics(validation, scores, k=VALIDATION_K, exclude=train,
-                           metrics=("recall",))["recall"]
 
 
 def run_setting(peer, setting, split, threads, schedule):
@@ -139,29 +98,15 @@ def run_setting(peer, setting, split, threads, schedule):
     the training seconds so far.  The score function of the best epoch is
     returned apart (it is not JSON).
     """
-    train, validation, _ = split
     max_epochs, every = schedule
-    clock, curve, best = TrainingClock(), [], {"recall": -1.0, "scores": None}
-
-    def after_epoch(epoch, snapshot):
-        clock.lap()
-        if epoch % every == 0 or epoch == max_epochs:
-            scores = snapshot()
-            recall = validation_recall(validation, train, scores)
-            curve.append({"epoch": epoch, "seconds": clock.total, "recall": recall})
-            if recall > best["recall"]:
-                best.update(recall=recall, epoch=epoch, seconds=clock.total, scores=scores)
-            time.sleep(PAUSE_SECONDS)
-        clock.resume()
-
-    clock.resume()
-    peer.train(train, setting, n_components=N_COMPONENTS, threads=threads,
-               n_epochs=max_epochs, random_state=RANDOM_STATE, after_epoch=after_epoch)
-    clock.stop()
-    run = {"setting": setting, "curve": curve, "epoch_seconds": clock.laps,
-           "total_seconds": clock.total, "best_epoch": best["epoch"],
-           "best_validation_recall": best["recall"], "seconds_to_best": best["seconds"]}
-    return run, best["scores"]
+    best = BestEpoch(split, every, max_epochs, pause=PAUSE_SECONDS)
+    peer.train(split[0], setting, n_components=N_COMPONENTS, threads=threads,
+               n_epochs=max_epochs, random_state=RANDOM_STATE, after_epoch=best)
+    best.stop()
+    run = {"setting": setting, "curve": best.curve, "epoch_seconds": best.laps,
+           "total_seconds": best.total, "best_epoch": best.epoch,
+           "best_validation_recall": best.recall, "seconds_to_best": best.seconds}
+    return run, best.scores
 
 
 def test_metrics(split, scores):
@@ -227,25 +172,19 @@ def time_to_best_ratios(models):
 
 def run_dataset(name, data_dir, peers, threads, schedules):
     """Split, run every available peer, return the dataset's results."""
-    X = load_positives(name, data_dir)
-    split = tuple(part.astype(np.float32) for part in
-                  train_validation_test_split(X, random_state=RANDOM_STATE))
+    X, split = load_split(name, data_dir)
     info = describe_split(X, split)
     print(f"\n== {DATASET_LABELS[name]}: {info['users']} users x {info['items']} items, "
           f"{info['positives']} positives; train {info['train']}, validation "
           f"{info['validation']}, test {info['test']} ==", flush=True)
-    machine_busy, own_busy, started = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    other_cores, started = other_cores_meter(), time.perf_counter()
     models = {}
     for peer in peers:
         models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE])
-    wall = time.perf_counter() - started
-    others = None
-    if machine_busy is not None:
-        others = max(0.0, (busy_cpu_seconds() - machine_busy)
-                     - (own_cpu_seconds() - own_busy)) / wall
     return {"label": DATASET_LABELS[name], "data": info, "models": models,
             "time_to_best_ratios": time_to_best_ratios(models),
-            "wall_seconds": wall, "other_processes_cores": others}
+            "wall_seconds": time.perf_counter() - started,
+            "other_processes_cores": other_cores()}
 
 
 # --------------------------------------------------------------------------
@@ -284,24 +223,6 @@ def results_table(dataset):
                      + "; ".join(f"{peer} {ratio:.2f}x" for peer, ratio in ratios.items())
                      + " (below 1: CML gets there sooner).")
     return "\n".join(lines)
-
-
-def library_versions():
-    """Python and the installed versions of the packages the run used."""
-    versions = {"python": platform.python_version(), "sklearn-cml": sklearn_cml.__version__}
-    for package in ("numpy", "scipy", "scikit-learn", "numba",
-                    "lightfm-next", "implicit", "matplotlib"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
-
-
-def machine_description(threads):
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu": cpu_model(), "logical_cores": os.cpu_count(), "usable_cores": usable,
-            "threads": threads, "platform": platform.platform()}
 
 
 def markdown_report(results):
@@ -441,7 +362,7 @@ def main(argv=None):
     peers, skipped = available_peers(args.models)
     schedules = SCHEDULES[args.suite]
     started = time.perf_counter()
-    date = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}"
+    date = utc_now()
     print(f"{command}\n{date}; data {data_dir}; {cpu_model()}, {os.cpu_count()} cores; "
           f"{args.threads} threads; load average {os.getloadavg()[0]:.2f}")
     with threadpool_limits(limits=1, user_api="blas"):

@@ -17,8 +17,7 @@ vectors in the unit ball; the mean of the epochs' vectors).  A pair's
 score is minus the squared distance.
 """
 
-import numpy as np
-import scipy.sparse as sp
+from _common import tiny_matrix
 
 import sklearn_cml
 from sklearn_cml import CMLRecommender
@@ -42,18 +41,19 @@ def version():
     return sklearn_cml.__version__
 
 
-def warm_up(threads):
-    """Compile (or load from the on-disk cache) the Numba kernels."""
-    rows = np.repeat(np.arange(40), 5)
-    cols = (rows * 7 + np.tile(np.arange(5) * 11, 40)) % 60
-    X = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(40, 60))
-    for loss in ("hinge", "softmax"):
-        CMLRecommender(n_components=8, n_epochs=1, loss=loss, n_jobs=threads,
-                       random_state=0).fit(X)
+def warm_up(threads, settings=({"loss": "hinge"}, {"loss": "softmax"})):
+    """Compile (or load from the on-disk cache) the Numba kernels of each setting."""
+    for setting in settings:
+        CMLRecommender(n_components=8, n_epochs=1, n_jobs=threads, random_state=0,
+                       **setting).fit(tiny_matrix())
 
 
-def train(X, setting, *, n_components, threads, n_epochs, random_state, after_epoch):
-    """One ``partial_fit`` per epoch (the first one initialises the vectors)."""
+def train(X, setting, *, n_components, threads, n_epochs, random_state, after_epoch,
+          **fit_params):
+    """One ``partial_fit`` per epoch (the first one initialises the vectors).
+
+    ``fit_params`` (``item_features``) go to every ``partial_fit``.
+    """
     model = CMLRecommender(n_components=n_components, n_epochs=1, n_jobs=threads,
                            random_state=random_state, **setting)
 
@@ -61,5 +61,5 @@ def train(X, setting, *, n_components, threads, n_epochs, random_state, after_ep
         return embedding_scores(model.user_embeddings_.copy(), model.item_embeddings_.copy())
 
     for epoch in range(1, n_epochs + 1):
-        model.partial_fit(X)
+        model.partial_fit(X, **fit_params)
         after_epoch(epoch, snapshot)

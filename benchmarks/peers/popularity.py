@@ -1,6 +1,7 @@
 """Popularity: every user gets the items with the most training interactions."""
 
 import numpy as np
+from _common import popularity_scores
 
 NAME = "popularity"
 SCHEDULE = "none"
@@ -21,9 +22,5 @@ def warm_up(threads):
 
 def train(X, setting, *, n_components, threads, n_epochs, random_state, after_epoch):
     """Count each item's training interactions; one "epoch"."""
-    counts = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()
-
-    def snapshot():
-        return lambda users: np.broadcast_to(counts, (len(users), counts.size))
-
-    after_epoch(1, snapshot)
+    scores = popularity_scores(X)
+    after_epoch(1, lambda: scores)
