@@ -24,6 +24,7 @@ import platform
 import resource
 import sys
 import time
+import tracemalloc
 from importlib import metadata
 from pathlib import Path
 
@@ -36,7 +37,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
 
 import sklearn_cml  # noqa: E402
 from sklearn_cml import CMLRecommender  # noqa: E402
-from sklearn_cml.datasets import load_citeulike, load_movielens  # noqa: E402
+from sklearn_cml.datasets import load_citeulike, load_movielens, make_interactions  # noqa: E402
 from sklearn_cml.metrics import ranking_metrics  # noqa: E402
 from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
 
@@ -62,13 +63,24 @@ def load_positives(name, data_dir):
     """The interaction matrix of a dataset, positives only (float32 CSR).
 
     MovieLens (``ml-100k``, ``ml-1m``): ratings of 4 and up; CiteULike-a:
-    every user-article pair.
+    every user-article pair; ``synthetic-40k``: generated
+    (``synthetic_large_catalogue``), ``data_dir`` unused.
     """
     if name in ("ml-100k", "ml-1m"):
         return load_movielens(data_dir / name, min_rating=4).interactions
     if name == "citeulike-a":
         return load_citeulike(data_dir / name).interactions
+    if name == "synthetic-40k":
+        return synthetic_large_catalogue()
     raise SystemExit(f"unknown dataset {name!r}")
+
+
+def synthetic_large_catalogue():
+    """A large catalogue nobody tuned for: ``make_interactions`` with 40,000
+    users and 40,000 items in 50 taste clusters, 50 interactions per user on
+    average (about 2 million), Zipf popularity; no files needed."""
+    return make_interactions(n_users=40_000, n_items=40_000, n_clusters=50,
+                             mean_interactions=50, random_state=0)
 
 
 def load_split(name, data_dir):
@@ -85,6 +97,19 @@ def load_split(name, data_dir):
         part.sort_indices()
         parts.append(part)
     return X, tuple(parts)
+
+
+def fit_peak_bytes(model, X, **fit_params):
+    """Fit ``model`` on ``X``; the peak memory in use meanwhile: the input CSR
+    (allocated before tracing starts) plus the tracemalloc peak of ``fit``
+    (numpy allocations; the Numba kernels allocate no large arrays)."""
+    tracemalloc.start()
+    try:
+        model.fit(X, **fit_params)
+        _, traced_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + traced_peak
 
 
 def tiny_matrix(n_users=50, n_items=100, per_user=5):

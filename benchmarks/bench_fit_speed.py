@@ -5,6 +5,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
     python benchmarks/bench_fit_speed.py [--data PATH] [--threads 1 2]
         [--epochs N] [--n-components 100] [--n-negatives 20]
         [--negative-sampling-exponent BETA] [--loss {hinge,softmax}] [--no-average]
+        [--solver {hogwild,block}] [--block-size B] [--pool-size N]
 
 Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
 ``../shared/data`` beside the repository), the folder that holds ``ml-1m/``.
@@ -23,11 +24,17 @@ Figures, for each thread count:
               ``n_epochs=1`` then ``--epochs`` calls of ``partial_fit`` (one
               epoch each); median and min.  ``fit(5)/5`` is a ``fit`` with
               ``n_epochs=5`` divided by 5, so it includes setup.
-(c) bare      a reference Numba loop written here: for every training pair in
+(c) bare      (per-pair solver) a reference Numba loop written here: for every training pair in
               a shuffled order, read the user vector, the positive item vector
               and ``n_negatives`` uniformly drawn item vectors and compute the
               squared distances.  Nothing is updated: it is the least work
               any CML epoch must do.  The shuffle is inside the timing.
+(c') blas     (block solver) the BLAS bound: the three matrix products of
+              each block alone, ``U V^T``, ``W V`` and ``W^T U``, on the
+              shapes of an epoch of the solver (users of each block x
+              ``--pool-size`` x K, the blocks of ``block.make_plan``), float32
+              numpy products with BLAS on the run's threads.  Everything
+              else (distances, the loss, masking, the steps) is left out.
 (d) lightfm   LightFM WARP (``lightfm-next``), ``fit_partial(epochs=1)`` with
               the same embedding size and threads; median seconds per epoch.
               WARP stops sampling at the first violating negative (at most
@@ -42,8 +49,9 @@ Figures, for each thread count:
               + indices + indptr).  The ratio to the state without the
               running means is printed too.  tracemalloc sees numpy
               allocations; the Numba kernels allocate no large arrays.
-(f) ratios    CML epoch / bare epoch (target <= 2), CML epoch / LightFM epoch
-              (target <= 0.5), each the median over rounds of the ratio of
+(f) ratios    CML epoch / bare epoch (target <= 2) or, for the block solver,
+              CML epoch / BLAS bound (target <= 1.5), CML epoch / LightFM
+              epoch (target <= 0.5), each the median over rounds of the ratio of
               the two epochs timed back to back in that round; peak memory
               ratio (target <= 1.5).
 
@@ -65,12 +73,12 @@ import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
 
 import numba
 import numpy as np
 from _common import (
     find_data_dir,
+    fit_peak_bytes,
     library_versions,
     load_split,
     machine_description,
@@ -80,17 +88,19 @@ from _common import (
 )
 from numba import njit, prange
 from peers import INSTALL_HINT, lightfm_warp
+from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._losses import LOSSES
 from sklearn_cml._rng import random_below, seed_states
+from sklearn_cml._solvers import block as block_solver
 
 BARE_LOOP_BLOCKS = 64
 # Untimed pause before each timed epoch: worker threads that the previous
 # epoch left busy-waiting (OpenBLAS spins for a while after each call) get to
 # sleep, so one competitor's leftovers are not charged to the next.
 PAUSE_SECONDS = 1.0
-TARGETS = {"cml/bare": 2.0, "cml/lightfm": 0.5, "memory": 1.5}
+TARGETS = {"cml/bare": 2.0, "cml/blas": 1.5, "cml/lightfm": 0.5, "memory": 1.5}
 
 
 # --------------------------------------------------------------------------
@@ -121,6 +131,11 @@ class numba_threads:
         return False
 
 
+def solver_of(args):
+    """The solver the run times: ``--solver``, else the package default."""
+    return args.solver or CMLRecommender().solver
+
+
 def make_estimator(n_threads, args, n_epochs):
     extra = {}
     if args.negative_sampling_exponent is not None:
@@ -129,6 +144,9 @@ def make_estimator(n_threads, args, n_epochs):
         extra["loss"] = args.loss
     if args.no_average:
         extra["average"] = False
+    for name in ("solver", "block_size", "pool_size"):
+        if getattr(args, name) is not None:
+            extra[name] = getattr(args, name)
     return CMLRecommender(n_components=args.n_components, n_negatives=args.n_negatives,
                           n_epochs=n_epochs, n_jobs=n_threads, random_state=0, **extra)
 
@@ -159,6 +177,9 @@ def run_compile_probe(n_threads, args, cache):
         command += ["--loss", args.loss]
     if args.no_average:
         command += ["--no-average"]
+    for name in ("solver", "block_size", "pool_size"):
+        if getattr(args, name) is not None:
+            command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -254,6 +275,31 @@ def bare_runner(X, n_threads, args):
     return one_epoch
 
 
+def blas_runner(X, n_threads, args):
+    """The block solver's three products alone, on one epoch's block shapes."""
+    model = make_estimator(n_threads, args, 1)
+    pool_size, block_size = model.pool_size, model.block_size
+    plan = block_solver.make_plan(X.indptr.astype(np.int64), X.indices.astype(np.int32),
+                           block_solver.GROUP_SIZE, block_size, 0)
+    slots_per_block = np.diff(plan.block_ptr)
+    rng = np.random.default_rng(0)
+    users = random_unit_ball(int(slots_per_block.max()), args.n_components, rng)
+    pool = random_unit_ball(pool_size, args.n_components, rng)
+    products = np.empty((users.shape[0], pool_size), np.float32)
+    weighted_pool = np.empty_like(users)
+    weighted_users = np.empty_like(pool)
+
+    def one_epoch():
+        with threadpool_limits(limits=n_threads, user_api="blas"):
+            for n_slots in slots_per_block:
+                np.dot(users[:n_slots], pool.T, out=products[:n_slots])
+                np.dot(products[:n_slots], pool, out=weighted_pool[:n_slots])
+                np.dot(products[:n_slots].T, users[:n_slots], out=weighted_users)
+
+    one_epoch()
+    return one_epoch
+
+
 def lightfm_runner(X, n_threads, args):
     """One warm-up WARP epoch; each call then runs ``fit_partial(epochs=1)``."""
     train = X.tocoo()
@@ -318,13 +364,7 @@ def measure_cml_memory(X, n_threads, args):
     in use is X plus the tracemalloc peak of fit.
     """
     model = make_estimator(n_threads, args, 2)
-    tracemalloc.start()
-    try:
-        model.fit(X)
-        _, traced_peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    peak = input_bytes(X) + traced_peak
+    peak = fit_peak_bytes(model, X)
     reference = reference_bytes(X, args.n_components, bool(model.average))
     without_means = reference_bytes(X, args.n_components, False)
     return {"peak": peak, "reference": reference, "ratio": peak / reference,
@@ -377,17 +417,18 @@ def paired_ratio(numerator, denominator):
 
 def print_table(results, args):
     """The compact summary: one row per thread count."""
+    floor = "blas" if solver_of(args) == "block" else "bare"
     header = (f"{'threads':>7} | {'compile':>8} {'cacheld':>8} | {'cml med':>8} "
-              f"{'cml min':>8} {'fit5/5':>8} | {'bare':>7} {'lightfm':>8} | "
-              f"{'cml/bare':>8} {'cml/lfm':>8} {'mem':>6} | {'others':>6}")
+              f"{'cml min':>8} {'fit5/5':>8} | {floor:>7} {'lightfm':>8} | "
+              f"{'cml/' + floor:>8} {'cml/lfm':>8} {'mem':>6} | {'others':>6}")
     print(header)
     print("-" * len(header))
     for n_threads, r in results.items():
         cml = r.get("cml") or {}
         cml_median = cml.get("median")
-        bare = r["bare"]["median"]
+        bare = r[floor]["median"]
         lfm = (r.get("lightfm") or {}).get("median")
-        cml_per_bare = paired_ratio(cml, r["bare"])
+        cml_per_bare = paired_ratio(cml, r[floor])
         cml_per_lfm = paired_ratio(cml, r.get("lightfm"))
         compile_ = r.get("compile") or {}
         memory = (r.get("memory") or {}).get("ratio")
@@ -397,14 +438,18 @@ def print_table(results, args):
               f"{fmt(bare):>7} {fmt(lfm):>8} | {fmt(cml_per_bare, 'x', 2):>8} "
               f"{fmt(cml_per_lfm, 'x', 2):>8} {fmt(memory, 'x', 2):>6} | "
               f"{fmt(r.get('others'), '', 2):>6}")
-    print(f"targets: cml/bare <= {TARGETS['cml/bare']}x, cml/lightfm <= "
+    print(f"targets: cml/{floor} <= {TARGETS['cml/' + floor]}x, cml/lightfm <= "
           f"{TARGETS['cml/lightfm']}x, peak memory <= {TARGETS['memory']}x")
     exponent = ("package default" if args.negative_sampling_exponent is None
                 else args.negative_sampling_exponent)
-    print(f"K={args.n_components}, n_negatives={args.n_negatives}, "
+    solver = solver_of(args)
+    shape = (f"block_size={args.block_size or CMLRecommender().block_size}, "
+             f"pool_size={args.pool_size or CMLRecommender().pool_size}"
+             if solver == "block" else f"n_negatives={args.n_negatives}")
+    print(f"solver={solver}, K={args.n_components}, {shape}, "
           f"negative_sampling_exponent={exponent}, "
           f"{args.epochs} timed epochs; times are seconds per epoch (median unless 'min');")
-    print("cml/bare and cml/lfm are medians of per-round ratios (one epoch of each loop "
+    print(f"cml/{floor} and cml/lfm are medians of per-round ratios (one epoch of each loop "
           "per round, back to back);")
     print("others = cores kept busy by other processes during the timed epochs "
           "(near 0 on a quiet machine)")
@@ -418,7 +463,8 @@ def run_one_thread_count(X, n_threads, args):
     print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
           f"second {c['second_fit']:.3f}s, cache off); cache load "
           f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
-    runners = {"cml": cml_runner(X, n_threads, args), "bare": bare_runner(X, n_threads, args)}
+    floor = ("blas", blas_runner) if solver_of(args) == "block" else ("bare", bare_runner)
+    runners = {"cml": cml_runner(X, n_threads, args), floor[0]: floor[1](X, n_threads, args)}
     if lightfm_warp.missing() is None:
         runners["lightfm"] = lightfm_runner(X, n_threads, args)
     else:
@@ -429,6 +475,7 @@ def run_one_thread_count(X, n_threads, args):
     result["others"] = others
 
     labels = {"cml": "(b) CML epoch (partial_fit)", "bare": "(c) bare loop epoch",
+              "blas": "(c') BLAS bound epoch",
               "lightfm": "(d) LightFM WARP epoch"}
     for name in runners:
         r = result[name]
@@ -464,6 +511,10 @@ def parse_args(argv=None):
     parser.add_argument("--no-average", action="store_true",
                         help="fit with average=False (the last epoch's vectors, no running "
                         "means)")
+    parser.add_argument("--solver", choices=["hogwild", "block"], default=None,
+                        help="CMLRecommender's solver (default: the package default)")
+    parser.add_argument("--block-size", type=int, default=None)
+    parser.add_argument("--pool-size", type=int, default=None)
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -2,7 +2,7 @@
 
 Run from the repository root (``pip install -e '.[bench]'`` first for the peers)::
 
-    python benchmarks/compare.py --suite quick|full [--data PATH] [--threads 2]
+    python benchmarks/compare.py --suite quick|full|large [--data PATH] [--threads 2]
         [--out docs/benchmarks] [--models NAME ...]
     python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw only
 
@@ -14,7 +14,12 @@ Protocol, the same for every model and measured in one run:
 
 - Data through the package loaders.  ``full``: MovieLens-1M (ratings >= 4 are
   positives) and CiteULike-a.  ``quick``: MovieLens-100K (ratings >= 4) with
-  a tiny epoch budget, a smoke run of about a minute.
+  a tiny epoch budget, a smoke run of about a minute.  ``large``: a
+  synthetic catalogue of 40,000 items (``make_interactions``, 40,000 users,
+  about 2 million positives; no files needed), for how the defaults fare
+  on a catalogue ten times MovieLens-1M's: CML runs its defaults alone
+  (``SUITE_GRIDS``), the peers their grids; validation every 10 epochs (ALS:
+  every 5 sweeps), as ranking 40,000 items for 40,000 users takes a while.
 - Split: ``train_validation_test_split(X, random_state=0)``, per user 60% /
   20% / 20% of the items, users with at least 5.  Models train on the train
   part only.  Validation and test rank every item except the user's
@@ -45,6 +50,7 @@ and asserts nothing.
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -76,14 +82,21 @@ PAUSE_SECONDS = 0.2
 SCHEDULES = {
     "quick": {"sgd": (10, 2), "als": (10, 2), "none": (1, 1)},
     "full": {"sgd": (60, 5), "als": (30, 3), "none": (1, 1)},
+    "large": {"sgd": (40, 10), "als": (15, 5), "none": (1, 1)},
 }
-SUITE_DATASETS = {"quick": ("ml-100k",), "full": ("ml-1m", "citeulike-a")}
+SUITE_DATASETS = {"quick": ("ml-100k",), "full": ("ml-1m", "citeulike-a"),
+                  "large": ("synthetic-40k",)}
 DATASET_LABELS = {
     "ml-100k": "MovieLens-100K (ratings >= 4)",
     "ml-1m": "MovieLens-1M (ratings >= 4)",
     "citeulike-a": "CiteULike-a",
+    "synthetic-40k": "Synthetic, 40,000 items (make_interactions)",
 }
+# Grids a suite replaces: on the large catalogue CML runs its defaults alone
+# (what a user gets without tuning), against the peers' full grids.
+SUITE_GRIDS = {"large": {"CMLRecommender": ({},)}}
 CML, RATIO_PEERS = "CMLRecommender", ("LightFM WARP", "implicit BPR")
+TARGET = "implicit ALS"  # whose best validation recall the others race to
 
 
 # --------------------------------------------------------------------------
@@ -118,11 +131,11 @@ def test_metrics(split, scores):
             "ndcg@50": at_50["ndcg"]}
 
 
-def run_model(peer, split, threads, schedule):
-    """Every setting of the peer's grid; the best on validation is scored on test."""
+def run_model(peer, split, threads, schedule, grid):
+    """Every setting of ``grid``; the best on validation is scored on test."""
     peer.warm_up(threads)
     runs, best_scores, chosen = [], None, None
-    for setting in peer.GRID:
+    for setting in grid:
         run, scores = run_setting(peer, setting, split, threads, schedule)
         runs.append(run)
         print(f"  {peer.NAME:<15} {format_setting(setting):<32} best epoch "
@@ -170,7 +183,20 @@ def time_to_best_ratios(models):
             if peer in models and models[peer]["chosen"]["seconds_to_best"] > 0}
 
 
-def run_dataset(name, data_dir, peers, threads, schedules):
+def add_seconds_to_target(models):
+    """Each model's training seconds until its chosen setting first reaches
+    the target's best validation Recall@50 (None if it never does)."""
+    if TARGET not in models:
+        return
+    target = models[TARGET]["chosen"]["validation_recall@50"]
+    for model in models.values():
+        chosen = next(run for run in model["runs"]
+                      if run["setting"] == model["chosen"]["setting"])
+        model["chosen"]["seconds_to_target"] = next(
+            (point["seconds"] for point in chosen["curve"] if point["recall"] >= target), None)
+
+
+def run_dataset(name, data_dir, peers, threads, schedules, grids):
     """Split, run every available peer, return the dataset's results."""
     X, split = load_split(name, data_dir)
     info = describe_split(X, split)
@@ -180,7 +206,9 @@ def run_dataset(name, data_dir, peers, threads, schedules):
     other_cores, started = other_cores_meter(), time.perf_counter()
     models = {}
     for peer in peers:
-        models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE])
+        models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE],
+                                      grids[peer.NAME])
+    add_seconds_to_target(models)
     return {"label": DATASET_LABELS[name], "data": info, "models": models,
             "time_to_best_ratios": time_to_best_ratios(models),
             "wall_seconds": time.perf_counter() - started,
@@ -196,15 +224,15 @@ def format_setting(setting):
     return ", ".join(
         f"{key}={value}" if isinstance(value, str) else f"{key}={value:g}"
         for key, value in setting.items()
-    ) or "-"
+    ) or "defaults"
 
 
 def results_table(dataset):
     """A markdown table of one dataset's results, then the ratio lines."""
     lines = [
         "| model | best setting | best epoch | Recall@50 | Recall@100 | NDCG@50 "
-        "| s/epoch | s to best | grid s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| s/epoch | s to best | s to {TARGET} best | grid s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, model in dataset["models"].items():
         chosen, test = model["chosen"], model["test"]
@@ -214,7 +242,8 @@ def results_table(dataset):
             f"{chosen['best_epoch'] if timed else '-'} | {test['recall@50']:.4f} | "
             f"{test['recall@100']:.4f} | {test['ndcg@50']:.4f} | "
             + (f"{chosen['seconds_per_epoch']:.3f} | {chosen['seconds_to_best']:.1f} | "
-               f"{chosen['grid_training_seconds']:.1f} |" if timed else "- | - | - |")
+               f"{_seconds(chosen.get('seconds_to_target'))} | "
+               f"{chosen['grid_training_seconds']:.1f} |" if timed else "- | - | - | - |")
         )
     ratios = dataset["time_to_best_ratios"]
     if ratios:
@@ -222,10 +251,23 @@ def results_table(dataset):
         lines.append("CMLRecommender's time to best validation Recall@50, relative to: "
                      + "; ".join(f"{peer} {ratio:.2f}x" for peer, ratio in ratios.items())
                      + " (below 1: CML gets there sooner).")
+    models = dataset["models"]
+    if CML in models and TARGET in models:
+        reached = models[CML]["chosen"].get("seconds_to_target")
+        own = models[TARGET]["chosen"]["seconds_to_best"]
+        lines.append("")
+        lines.append(
+            f"CMLRecommender's time to {TARGET}'s best validation Recall@50: "
+            + (f"{reached:.1f} s, {reached / own:.2f}x {TARGET}'s own {own:.1f} s."
+               if reached is not None else f"never reached ({TARGET}: {own:.1f} s)."))
     return "\n".join(lines)
 
 
-def markdown_report(results):
+def _seconds(value):
+    return "" if value is None else f"{value:.1f}"
+
+
+def markdown_report(results, protocol_link="../benchmarks.md"):
     meta = results["meta"]
     machine = meta["machine"]
     versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
@@ -233,7 +275,7 @@ def markdown_report(results):
         "# Benchmark results",
         "",
         f"Written by `{meta['command']}` on {meta['date']} "
-        f"({meta['wall_seconds'] / 60:.1f} min). Protocol: [../benchmarks.md](../benchmarks.md).",
+        f"({meta['wall_seconds'] / 60:.1f} min). Protocol: [benchmarks.md]({protocol_link}).",
         "",
         f"- machine: {machine['cpu']}, {machine['logical_cores']} logical cores "
         f"({machine['usable_cores']} usable); {machine['threads']} threads per model",
@@ -243,7 +285,9 @@ def markdown_report(results):
             for kind, budget in meta["schedules"].items() if kind != "none"),
         "- Recall and NDCG on test, ranking every item but the user's training ones; "
         "times are training seconds only (s/epoch: median; s to best: up to the best "
-        "validation epoch of the chosen setting; grid s: all settings, all epochs).",
+        f"validation epoch of the chosen setting; s to {TARGET} best: up to the first "
+        f"evaluated epoch whose validation Recall@50 reaches {TARGET}'s best, blank if "
+        "none does; grid s: all settings, all epochs).",
     ]
     lines.append("- grids (validation Recall@50 picks one setting and epoch per model; "
                  "reasons in `benchmarks/peers/`): " + "; ".join(
@@ -309,7 +353,8 @@ def plot_curves(dataset, path):
 def write_outputs(results, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown_report(results))
+    protocol = Path(os.path.relpath(REPO_ROOT / "docs" / "benchmarks.md", out_dir.resolve()))
+    (out_dir / "results.md").write_text(markdown_report(results, protocol.as_posix()))
     for name, dataset in results["datasets"].items():
         try:
             plot_curves(dataset, out_dir / f"{name}.png")
@@ -356,17 +401,20 @@ def main(argv=None):
     if args.render:
         write_outputs(json.loads(Path(args.render).read_text()), Path(args.out))
         return
-    command = "python benchmarks/compare.py " + " ".join(
+    command = "python benchmarks/compare.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    data_dir = find_data_dir(args.data)
+    needs_files = any(not name.startswith("synthetic") for name in SUITE_DATASETS[args.suite])
+    data_dir = find_data_dir(args.data) if needs_files else None
     peers, skipped = available_peers(args.models)
     schedules = SCHEDULES[args.suite]
+    grids = {peer.NAME: SUITE_GRIDS.get(args.suite, {}).get(peer.NAME, peer.GRID)
+             for peer in peers}
     started = time.perf_counter()
     date = utc_now()
     print(f"{command}\n{date}; data {data_dir}; {cpu_model()}, {os.cpu_count()} cores; "
           f"{args.threads} threads; load average {os.getloadavg()[0]:.2f}")
     with threadpool_limits(limits=1, user_api="blas"):
-        datasets = {name: run_dataset(name, data_dir, peers, args.threads, schedules)
+        datasets = {name: run_dataset(name, data_dir, peers, args.threads, schedules, grids)
                     for name in SUITE_DATASETS[args.suite]}
     results = {
         "meta": {"suite": args.suite, "command": command, "date": date,
@@ -375,7 +423,7 @@ def main(argv=None):
                  "versions": library_versions(),
                  "schedules": schedules, "n_components": N_COMPONENTS,
                  "random_state": RANDOM_STATE, "skipped": skipped,
-                 "grids": {peer.NAME: list(peer.GRID) for peer in peers}},
+                 "grids": {name: list(grid) for name, grid in grids.items()}},
         "datasets": datasets,
     }
     for dataset in datasets.values():

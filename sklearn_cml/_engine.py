@@ -23,7 +23,7 @@ from ._interactions import Interactions, to_interactions
 from ._losses import LOSSES
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
 from ._sampling import make_sampler
-from ._solvers import SOLVERS
+from ._solvers import solver_for
 from ._steps import Embeddings, Optimizer, broken_rows, clip_rows, update_running_mean
 from ._threads import effective_n_threads, thread_limits
 from .metrics import embedding_scores, ranking_metrics
@@ -241,8 +241,9 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
         if params.covariance_weight > 0:
             covariance_step(_embeddings(state), params.covariance_weight, optimizer)
 
-    epoch = SOLVERS[params.solver].make_epoch(
-        LOSSES[params.loss], data, params,
+    loss = LOSSES[params.loss]
+    epoch = solver_for(params, loss).make_epoch(
+        loss, data, params,
         make_sampler(data.indices, data.n_items, params.negative_sampling_exponent),
         state.median_user_count, n_threads, state.item_embeddings.shape[1], covariance,
     )  # fmt: skip
@@ -406,8 +407,9 @@ def fold_in(state, data, params, trained_on):
                            params.negative_sampling_exponent)
     n_threads = effective_n_threads(params.n_jobs)
     with thread_limits(n_threads):
-        SOLVERS[params.solver].fold_in(LOSSES[params.loss], data, embeddings, params, sampler,
-                                       state.median_user_count, n_threads, rng_states)
+        loss = LOSSES[params.loss]
+        solver_for(params, loss).fold_in(loss, data, embeddings, params, sampler,
+                                         state.median_user_count, n_threads, rng_states)
         problems = vector_problems((users,), (grad_sq,))
     if problems:
         raise FloatingPointError(f"Placing the new users broke down: {'; '.join(problems)}. "

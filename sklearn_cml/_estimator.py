@@ -51,14 +51,15 @@ class CMLRecommender(BaseEstimator):
     ----------
     n_components : int, default=100
         Dimension of the embedding space.
-    loss : {"hinge", "softmax"}, default="hinge"
-        The embedding loss.  ``"hinge"`` is the paper's: the triplet hinge
-        on the hardest of ``n_negatives`` sampled items, WARP-weighted.
-        ``"softmax"`` is a sampled softmax over minus the squared distances
-        divided by ``temperature``: every sampled negative is pushed in
-        proportion to its probability of ranking above the liked item, at two
-        to three times the time per epoch of the hinge; ``margin`` and
-        ``rank_weight`` do not apply to it.  The user guide compares the two.
+    loss : {"hinge", "softmax"}, default="softmax"
+        The embedding loss.  ``"softmax"`` is a sampled softmax over minus
+        the squared distances divided by ``temperature``: every sampled
+        negative is pushed in proportion to its probability of ranking
+        above the liked item; ``margin`` and ``rank_weight`` do not apply to
+        it.  ``"hinge"`` is the paper's: the triplet hinge on the sampled
+        impostors, WARP-weighted (with ``solver="hogwild"``, on the hardest
+        of ``n_negatives`` draws: the paper's algorithm).  The user guide
+        compares the two.
     margin : float, default=1.0
         Margin of the triplet hinge, in squared distance.  Compare with
         ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
@@ -68,13 +69,14 @@ class CMLRecommender(BaseEstimator):
         impostors and estimate the item's rank; with the softmax, a step
         on a group of up to 16 of a user's items draws ``16 * n_negatives``
         items (160 by default), shared by the group.  Items are drawn with
-        replacement, so it may exceed the number of items.
+        replacement, so it may exceed the number of items.  ``solver="block"``
+        draws ``pool_size`` per block instead.
     temperature : float, default=0.3
         With ``loss="softmax"``: the scale of squared distances in the
         softmax.  Lower values concentrate the push on the closest
         negatives.  Compare with ``max_norm``, as for ``margin``.
-    temperature_exponent : float, default=0.0
-        Experimental.  With ``loss="softmax"``: each user's temperature is ``temperature *
+    temperature_exponent : float, default=0.15
+        With ``loss="softmax"``: each user's temperature is ``temperature *
         (n_u / n_median) ** temperature_exponent``, where ``n_u`` is the
         user's number of items and ``n_median`` the median over the users
         of the matrix given to ``fit``.  Positive values soften the softmax
@@ -93,15 +95,15 @@ class CMLRecommender(BaseEstimator):
         every violating pair has weight 1.
     covariance_weight : float, default=1.0
         Weight of the covariance loss, applied once per
-        ``covariance_interval`` pairs over all user and item vectors.  0
-        turns it off.
+        ``covariance_interval`` pairs (and at the end of each epoch) over
+        all user and item vectors.  0 turns it off.
     max_norm : float, default=1.0
         Radius of the ball that every user and item vector is kept in.
-    learning_rate : float, default=0.1
+    learning_rate : float, default=0.15
         AdaGrad learning rate.
-    n_epochs : int, default=50
+    n_epochs : int, default=60
         Passes over the interactions made by ``fit``.
-    average : bool or int, default=True
+    average : bool or int, default=5
         Average the vectors over epochs (Polyak-Ruppert averaging):
         ``user_embeddings_`` and ``item_embeddings_`` are then the mean of
         the vectors at the end of each epoch from epoch ``average`` on
@@ -110,14 +112,32 @@ class CMLRecommender(BaseEstimator):
         the vectors per epoch.  An int larger than 1 leaves the first,
         coarse epochs out of the mean; False (or 0) keeps the last epoch's
         vectors.  Training holds a second copy of the vectors.
-    solver : {"hogwild"}, default="hogwild"
+    solver : {"hogwild", "block"}, default="block"
         How the embedding loss is minimised.  ``"hogwild"``: SGD on one pair
-        (or one group of a user's pairs) at a time, threads updating the
-        vectors without locks.
-    covariance_interval : int, default=100_000
-        Number of training pairs between two steps of the covariance loss
-        (each step touches every vector, so it is taken every so many
-        pairs rather than after each).
+        (or one group of a user's pairs) at a time against ``n_negatives``
+        draws each, threads updating the vectors without locks; the paper's
+        algorithm.  ``"block"``: blocks of about ``block_size`` pairs, merged
+        by user, against one pool of ``pool_size`` negatives shared by the
+        block; distances and gradients come from matrix products (BLAS), and
+        training is bitwise reproducible for a fixed ``random_state``
+        whatever ``n_jobs``.  ``n_negatives`` is not used.  See the user
+        guide, "Choosing a solver".
+    block_size : int, default=4096
+        ``solver="block"``: training pairs per block (a block holds whole
+        users, so it may hold a little more).  Each user and each item
+        takes at most one step per block: smaller blocks take more steps
+        per epoch, larger ones run the products nearer the machine's peak.
+    pool_size : int, default=2048
+        ``solver="block"``: negatives drawn per block (with replacement, as
+        ``negative_sampling_exponent`` says), shared by all its pairs; the
+        user's own items among them are skipped.  Memory: two float32
+        matrices of (users in a block) x ``pool_size``.
+    covariance_interval : int or "auto", default="auto"
+        Number of training pairs between two steps of the covariance loss.
+        Each step touches every vector, so it is taken every so many pairs
+        rather than after each.  ``"auto"``: 10 pairs per user and item
+        vector (about 97,000 on MovieLens-1M), so that the steps cost a
+        fixed share of an epoch whatever the data's size.
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
@@ -232,7 +252,9 @@ class CMLRecommender(BaseEstimator):
         "n_epochs": [_Integer(1, None, closed="left")],
         "average": ["boolean", Interval(Integral, 0, None, closed="left")],
         "solver": [StrOptions(SOLVERS.keys())],
-        "covariance_interval": [_Integer(1, None, closed="left")],
+        "covariance_interval": [StrOptions({"auto"}), _Integer(1, None, closed="left")],
+        "block_size": [_Integer(1, None, closed="left")],
+        "pool_size": [_Integer(1, None, closed="left")],
         "fold_in_epochs": [_Integer(1, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [_Integer(1, None, closed="left")],
@@ -253,20 +275,22 @@ class CMLRecommender(BaseEstimator):
         self,
         n_components=100,
         *,
-        loss="hinge",
+        loss="softmax",
         margin=1.0,
         n_negatives=10,
         temperature=0.3,
-        temperature_exponent=0.0,
+        temperature_exponent=0.15,
         negative_sampling_exponent=0.1,
         rank_weight=True,
         covariance_weight=1.0,
         max_norm=1.0,
-        learning_rate=0.1,
-        n_epochs=50,
-        average=True,
-        solver="hogwild",
-        covariance_interval=100_000,
+        learning_rate=0.15,
+        n_epochs=60,
+        average=5,
+        solver="block",
+        block_size=4096,
+        pool_size=2048,
+        covariance_interval="auto",
         fold_in_epochs=20,
         feature_weight=1.0,
         hidden_size=256,
@@ -296,6 +320,8 @@ class CMLRecommender(BaseEstimator):
         self.n_epochs = n_epochs
         self.average = average
         self.solver = solver
+        self.block_size = block_size
+        self.pool_size = pool_size
         self.covariance_interval = covariance_interval
         self.fold_in_epochs = fold_in_epochs
         self.feature_weight = feature_weight

@@ -33,3 +33,17 @@ def data_dir():
         print(f"SKIP: {reason}")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(params=["hogwild", "block"])
+def each_solver(request, monkeypatch):
+    """Run a test once per solver: the solver becomes CMLRecommender's default.
+
+    Modules use it with ``pytestmark = pytest.mark.usefixtures("each_solver")``
+    so that every estimator built in their tests trains with each solver.
+    """
+    from sklearn_cml import CMLRecommender
+
+    defaults = dict(CMLRecommender.__init__.__kwdefaults__, solver=request.param)
+    monkeypatch.setattr(CMLRecommender.__init__, "__kwdefaults__", defaults)
+    return request.param

@@ -11,6 +11,9 @@ from sklearn_cml.datasets import make_interactions
 from sklearn_cml.metrics import ranking_metrics
 from sklearn_cml.model_selection import train_test_split
 
+# Every test runs with each solver (conftest.each_solver).
+pytestmark = pytest.mark.usefixtures("each_solver")
+
 PARAMS = dict(n_components=6, n_negatives=4, random_state=0, n_jobs=1)
 N_EPOCHS = 5
 LOSSES = ["hinge", "softmax"]
@@ -31,8 +34,9 @@ def epoch_vectors(X, loss):
     return vectors, model
 
 
-@pytest.fixture(scope="module", params=LOSSES)
-def trajectory(request, X):
+@pytest.fixture(params=LOSSES)
+def trajectory(request, X, each_solver):
+    """Per test: the solver is part of what it compares."""
     return request.param, *epoch_vectors(X, request.param)
 
 

@@ -8,6 +8,9 @@ from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.model_selection import train_test_split
 
+# Every test runs with each solver (conftest.each_solver).
+pytestmark = pytest.mark.usefixtures("each_solver")
+
 PARAMS = dict(n_components=8, n_negatives=5, top_k=10, random_state=0)
 
 
@@ -17,11 +20,19 @@ def X():
 
 
 @pytest.fixture(scope="module")
-def stopped(X):
-    return CMLRecommender(
-        **PARAMS, n_epochs=200, early_stopping=True, validation_fraction=0.2,
-        n_iter_no_change=3,
-    ).fit(X)
+def stopped_by_solver():
+    return {}
+
+
+@pytest.fixture
+def stopped(X, each_solver, stopped_by_solver):
+    """A model fitted with early stopping, once per solver."""
+    if each_solver not in stopped_by_solver:
+        stopped_by_solver[each_solver] = CMLRecommender(
+            **PARAMS, n_epochs=200, early_stopping=True, validation_fraction=0.2,
+            n_iter_no_change=3,
+        ).fit(X)
+    return stopped_by_solver[each_solver]
 
 
 def test_stops_on_a_plateau_before_the_epoch_limit(stopped):

@@ -18,6 +18,9 @@ from sklearn_cml.datasets import make_interactions
 SMALL = dict(n_components=8, n_negatives=5, n_epochs=10, fold_in_epochs=10)
 LOSSES = ["hinge", "softmax"]
 
+# Every test runs with each solver (the fixture sets the default solver).
+pytestmark = pytest.mark.usefixtures("each_solver")
+
 
 def planted_blocks(n_blocks=4, users_per_block=30, items_per_block=15, density=0.7, seed=0):
     """Users of block b interact only with (a random 70% of) the items of block b."""

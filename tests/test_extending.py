@@ -81,12 +81,26 @@ def with_toy_loss(monkeypatch):
 def test_a_registered_loss_trains_and_places_new_users(with_toy_loss, dense_blocks):
     train, test, _, item_block = dense_blocks
     model = CMLRecommender(**{**SMALL, "n_epochs": 20}, loss="squared_hinge", top_k=10,
-                           random_state=0).fit(train)
+                           solver="hogwild", random_state=0).fit(train)
     assert model.loss_curve_[-1] < model.loss_curve_[0]
     _, neighbors = model.kneighbors_items(n_neighbors=5)
     assert np.mean(item_block[neighbors] == item_block[:, None]) > 0.98
     assert recall_of_recommendations(model, train, test, n_items=10) > 0.97
     assert model.score(train) > 0.9  # fold-in runs the same step on new rows
+
+
+def test_a_solver_without_a_step_for_the_loss_is_refused(with_toy_loss, dense_blocks):
+    train = dense_blocks[0]
+    with pytest.raises(ValueError, match="solver='block' cannot train loss='squared_hinge'"):
+        CMLRecommender(**SMALL, loss="squared_hinge", solver="block").fit(train)
+    model = CMLRecommender(**SMALL, loss="squared_hinge", solver="hogwild",
+                           random_state=0).fit(train)
+    before = model.item_embeddings_.copy()
+    model.set_params(solver="block")
+    for method in (model.partial_fit, model.transform):
+        with pytest.raises(ValueError, match="Use solver='hogwild'"):
+            method(train)
+    np.testing.assert_array_equal(model.item_embeddings_, before)
 
 
 def test_an_unregistered_loss_is_refused(dense_blocks):
@@ -106,7 +120,8 @@ def dense_blocks():
 def test_an_outside_loss_leaves_the_kernel_cache_usable(with_toy_loss, dense_blocks):
     """Its types must not reach the on-disk cache index, which every process
     loads: a new process, where this module is unknown, still trains."""
-    CMLRecommender(**{**SMALL, "n_epochs": 1}, loss="squared_hinge").fit(dense_blocks[0])
+    CMLRecommender(**{**SMALL, "n_epochs": 1}, loss="squared_hinge",
+                   solver="hogwild").fit(dense_blocks[0])
     script = ("import numpy as np; from sklearn_cml import CMLRecommender; "
               "X = (np.random.default_rng(0).random((40, 20)) < 0.3).astype(float); "
               "CMLRecommender(n_components=4, n_epochs=1).fit(X).transform(X)")

@@ -22,6 +22,9 @@ from sklearn_cml._rng import seed_states
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
 
+# Every test runs with each solver (conftest.each_solver).
+pytestmark = pytest.mark.usefixtures("each_solver")
+
 
 def test_mlp_gradients_match_finite_differences():
     rng = np.random.default_rng(0)

@@ -488,7 +488,7 @@ def test_cross_validation_over_users_with_the_estimators_score():
     cv = ShuffleSplit(3, test_size=0.25, random_state=0)
 
     def recalls(learning_rate):
-        model = CMLRecommender(n_components=8, n_epochs=5, n_negatives=5, top_k=10,
+        model = CMLRecommender(n_components=8, n_epochs=20, n_negatives=5, top_k=10,
                                learning_rate=learning_rate, random_state=0)
         return cross_val_score(model, X, cv=cv)
 

@@ -27,7 +27,7 @@ def liked(ratings):
 
 def test_grid_search_picks_the_clearly_better_settings(liked):
     search = GridSearchCV(
-        CMLRecommender(**PARAMS),
+        CMLRecommender(**PARAMS, loss="hinge"),  # the margin is the hinge's
         {"margin": [0.05, 1.0], "n_components": [2, 32]},
         cv=KFold(3, shuffle=True, random_state=0),
     ).fit(liked)

@@ -75,13 +75,14 @@ def top_popularity(model, X, k=10):
 
 
 def test_popularity_weighted_negatives_push_popular_items_away():
-    """A positive exponent draws popular items as negatives more often, so
-    they are recommended less; a negative one does the opposite."""
+    """With the hinge, a positive exponent draws popular items as negatives
+    more often, so they are recommended less; a negative one does the
+    opposite.  (The softmax corrects for the sampler: logQ.)"""
     X = make_interactions(n_users=300, n_items=200, mean_interactions=12.0, random_state=0)
     means = {}
     for exponent in (-0.5, 0.0, 0.5):
         model = CMLRecommender(n_components=16, n_epochs=15, negative_sampling_exponent=exponent,
-                               random_state=0, n_jobs=1).fit(X)
+                               loss="hinge", random_state=0, n_jobs=1).fit(X)
         means[exponent] = top_popularity(model, X)
     assert means[-0.5] > means[0.0] > means[0.5]
 

@@ -1,20 +1,15 @@
-"""CMLRecommender (this package): Hogwild AdaGrad on CPU, Numba kernels.
+"""CMLRecommender (this package): the block solver by default, Numba kernels and BLAS.
 
-Grid: the sampled softmax over distances (``loss="softmax"``, temperature
-0.3) x learning rate 0.1 or 0.2 x temperature exponent 0 or 0.15 (each
-user's temperature scaled by ``(n_u / n_median) ** exponent``).  The
-paper's hinge (the package default) left the grid when the exponent came:
-it was never chosen in the three runs that had it, 0.003 to 0.005 below
-the softmax on both validation splits.  With the epochs averaged
-(``average``, the default), 0.2 and 0.1 were the best two learning rates
-of 0.05, 0.1 and 0.2 on both validation splits; the exponent 0.15 gained
-0.0046 on MovieLens-1M's validation split and 0.0037 on CiteULike-a's
-(0.25 did as well on MovieLens-1M, not on CiteULike-a; docs/user_guide.md,
-"Averaging the epochs" and "A temperature per user").  Everything else
-is the package default (160 negatives per group of 16 pairs of a user,
-drawn in proportion to ``(popularity + 1) ** 0.1``; covariance weight 1;
-vectors in the unit ball; the mean of the epochs' vectors).  A pair's
-score is minus the squared distance.
+Grid: the package defaults (``solver="block"``: blocks of 4,096 pairs
+against a shared pool of 2,048 negatives; the sampled softmax at
+temperature 0.3 with the per-user exponent 0.15; learning rate 0.15; the
+mean of the epochs' vectors from epoch 5) and three neighbours: learning
+rate 0.1 and 0.2, and the temperature exponent 0.  Everything else is the
+package default (negatives drawn in proportion to ``(popularity + 1) **
+0.1``; covariance weight 1; vectors in the unit ball).  A pair's score is
+minus the squared distance.  The per-pair solver's best setting of the
+earlier runs (``solver="hogwild"``, learning rate 0.1, exponent 0.15) is in
+docs/benchmarks.md.
 """
 
 from _common import tiny_matrix
@@ -25,10 +20,11 @@ from sklearn_cml.metrics import embedding_scores
 
 NAME = "CMLRecommender"
 SCHEDULE = "sgd"
-GRID = tuple(
-    {"loss": "softmax", "learning_rate": learning_rate, "temperature_exponent": exponent}
-    for learning_rate in (0.1, 0.2)
-    for exponent in (0.0, 0.15)
+GRID = (
+    {},
+    {"learning_rate": 0.1},
+    {"learning_rate": 0.2},
+    {"temperature_exponent": 0.0},
 )
 
 
@@ -41,7 +37,7 @@ def version():
     return sklearn_cml.__version__
 
 
-def warm_up(threads, settings=({"loss": "hinge"}, {"loss": "softmax"})):
+def warm_up(threads, settings=({}, {"loss": "hinge"}, {"solver": "hogwild"})):
     """Compile (or load from the on-disk cache) the Numba kernels of each setting."""
     for setting in settings:
         CMLRecommender(n_components=8, n_epochs=1, n_jobs=threads, random_state=0,

@@ -31,10 +31,14 @@ class Loss:
         step's per-thread buffers (a NamedTuple of arrays, one row per
         thread).
     pair_step : numba function
-        The step, with the signature that ``_solvers.hogwild.pair_step``
-        documents.
+        The per-pair solver's step, with the signature that
+        ``_solvers.hogwild.pair_step`` documents.
+    block_row : numba function or None
+        The block solver's loss of one user against a pool, with the
+        signature that ``_solvers.block.block_row`` documents; None if the
+        loss does not run with the block solver.
     prepare_chunk : callable
-        Called on the scratch before each chunk of steps.
+        Called on the per-pair solver's scratch before each chunk of steps.
     """
 
     name: str
@@ -43,4 +47,5 @@ class Loss:
     parameters: Callable
     scratch: Callable
     pair_step: Callable
+    block_row: Callable = None
     prepare_chunk: Callable = _nothing_to_prepare

@@ -11,6 +11,9 @@ One step works on one (user, positive item) pair:
    weight the hinge by ``log(rank + 1)`` (WARP);
 4. take an AdaGrad step on the user, the positive and the hardest impostor,
    then project each back into the ball of radius ``max_norm``.
+
+The block solver (``hinge_block_row``) finds the impostors among a pool
+shared by many pairs and pushes all of them, sharing the weight.
 """
 
 import math
@@ -169,6 +172,51 @@ def hinge_pair_step(parameters, sampler, user, positives, position, interactions
     return rng_state, pair_loss
 
 
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def hinge_block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
+                    pairs, item_embeddings, pair_coef, n_items):
+    """The block solver's row (``_solvers.block.block_row``) for the hinge.
+
+    A pair's impostors are the pool entries closer than ``d(u, p) +
+    margin`` (never the user's own items, at ``+inf``).  Its rank is
+    estimated from all ``M`` of them, ``floor(sum_n c_n)`` over the
+    impostors (``n_items * M / N`` for uniform draws), and its WARP weight
+    ``w = log(rank + 1)`` is shared by the impostors: each is pushed with
+    ``w / M``.  Pushing only the hardest one, as the per-pair step does,
+    ranked far worse with a shared pool (validation Recall@50 0.237
+    against 0.413 on MovieLens-1M; docs/algorithm.md).
+    """
+    n_pool = distances.shape[0]
+    scratch[:n_pool] = distances
+    distances[:] = 0.0
+    loss = np.float32(0.0)
+    for b in range(pairs.shape[0]):
+        threshold = squared_distance(user_vector, item_embeddings[pairs[b]]) + parameters.margin
+        n_impostors = 0
+        rank_sum = np.float32(0.0)
+        for n in range(n_pool):
+            hit = scratch[n] < threshold
+            n_impostors += 1 if hit else 0
+            rank_sum += pool.counts[n] if hit else np.float32(0.0)
+        if n_impostors == 0:
+            pair_coef[b] = 0.0
+            continue
+        weight = np.float32(1.0)
+        if parameters.use_rank_weight:
+            weight = np.float32(math.log(math.floor(min(rank_sum, n_items)) + 1.0))
+        pair_coef[b] = weight
+        share = weight / np.float32(n_impostors)
+        for n in range(n_pool):
+            violation = threshold - scratch[n]
+            if violation > 0.0:
+                distances[n] -= share
+                loss += share * violation
+    total = np.float32(0.0)
+    for n in range(n_pool):
+        total += distances[n]
+    return total, loss
+
+
 LOSS = Loss(
     name="hinge",
     group_size=1,
@@ -176,5 +224,6 @@ LOSS = Loss(
     parameters=_parameters,
     scratch=_scratch,
     pair_step=hinge_pair_step,
+    block_row=hinge_block_row,
     prepare_chunk=_reset_marks,
 )

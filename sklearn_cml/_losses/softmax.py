@@ -235,6 +235,85 @@ def softmax_group_step(parameters, sampler, user, positives, position, interacti
     return rng_state, loss
 
 
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def exp_shifted(values, top, bits):
+    """``values[n] = exp(values[n] - top)`` in place (``values <= top``); returns the sum.
+
+    A branch-free float32 exp that LLVM vectorises (Numba has no vector exp
+    without Intel's SVML): ``2^t = 2^floor(t) p(t - floor(t))`` with a
+    degree-6 polynomial ``p`` (relative error below 1e-5), and ``2^floor(t)``
+    built from its exponent bits in ``bits`` (an int32 scratch); 0 below
+    2^-126, so ``-inf`` (a masked entry) gives exactly 0.
+    """
+    n_values = values.shape[0]
+    as_float = bits[:n_values].view(np.float32)
+    for n in range(n_values):
+        t = max(values[n] - top, np.float32(-88.0)) * np.float32(1.4426950408889634)
+        whole = math.floor(t)
+        f = t - whole
+        p = np.float32(1.5353362e-4)
+        p = p * f + np.float32(1.3398874e-3)
+        p = p * f + np.float32(9.6181291e-3)
+        p = p * f + np.float32(5.5504109e-2)
+        p = p * f + np.float32(2.4022651e-1)
+        p = p * f + np.float32(6.9314718e-1)
+        p = p * f + np.float32(1.0)
+        exponent = np.int32(whole) + np.int32(127)
+        bits[n] = (exponent << np.int32(23)) if exponent > 0 else np.int32(0)
+        values[n] = p
+    total = np.float32(0.0)
+    for n in range(n_values):
+        e = values[n] * as_float[n]
+        values[n] = e
+        total += e
+    return total
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def softmax_block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
+                      pairs, item_embeddings, pair_coef, n_items):
+    """The block solver's row (``_solvers.block.block_row``) for the softmax.
+
+    Each pair's positive competes with every pool entry, whose logit is
+    ``log c_n - D[n] / T`` (logQ-corrected; ``-inf`` for the user's own
+    items).  The pool's normaliser is shared by the user's pairs, so a pair
+    costs O(K) beyond the row's O(N), and the O(N) passes are branch-free.
+    """
+    inv_temperature = user_inv_temperature(
+        parameters.inv_temperature, indptr[user + 1] - indptr[user], parameters.reference_count,
+        parameters.temperature_exponent,
+    )  # fmt: skip
+    n_pool = distances.shape[0]
+    top = -np.inf
+    for n in range(n_pool):
+        logit = pool.log_counts[n] - distances[n] * inv_temperature
+        distances[n] = logit
+        top = max(top, logit)
+    if top > -np.inf:
+        pool_sum = exp_shifted(distances, top, bits)
+    else:  # every pool entry is one of the user's items
+        pool_sum = np.float32(0.0)
+        distances[:] = 0.0
+    share = np.float32(0.0)
+    loss = np.float32(0.0)
+    for b in range(pairs.shape[0]):
+        logit = -squared_distance(user_vector, item_embeddings[pairs[b]]) * inv_temperature
+        shift = max(logit, top)
+        positive = math.exp(logit - shift)
+        scale = math.exp(top - shift) if top > -np.inf else np.float32(0.0)
+        z = positive + pool_sum * scale
+        loss += math.log(z) - (logit - shift)
+        share += scale / z
+        pair_coef[b] = inv_temperature * (np.float32(1.0) - positive / z)
+    coefficient = -inv_temperature * share
+    total = np.float32(0.0)
+    for n in range(n_pool):
+        weight = coefficient * distances[n]
+        distances[n] = weight
+        total += weight
+    return total, loss
+
+
 LOSS = Loss(
     name="softmax",
     group_size=GROUP_SIZE,
@@ -242,4 +321,5 @@ LOSS = Loss(
     parameters=_parameters,
     scratch=_scratch,
     pair_step=softmax_group_step,
+    block_row=softmax_block_row,
 )

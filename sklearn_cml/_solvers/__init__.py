@@ -7,11 +7,26 @@ steps.  To add a solver: write a module here that provides both, then add
 one entry below.
 """
 
-from . import hogwild
+from . import block, hogwild
 from ._base import Solver
 
 SOLVERS = {
     "hogwild": hogwild.SOLVER,
+    "block": block.SOLVER,
 }
 
-__all__ = ["SOLVERS", "Solver"]
+
+
+def solver_for(params, loss):
+    """The solver ``params.solver`` names, checked against the ``Loss``."""
+    solver = SOLVERS[params.solver]
+    if not solver.supports(loss):
+        others = [name for name, other in SOLVERS.items() if other.supports(loss)]
+        raise ValueError(
+            f"solver={params.solver!r} cannot train loss={loss.name!r}: the loss has no "
+            f"step for it. Use solver={others[0]!r}, or another loss."
+        )
+    return solver
+
+
+__all__ = ["SOLVERS", "Solver", "solver_for"]

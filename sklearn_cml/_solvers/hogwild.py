@@ -16,7 +16,6 @@ with a random state of its own (a hash of its items), runs ``n_epochs``
 passes over its positives in a random order, by groups.
 """
 
-import types as types_module
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +25,7 @@ from numba.extending import overload
 from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_permutation, shuffle_row, shuffle_within_rows, stream_seed
 from .._steps import Embeddings, Optimizer, row_of_entry
-from ._base import Solver
+from ._base import Solver, covariance_interval, kernel_for, twins
 
 
 class PairUnits(NamedTuple):
@@ -229,36 +228,10 @@ def _slot_rows(slot, n_slots, parameters, sampler, interactions, embeddings, opt
 # --------------------------------------------------------------- Python side
 
 
-def _uncached_twin(kernel, **callees):
-    """``kernel`` compiled anew in each process, calling the given ``callees``.
-
-    A loss defined outside the package must not reach the on-disk cache: its
-    types would be pickled into the cache index of the solver's kernels,
-    which every later process loads, and fails to load where the loss's
-    module cannot be imported.  So its kernels run as twins, uncached.
-    """
-    function = kernel.py_func
-    twin = types_module.FunctionType(function.__code__, {**function.__globals__, **callees},
-                                     function.__name__, function.__defaults__)
-    options = {key: value for key, value in kernel.targetoptions.items()
-               if key in ("parallel", "fastmath", "error_model")}
-    return njit(cache=False, **options)(twin)
-
-
-_UNCACHED_SLOT_BLOCKS = _uncached_twin(_slot_blocks)
-_UNCACHED_SLOT_ROWS = _uncached_twin(_slot_rows)
-_UNCACHED = {
-    epoch_chunk: _uncached_twin(epoch_chunk, _slot_blocks=_UNCACHED_SLOT_BLOCKS),
-    fold_in_rows: _uncached_twin(fold_in_rows, _slot_rows=_UNCACHED_SLOT_ROWS),
-}
-
-
-def _kernel(kernel, loss):
-    """``kernel``, or its uncached twin for a loss defined outside the package."""
-    if loss.parameters_type.__module__.startswith(__name__.split(".")[0] + "."):
-        return kernel
-    return _UNCACHED[kernel]
-
+# Twins of the kernels that see a loss's types, for losses defined outside
+# the package (``_base.kernel_for``).
+_TWINS = twins({epoch_chunk: {"_slot_blocks": _slot_blocks},
+                fold_in_rows: {"_slot_rows": _slot_rows}})
 
 
 def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_components,
@@ -280,8 +253,8 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     parameters = loss.parameters(params, reference_count, False)
     scratch = loss.scratch(n_threads, n_components, data.n_items, params)
     optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
-    units_per_chunk = max(1, params.covariance_interval // group_size)
-    run_chunk = _kernel(epoch_chunk, loss)
+    units_per_chunk = max(1, covariance_interval(params, data) // group_size)
+    run_chunk = kernel_for(epoch_chunk, loss, _TWINS)
 
     def run(state, block_losses):
         # The order depends only on (seed, epoch number): fit for n epochs
@@ -307,7 +280,7 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
 def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads, rng_states):
     """Move ``embeddings.users`` (new users, one per row of ``data``) in place."""
     optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
-    _kernel(fold_in_rows, loss)(
+    kernel_for(fold_in_rows, loss, _TWINS)(
         loss.parameters(params, reference_count, True), sampler, data, embeddings, optimizer,
         loss.scratch(n_threads, embeddings.users.shape[1], data.n_items, params),
         np.empty_like(data.indices), loss.group_size, params.fold_in_epochs, rng_states,
