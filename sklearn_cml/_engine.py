@@ -76,6 +76,11 @@ class TrainingState:
                   "rng_states", "feature_rng_states", "encoder", "encoder_grad_sq",
                   "user_average", "item_average", "n_averaged")
 
+    def embeddings(self):
+        """The trained vectors and their AdaGrad sums, as the kernels take them."""
+        return Embeddings(self.user_embeddings, self.user_grad_sq, self.item_embeddings,
+                          self.item_grad_sq)
+
     def model_vectors(self):
         """``(users, items)``: the vectors the model answers with."""
         if self.n_averaged:
@@ -239,7 +244,7 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
 
     def covariance(state):
         if params.covariance_weight > 0:
-            covariance_step(_embeddings(state), params.covariance_weight, optimizer)
+            covariance_step(state.embeddings(), params.covariance_weight, optimizer)
 
     loss = LOSSES[params.loss]
     epoch = solver_for(params, loss).make_epoch(
@@ -265,11 +270,6 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
                 _report(state, params, time.perf_counter() - started)
             if stop:
                 break
-
-
-def _embeddings(state):
-    return Embeddings(state.user_embeddings, state.user_grad_sq, state.item_embeddings,
-                      state.item_grad_sq)
 
 
 def _report(state, params, seconds):

@@ -44,7 +44,7 @@ from numba.extending import overload
 from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_below, shuffle_row, splitmix64, stream_seed
 from .._sampling import draw, inverse_probability
-from .._steps import Embeddings, Optimizer, adagrad_step
+from .._steps import Optimizer, adagrad_step
 from ._base import Solver, covariance_interval, kernel_for, twins
 from .hogwild import user_groups
 
@@ -639,7 +639,7 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     max_pairs = min(block_size + _largest_group(data.indptr), data.n_interactions)
     # Sized by the most slots of a block in the epoch's plan, grown when a
     # later plan has more.
-    workspace = [_workspace(0, pool_size, n_components)]
+    work = _workspace(0, pool_size, n_components)
     pool = _empty_pool(pool_size, n_items)
     item_plan = ItemPlan(np.full(n_items, -1, np.int64), np.empty(max_pairs, np.int64),
                          np.full(n_items, -1, np.int64), np.empty(max_pairs, np.int64),
@@ -649,35 +649,35 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
     run_user_side = kernel_for(user_side, loss, _TWINS)
     interval = covariance_interval(params, data)
-    stamps = [0]  # the last block's stamp, across epochs: the maps are never cleared
+    stamp = 0  # the last block's, across epochs: the maps are never cleared
 
     def run(state, block_losses):
+        nonlocal work, stamp
         plan = make_plan(data.indptr, data.indices, GROUP_SIZE, block_size,
                          stream_seed(state.seed, "pair order", state.n_iter))
-        embeddings = _embeddings(state)
+        embeddings = state.embeddings()
         max_slots = int(np.diff(plan.block_ptr).max(initial=0))
-        if max_slots > workspace[0].users.shape[0]:
-            workspace[0] = _workspace(max_slots, pool_size, n_components)
-        work = workspace[0]
+        if max_slots > work.users.shape[0]:
+            work = _workspace(max_slots, pool_size, n_components)
         rng_state = state.rng_states[0]
         since_covariance = 0
         for block in range(plan.block_ptr.shape[0] - 1):
             first, last = plan.block_ptr[block], plan.block_ptr[block + 1]
             n_slots = last - first
-            stamps[0] += 1
+            stamp += 1
             # Numba returns a uint64 as a Python int: retyped for the next call.
-            rng_state = np.uint64(draw_pool(rng_state, sampler, n_items, pool, stamps[0]))
+            rng_state = np.uint64(draw_pool(rng_state, sampler, n_items, pool, stamp))
             gather_rows(state.user_embeddings, plan.slot_user[first:last],
                         work.users, work.user_sq)
             gather_rows(state.item_embeddings, pool.items, work.pool_vectors,
                         work.pool_sq)
             run_user_side(parameters, n_slots, first, plan, pool, pool_size, data, embeddings,
-                          optimizer, work, pair_coef, stamps[0])
+                          optimizer, work, pair_coef, stamp)
             with np.errstate(over="ignore"):  # a diverging loss: the engine names the cause
                 block_losses[block % block_losses.shape[0]] += work.slot_losses[:n_slots].sum()
-            n_unique = plan_items(pool, pool_size, plan, first, last, item_plan, stamps[0])
+            n_unique = plan_items(pool, pool_size, plan, first, last, item_plan, stamp)
             item_side(n_unique, plan.slot_ptr[first], pool, plan, item_plan, work,
-                      pair_coef, embeddings, optimizer, stamps[0])
+                      pair_coef, embeddings, optimizer, stamp)
             # The covariance step after every covariance_interval pairs and
             # after the epoch's last block, as the per-pair solver does.
             since_covariance += plan.slot_ptr[last] - plan.slot_ptr[first]
@@ -709,11 +709,6 @@ def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads,
         GROUP_SIZE, params.fold_in_epochs, rng_states,
         _empty_pool(pool_size, embeddings.items.shape[0], (n_threads,)), scratch, n_threads,
     )  # fmt: skip
-
-
-def _embeddings(state):
-    return Embeddings(state.user_embeddings, state.user_grad_sq, state.item_embeddings,
-                      state.item_grad_sq)
 
 
 # Twins of the kernels that see a loss's types, for losses defined outside

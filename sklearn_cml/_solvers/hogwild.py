@@ -24,7 +24,7 @@ from numba.extending import overload
 
 from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_permutation, shuffle_row, shuffle_within_rows, stream_seed
-from .._steps import Embeddings, Optimizer, row_of_entry
+from .._steps import Optimizer, row_of_entry
 from ._base import Solver, covariance_interval, kernel_for, twins
 
 
@@ -263,8 +263,7 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
         if group_size > 1:
             shuffle_within_rows(data.indptr, data.indices, units.shuffled,
                                 stream_seed(state.seed, "row order", state.n_iter))
-        embeddings = Embeddings(state.user_embeddings, state.user_grad_sq,
-                                state.item_embeddings, state.item_grad_sq)
+        embeddings = state.embeddings()
         for chunk_start in range(0, n_units, units_per_chunk):
             loss.prepare_chunk(scratch)
             run_chunk(
