@@ -7,6 +7,7 @@ import pytest
 from _numerics import central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from sklearn_cml._interactions import Interactions
 from sklearn_cml._losses.softmax import (
@@ -14,6 +15,8 @@ from sklearn_cml._losses.softmax import (
     SoftmaxParameters,
     _scratch,
     draw_negatives,
+    exp_shifted,
+    float_order_key,
     group_gradients,
 )
 from sklearn_cml._rng import random_permutation, seed_states, shuffle_within_rows
@@ -301,3 +304,46 @@ def test_temperature_exponent_reaches_training_and_fold_in():
     empty = scaled.set_params(temperature_exponent=0.5).transform(np.zeros((1, X.shape[1])))
     np.testing.assert_allclose(empty[0], scaled.user_embeddings_.mean(axis=0), rtol=1e-5,
                                atol=1e-6)
+
+
+@njit
+def _exp_shifted(values, top, bits):
+    return exp_shifted(values, top, bits)
+
+
+@njit
+def _order_keys(values):
+    keys = np.empty(values.shape[0], np.int32)
+    bits = values.view(np.int32)
+    for n in range(values.shape[0]):
+        keys[n] = float_order_key(bits[n])
+    return keys
+
+
+@settings(deadline=None)
+@given(st.lists(st.floats(-80.0, 0.0, width=32), min_size=1, max_size=300),
+       st.floats(-5.0, 5.0, width=32))
+def test_exp_shifted_matches_numpy(offsets, top):
+    """The block row's vector exp: relative error below 1e-5 and exact sums;
+    a masked (-inf) entry gives exactly 0."""
+    values = np.array(offsets + [-np.inf], np.float32) + np.float32(top)
+    expected = np.exp(values.astype(np.float64) - np.float32(top))
+    out = values.copy()
+    total = _exp_shifted(out, np.float32(top), np.empty(values.shape[0], np.int32))
+    assert out[-1] == 0.0
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-35)
+    np.testing.assert_allclose(total, expected.sum(), rtol=1e-5)
+
+
+@settings(deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False), min_size=2, max_size=50))
+def test_float_order_key_orders_as_the_floats(values):
+    """The integer keys behind the row's max sort as the floats do (signed
+    zeros, infinities, subnormals included), and the key is its own inverse."""
+    floats = np.array(values, np.float32)
+    keys = _order_keys(floats)
+    by_key = floats[np.argsort(keys)]
+    assert np.all(by_key[:-1] <= by_key[1:])
+    assert np.array_equal(_order_keys(keys.view(np.float32)).view(np.float32).view(np.int32),
+                          floats.view(np.int32))
+    assert floats[np.argmax(keys)] == floats.max()

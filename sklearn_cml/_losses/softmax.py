@@ -235,6 +235,13 @@ def softmax_group_step(parameters, sampler, user, positives, position, interacti
     return rng_state, loss
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
+def float_order_key(bits):
+    """An int32 that orders as the float32 whose bits are ``bits`` does
+    (its own inverse)."""
+    return bits ^ ((bits >> np.int32(31)) & np.int32(0x7FFFFFFF))
+
+
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def exp_shifted(values, top, bits):
     """``values[n] = exp(values[n] - top)`` in place (``values <= top``); returns the sum.
@@ -249,7 +256,7 @@ def exp_shifted(values, top, bits):
     as_float = bits[:n_values].view(np.float32)
     for n in range(n_values):
         t = max(values[n] - top, np.float32(-88.0)) * np.float32(1.4426950408889634)
-        whole = math.floor(t)
+        whole = np.floor(t)  # float32: math.floor's int64 halves the vector width
         f = t - whole
         p = np.float32(1.5353362e-4)
         p = p * f + np.float32(1.3398874e-3)
@@ -284,11 +291,15 @@ def softmax_block_row(parameters, distances, scratch, bits, pool, user, indptr, 
         parameters.temperature_exponent,
     )  # fmt: skip
     n_pool = distances.shape[0]
-    top = -np.inf
+    # The largest logit, as the largest integer key of the logits' bits: a
+    # float max reduction does not vectorise (7x slower).
+    logit_bits = distances.view(np.int32)
+    top_key = np.int32(-2147483648)
     for n in range(n_pool):
-        logit = pool.log_counts[n] - distances[n] * inv_temperature
-        distances[n] = logit
-        top = max(top, logit)
+        distances[n] = pool.log_counts[n] - distances[n] * inv_temperature
+        top_key = max(top_key, float_order_key(logit_bits[n]))
+    bits[0] = float_order_key(top_key)
+    top = bits[:1].view(np.float32)[0]
     if top > -np.inf:
         pool_sum = exp_shifted(distances, top, bits)
     else:  # every pool entry is one of the user's items
