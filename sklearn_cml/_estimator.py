@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
+from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._features import validate_item_features
 from ._interactions import Interactions, validate_count, validate_ids, validate_interactions
 from ._losses import LOSSES
@@ -141,11 +142,29 @@ class CMLRecommender(BaseEstimator):
     fold_in_epochs : int, default=20
         Passes over a new user's interactions made by ``transform``,
         ``predict`` and ``score`` to place that user.
+    cold_start : {"neighbors", "network"}, default="neighbors"
+        How items are placed from their features (``transform_items``),
+        when ``fit`` is given ``item_features``.  ``"neighbors"``: at the
+        similarity-weighted mean of the vectors of the
+        ``cold_start_neighbors`` trained items most similar in content
+        (cosine of TF-IDF feature rows); training is then the same as
+        without features.  ``"network"``: the paper's feature MLP f,
+        trained with the feature loss, places them at f(x).  See
+        docs/features.md for the comparison.
+    cold_start_neighbors : int, default=20
+        Trained items whose vectors place a new item, with
+        ``cold_start="neighbors"``.
+    content_weight : float, default=1.0
+        Weight of the content term when ``recommend`` ranks items given by
+        their features: the score is ``-|u - p|^2 / max_norm^2 +
+        content_weight * cos(profile_u, x)``, with ``profile_u`` the sum of
+        the TF-IDF feature rows of the user's training items.  0 ranks by
+        distance alone.
     feature_weight : float, default=1.0
-        Weight of the feature loss ``sum_j |f(x_j) - v_j|^2`` when ``fit``
-        is given ``item_features``.
+        Weight of the feature loss ``sum_j |f(x_j) - v_j|^2`` with
+        ``cold_start="network"``.
     hidden_size : int, default=256
-        Hidden units of the feature MLP f.
+        Hidden units of the feature MLP f (``cold_start="network"``).
     feature_learning_rate : float, default=0.01
         AdaGrad learning rate of the MLP's weights (the item vectors use
         ``learning_rate``).
@@ -203,7 +222,12 @@ class CMLRecommender(BaseEstimator):
         The epoch (1-based) whose vectors were kept, with early stopping.
     feature_encoder_ : dict of ndarray or None
         The feature MLP's weights ``w1, b1, w2, b2`` when ``fit`` was given
-        ``item_features``: ``f(x) = w2.T relu(w1.T x + b1) + b2``.
+        ``item_features`` with ``cold_start="network"``: ``f(x) = w2.T
+        relu(w1.T x + b1) + b2``.
+    feature_idf_ : ndarray of shape (n_item_features_in_,) or None
+        Inverse document frequency of each feature column over the items
+        with training interactions, which weighs the features in content
+        similarities; None without item features.
     n_item_features_in_ : int or None
         Number of item-feature columns seen in ``fit``.
     feature_loss_curve_ : list of float or None
@@ -256,6 +280,9 @@ class CMLRecommender(BaseEstimator):
         "block_size": [_Integer(1, None, closed="left")],
         "pool_size": [_Integer(1, None, closed="left")],
         "fold_in_epochs": [_Integer(1, None, closed="left")],
+        "cold_start": [StrOptions({"neighbors", "network"})],
+        "cold_start_neighbors": [_Integer(1, None, closed="left")],
+        "content_weight": [Interval(Real, 0, None, closed="left")],
         "feature_weight": [Interval(Real, 0, None, closed="left")],
         "hidden_size": [_Integer(1, None, closed="left")],
         "feature_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -292,6 +319,9 @@ class CMLRecommender(BaseEstimator):
         pool_size=2048,
         covariance_interval="auto",
         fold_in_epochs=20,
+        cold_start="neighbors",
+        cold_start_neighbors=20,
+        content_weight=1.0,
         feature_weight=1.0,
         hidden_size=256,
         feature_learning_rate=0.01,
@@ -324,6 +354,9 @@ class CMLRecommender(BaseEstimator):
         self.pool_size = pool_size
         self.covariance_interval = covariance_interval
         self.fold_in_epochs = fold_in_epochs
+        self.cold_start = cold_start
+        self.cold_start_neighbors = cold_start_neighbors
+        self.content_weight = content_weight
         self.feature_weight = feature_weight
         self.hidden_size = hidden_size
         self.feature_learning_rate = feature_learning_rate
@@ -365,10 +398,10 @@ class CMLRecommender(BaseEstimator):
             Ignored; present for API consistency.
         item_features : {array-like, sparse matrix}, default=None
             Of shape (n_items, n_item_features): side information of each
-            item (tags, words, genres), one row per column of ``X``.  With
-            it, training adds the feature loss and learns an MLP that places
-            items from their features alone (``transform_items``: cold
-            start).
+            item (tags, words, genres: non-negative counts or weights), one
+            row per column of ``X``.  With it, the model can place items
+            from their features alone (``transform_items``: cold start), as
+            ``cold_start`` says.
 
         Returns
         -------
@@ -381,8 +414,13 @@ class CMLRecommender(BaseEstimator):
             features = None
             if item_features is not None:
                 features = validate_item_features(item_features, data.n_items)
-            self._store(_engine.fit(data, self, features), data)
+            self._store(_engine.fit(data, self, self._network_features(features)), data,
+                        features)
         return self
+
+    def _network_features(self, features):
+        """The features the training engine sees: only the network learns from them."""
+        return features if self.cold_start == "network" else None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, item_features=None):
@@ -413,7 +451,7 @@ class CMLRecommender(BaseEstimator):
             self._check_trainable(data)
             features = self._partial_fit_features(item_features, data, first_call)
             if first_call:
-                state = _engine.initial_state(data, self, features)
+                state = _engine.initial_state(data, self, self._network_features(features))
             else:
                 self._check_fitted()
                 if data.n_users != self.user_embeddings_.shape[0]:
@@ -424,8 +462,8 @@ class CMLRecommender(BaseEstimator):
                         "transform to place new users."
                     )
                 state = self._state.resumed()
-            _engine.train(state, data, self, 1, features)
-            self._store(state, data)
+            _engine.train(state, data, self, 1, self._network_features(features))
+            self._store(state, data, features)
         return self
 
     def _partial_fit_features(self, item_features, data, first_call):
@@ -434,10 +472,11 @@ class CMLRecommender(BaseEstimator):
             if item_features is None:
                 return None
             return validate_item_features(item_features, data.n_items)
-        if (item_features is None) != (self.feature_encoder_ is None):
+        fitted_with = self.n_item_features_in_ is not None
+        if (item_features is None) == fitted_with:
             raise ValueError(
                 "partial_fit takes item_features exactly when the model was fitted with "
-                f"them (it was fitted {'with' if self.feature_encoder_ else 'without'})."
+                f"them (it was fitted {'with' if fitted_with else 'without'})."
             )
         if item_features is None:
             return None
@@ -455,15 +494,17 @@ class CMLRecommender(BaseEstimator):
         # while they are those that fit validated.
         if self._parameter_values() != getattr(self, "_fitted_parameters", None):
             self._validate_params()
-        sizes = {"n_components": self.item_embeddings_.shape[1]}
+        fitted_values = {"n_components": self.item_embeddings_.shape[1]}
+        if self.n_item_features_in_ is not None:
+            fitted_values["cold_start"] = self._fitted_cold_start
         if self.feature_encoder_ is not None:
-            sizes["hidden_size"] = self.feature_encoder_["b1"].shape[0]
-        for name, fitted in sizes.items():
+            fitted_values["hidden_size"] = self.feature_encoder_["b1"].shape[0]
+        for name, fitted in fitted_values.items():
             if getattr(self, name) != fitted:
                 raise ValueError(
-                    f"{name}={getattr(self, name)}, but the model was fitted with "
-                    f"{name}={fitted}, which sets the size of its arrays. Set it back "
-                    f"(set_params({name}={fitted})), or call fit to train a new model."
+                    f"{name}={getattr(self, name)!r}, but the model was fitted with "
+                    f"{name}={fitted!r}, which shapes what it learnt. Set it back "
+                    f"(set_params({name}={fitted!r})), or call fit to train a new model."
                 )
 
     def _parameter_values(self):
@@ -476,7 +517,7 @@ class CMLRecommender(BaseEstimator):
                 "Pass a matrix where positive values mark interactions."
             )
 
-    def _store(self, state, data):
+    def _store(self, state, data, features=None):
         """Keep a trained state, and publish it as fitted attributes."""
         self._state = state
         self._fitted_parameters = self._parameter_values()
@@ -485,8 +526,15 @@ class CMLRecommender(BaseEstimator):
         self.loss_curve_ = state.loss_curve
         encoder = state.encoder
         self.feature_encoder_ = None if encoder is None else encoder._asdict()
-        self.n_item_features_in_ = None if encoder is None else encoder.w1.shape[0]
         self.feature_loss_curve_ = state.feature_loss_curve if encoder is not None else None
+        self._content = None
+        self.n_item_features_in_ = self.feature_idf_ = self._fitted_cold_start = None
+        if features is not None:
+            self._content = fit_content(features, np.bincount(data.indices,
+                                                              minlength=data.n_items))
+            self.n_item_features_in_ = features.n_features
+            self.feature_idf_ = self._content.idf
+            self._fitted_cold_start = self.cold_start
         scores = state.validation_scores or None
         self.validation_scores_ = scores
         self.best_validation_score_ = max(scores) if scores else None
@@ -516,15 +564,19 @@ class CMLRecommender(BaseEstimator):
             Also return the Euclidean distances.
         item_features : {array-like, sparse matrix}, default=None
             Of shape (n_new_items, n_item_features): recommend among these
-            new items instead (cold start), placed
-            by ``transform_items``; returned indices are their rows, and
+            new items instead (cold start), placed by ``transform_items``
+            and ranked by distance and content together (see
+            ``content_weight``); returned indices are their rows, and
             ``filter_seen`` does not apply.  Needs a model fitted with item
             features.
 
         Returns
         -------
         distances : ndarray of shape (n_queries, n_items), float32
-            Only when ``return_distance=True``; ascending in each row.
+            Only when ``return_distance=True``; ascending in each row
+            (with ``item_features`` and ``content_weight > 0`` the items
+            are ranked by score, so the distances of the returned items
+            need not be).
         items : ndarray of shape (n_queries, n_items), int64
             Item indices, nearest first.
 
@@ -545,7 +597,14 @@ class CMLRecommender(BaseEstimator):
             "Use transform or predict for users not seen in fit.",
         )  # fmt: skip
         if item_features is not None:
-            candidates, exclude = self.transform_items(item_features), None
+            candidates, new_rows = self._place(item_features)
+            if self.content_weight > 0:
+                distances, items = top_k_by_score(
+                    self.user_embeddings_[users], self.user_items_[users], candidates, new_rows,
+                    self._content, self.content_weight, self.max_norm, n_items,
+                )  # fmt: skip
+                return (distances, items) if return_distance else items
+            exclude = None
         else:
             candidates = self.item_embeddings_
             exclude = self.user_items_[users] if filter_seen else None
@@ -620,10 +679,15 @@ class CMLRecommender(BaseEstimator):
     def transform_items(self, item_features):
         """Place items from their features alone (cold start).
 
-        Returns ``f(x)``, the feature MLP's output, projected into the ball:
-        where training pulled each known item's vector.  New items can then
-        be recommended to known users (``recommend(..., item_features=)``)
-        and matched to known items (``kneighbors_items(item_features=)``).
+        With ``cold_start="neighbors"``, an item goes to the mean of the
+        vectors of the ``cold_start_neighbors`` trained items most similar
+        to it in content (cosine of TF-IDF feature rows), each weighted by
+        its similarity squared; an item that shares no feature with any
+        trained item goes to the mean of the trained items.  With
+        ``"network"``, to ``f(x)``, the feature MLP's output, projected into
+        the ball.  New items can then be recommended to known users
+        (``recommend(..., item_features=)``) and matched to known items
+        (``kneighbors_items(item_features=)``).
 
         Parameters
         ----------
@@ -642,19 +706,27 @@ class CMLRecommender(BaseEstimator):
         >>> X, _, item_clusters = make_interactions(n_users=200, n_items=60, n_clusters=4,
         ...                                         random_state=0, return_labels=True)
         >>> features = np.eye(4)[item_clusters]  # one-hot cluster of each item
-        >>> model = CMLRecommender(n_components=8, n_epochs=5, hidden_size=16, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=5, random_state=0)
         >>> model = model.fit(X, item_features=features)
         >>> model.transform_items(np.eye(4)).shape
         (4, 8)
         """
+        return self._place(item_features)[0]
+
+    def _place(self, item_features):
+        """``(vectors, unit TF-IDF rows)`` of items given by their features."""
         self._check_fitted()
-        if self.feature_encoder_ is None:
+        if self.n_item_features_in_ is None:
             raise ValueError(
                 "This model was fitted without item_features, so it cannot place items "
                 "from features: fit it with item_features=..."
             )
         features = validate_item_features(item_features, None, self.n_item_features_in_)
-        return _engine.place_items(self._state, features, self)
+        new_rows = tfidf_rows(feature_matrix(features), self._content.idf)
+        if self.cold_start == "network":
+            return _engine.place_items(self._state, features, self), new_rows
+        return place_by_neighbors(self._content, new_rows, self.item_embeddings_,
+                                  self.cold_start_neighbors), new_rows
 
     # ---------------------------------------------------------- new users
 

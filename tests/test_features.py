@@ -114,9 +114,11 @@ def cold_start_metrics(users, cold_vectors, test):
                            metrics=("recall", "auc"))
 
 
-def test_cold_start_items_are_recommended_from_features(cold_start_problem):
+@pytest.mark.parametrize("cold_start", ["neighbors", "network"])
+def test_cold_start_items_are_recommended_from_features(cold_start_problem, cold_start):
     train, test, features, cold = cold_start_problem
-    params = dict(n_components=16, n_epochs=20, hidden_size=32, random_state=0)
+    params = dict(n_components=16, n_epochs=20, hidden_size=32, random_state=0,
+                  cold_start=cold_start)
     with_features = CMLRecommender(**params).fit(train, item_features=features)
     found = cold_start_metrics(
         with_features.user_embeddings_, with_features.transform_items(features[cold]), test
@@ -132,9 +134,11 @@ def test_cold_start_items_are_recommended_from_features(cold_start_problem):
     assert blind["recall"] < 1.5 * random_recall and blind["auc"] < 0.6
 
 
-def test_cold_items_are_recommended_and_matched(cold_start_problem):
+@pytest.mark.parametrize("cold_start", ["neighbors", "network"])
+def test_cold_items_are_recommended_and_matched(cold_start_problem, cold_start):
     train, _, features, cold = cold_start_problem
-    model = CMLRecommender(n_components=16, n_epochs=10, hidden_size=32, random_state=0)
+    model = CMLRecommender(n_components=16, n_epochs=10, hidden_size=32, random_state=0,
+                           cold_start=cold_start)
     model.fit(train, item_features=features)
     cold_features = features[cold]
     items = model.recommend([0, 1, 2], n_items=5, item_features=cold_features)
@@ -147,7 +151,8 @@ def test_cold_items_are_recommended_and_matched(cold_start_problem):
 
 def test_features_training_is_reproducible_and_pickles(cold_start_problem):
     train, _, features, _ = cold_start_problem
-    params = dict(n_components=8, n_epochs=3, hidden_size=16, random_state=0)
+    params = dict(n_components=8, n_epochs=3, hidden_size=16, random_state=0,
+                  cold_start="network")
     first = CMLRecommender(**params).fit(train, item_features=sp.csr_matrix(features))
     second = CMLRecommender(**params).fit(train, item_features=features)
     np.testing.assert_array_equal(first.feature_encoder_["w1"], second.feature_encoder_["w1"])
@@ -157,6 +162,25 @@ def test_features_training_is_reproducible_and_pickles(cold_start_problem):
     assert len(first.feature_loss_curve_) == 3
     first.partial_fit(train, item_features=features)
     assert first.n_iter_ == 4 and len(first.feature_loss_curve_) == 4
+
+
+def test_neighbor_placement_leaves_training_alone_and_pickles(cold_start_problem):
+    """cold_start="neighbors" trains exactly as without features (the same
+    vectors, so warm items cannot get worse), and its placements survive
+    pickling and partial_fit."""
+    train, _, features, cold = cold_start_problem
+    params = dict(n_components=8, n_epochs=3, random_state=0)
+    with_features = CMLRecommender(**params).fit(train, item_features=features)
+    without = CMLRecommender(**params).fit(train)
+    np.testing.assert_array_equal(with_features.item_embeddings_, without.item_embeddings_)
+    assert with_features.feature_encoder_ is None and with_features.feature_idf_.shape == (6,)
+    restored = pickle.loads(pickle.dumps(with_features))
+    np.testing.assert_array_equal(restored.transform_items(features[cold]),
+                                  with_features.transform_items(features[cold]))
+    with_features.partial_fit(train, item_features=features)
+    assert with_features.n_iter_ == 4
+    with pytest.raises(ValueError, match="cold_start='neighbors'"):
+        with_features.set_params(cold_start="network").transform_items(features)
 
 
 def test_fit_leaves_the_callers_feature_matrix_alone(cold_start_problem):
@@ -175,12 +199,11 @@ def test_fit_leaves_the_callers_feature_matrix_alone(cold_start_problem):
     np.testing.assert_array_equal(unsorted.indices, indices_before)
 
 
-@pytest.fixture
-def fitted(cold_start_problem):
+@pytest.fixture(params=["neighbors", "network"])
+def fitted(cold_start_problem, request):
     train, _, features, _ = cold_start_problem
-    return CMLRecommender(n_components=8, n_epochs=2, hidden_size=8, random_state=0).fit(
-        train, item_features=features
-    )
+    return CMLRecommender(n_components=8, n_epochs=2, hidden_size=8, random_state=0,
+                          cold_start=request.param).fit(train, item_features=features)
 
 
 def with_value(features, value):
@@ -209,7 +232,10 @@ def test_bad_features_are_rejected_and_model_unchanged(fitted, cold_start_proble
         call(fitted, train, features)
     before = pickle.loads(snapshot)
     np.testing.assert_array_equal(fitted.item_embeddings_, before.item_embeddings_)
-    np.testing.assert_array_equal(fitted.feature_encoder_["w2"], before.feature_encoder_["w2"])
+    if fitted.feature_encoder_ is not None:
+        np.testing.assert_array_equal(fitted.feature_encoder_["w2"],
+                                      before.feature_encoder_["w2"])
+    np.testing.assert_array_equal(fitted.feature_idf_, before.feature_idf_)
     assert fitted.n_iter_ == before.n_iter_
 
 
@@ -224,7 +250,9 @@ def test_items_from_features_need_a_model_fitted_with_them(cold_start_problem):
 
 @pytest.mark.parametrize("param, value", [("feature_weight", -1.0), ("hidden_size", 0),
                                           ("dropout", 1.0), ("dropout", -0.1),
-                                          ("feature_learning_rate", 0.0)])
+                                          ("feature_learning_rate", 0.0),
+                                          ("cold_start", "mlp"), ("cold_start_neighbors", 0),
+                                          ("content_weight", -1.0)])
 def test_bad_feature_parameters(cold_start_problem, param, value):
     train, _, features, _ = cold_start_problem
     with pytest.raises(ValueError, match=f"The '{param}' parameter"):

@@ -30,7 +30,8 @@ PARAMS = {PARAMS!r}
 rng = np.random.default_rng(0)
 X = sp.csr_matrix((rng.random((30, 10)) < 0.3).astype(np.float64))
 features = sp.csr_matrix((rng.random((10, 6)) < 0.4).astype(np.float64))
-model = CMLRecommender(**PARAMS, hidden_size=8).fit(X, item_features=features)
+model = CMLRecommender(**PARAMS, hidden_size=8, cold_start='network').fit(
+    X, item_features=features)
 
 def raw_csr(indices, indptr, shape, n_data=None):
     '''A CSR matrix built from raw arrays, which scipy does not check.'''
@@ -116,7 +117,8 @@ REFUSED_AFTER_FIT = {
         f"{name}={value}, but the model was fitted with {name}={fitted}",
     )
     for name, value, fitted in [("n_components", 64, 8), ("n_components", 2, 8),
-                                ("hidden_size", 32, 8)]
+                                ("hidden_size", 32, 8),
+                                ("cold_start", "'neighbors'", "'network'")]
     for call in ["partial_fit(X, item_features=features)", "transform(X)", "predict(X)",
                  "score(X)", "recommend([0])", "kneighbors_items([0])",
                  "transform_items(features)"]
@@ -209,7 +211,8 @@ def test_huge_counts_return_at_most_every_item(fitted, X):
      (dict(loss="softmax", temperature=1e-37), None, "temperature=1e-37"),
      (dict(loss="softmax", temperature=1e-38), None, "temperature=1e-38"),
      (dict(covariance_weight=1e30), None, "covariance_weight=1e\\+30"),
-     (dict(hidden_size=8), 1e30, "item_features, with values up to 1e\\+30")],
+     (dict(hidden_size=8, cold_start="network"), 1e30,
+      "item_features, with values up to 1e\\+30")],
 )
 def test_breakdown_is_detected_and_its_cause_named(fitted, X, params, features, cause):
     before = fitted.user_embeddings_.copy()
