@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -545,7 +546,8 @@ class CMLRecommender(BaseEstimator):
     # -------------------------------------------------------- known users
 
     def recommend(
-        self, user_ids, n_items=10, filter_seen=True, return_distance=False, item_features=None
+        self, user_ids, n_items=10, filter_seen=True, return_distance=False, item_features=None,
+        *, items=None, filter_items=None, user_items=None,
     ):
         """Recommend the items nearest to users seen in ``fit``.
 
@@ -569,6 +571,15 @@ class CMLRecommender(BaseEstimator):
             ``content_weight``); returned indices are their rows, and
             ``filter_seen`` does not apply.  Needs a model fitted with item
             features.
+        items : array-like of int, default=None
+            Recommend only among these items (ids of ``fit``'s columns,
+            repeats ignored); returned ids are still column ids.
+        filter_items : array-like of int, default=None
+            Items never to recommend, to any of the users.
+        user_items : {array-like, sparse matrix} of shape (n_queries, n_items), default=None
+            The users' current interactions, one row per user of
+            ``user_ids``: with ``filter_seen``, these are left out instead
+            of the interactions seen in ``fit`` (items a user took since).
 
         Returns
         -------
@@ -597,22 +608,63 @@ class CMLRecommender(BaseEstimator):
             "Use transform or predict for users not seen in fit.",
         )  # fmt: skip
         if item_features is not None:
+            if items is not None or filter_items is not None or user_items is not None:
+                raise ValueError(
+                    "items, filter_items and user_items select among the items of fit; "
+                    "with item_features the candidates are the new items: give one or the other."
+                )
             candidates, new_rows = self._place(item_features)
             if self.content_weight > 0:
-                distances, items = top_k_by_score(
+                distances, found = top_k_by_score(
                     self.user_embeddings_[users], self.user_items_[users], candidates, new_rows,
                     self._content, self.content_weight, self.max_norm, n_items,
                 )  # fmt: skip
-                return (distances, items) if return_distance else items
-            exclude = None
+                return (distances, found) if return_distance else found
+            distances, found = top_k_nearest(self.user_embeddings_[users], candidates, n_items)
+            return (distances, found) if return_distance else found
+        n_known = self.item_embeddings_.shape[0]
+        exclude = self._excluded_items(users, filter_seen, filter_items, user_items)
+        candidates = self.item_embeddings_
+        if items is not None:
+            items = np.unique(validate_ids(items, n_known, "items",
+                                           "Items not seen in fit have no vector."))
+            candidates = candidates[items]
+            exclude = exclude[:, items].tocsr()
+            exclude.sort_indices()
+        distances, found = top_k_nearest(
+            self.user_embeddings_[users], candidates, n_items, (exclude.indptr, exclude.indices)
+        )
+        if items is not None:  # positions among the candidates back to item ids
+            found = np.where(found >= 0, items[np.maximum(found, 0)], -1)
+        return (distances, found) if return_distance else found
+
+    def _excluded_items(self, users, filter_seen, filter_items, user_items):
+        """CSR (one row per user) of the items ``recommend`` leaves out."""
+        n_users, n_known = users.shape[0], self.item_embeddings_.shape[0]
+        if not filter_seen:
+            seen = sparse.csr_matrix((n_users, n_known), dtype=np.float32)
+        elif user_items is None:
+            seen = self.user_items_[users]
         else:
-            candidates = self.item_embeddings_
-            exclude = self.user_items_[users] if filter_seen else None
-        distances, items = top_k_nearest(
-            self.user_embeddings_[users], candidates, n_items,
-            None if exclude is None else (exclude.indptr, exclude.indices),
-        )  # fmt: skip
-        return (distances, items) if return_distance else items
+            current = validate_interactions(self, user_items, reset=False)
+            if current.n_users != n_users:
+                raise ValueError(
+                    f"user_items has {current.n_users} rows but {n_users} users were given: "
+                    "give one row of current interactions per user of user_ids."
+                )
+            seen = current.to_csr(copy=True)
+        if filter_items is not None:
+            banned = np.unique(validate_ids(filter_items, n_known, "filter_items",
+                                            "Items not seen in fit cannot be recommended."))
+            rows = np.repeat(np.arange(n_users), banned.shape[0])
+            filtered = sparse.csr_matrix(
+                (np.ones(rows.shape[0], np.float32), (rows, np.tile(banned, n_users))),
+                shape=(n_users, n_known),
+            )
+            seen = seen + filtered
+        seen = sparse.csr_matrix(seen)
+        seen.sum_duplicates()
+        return seen
 
     def kneighbors_items(
         self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None
@@ -675,6 +727,85 @@ class CMLRecommender(BaseEstimator):
             self.item_embeddings_[items], self.item_embeddings_, n_neighbors, itself
         )
         return (distances, neighbors) if return_distance else neighbors
+
+    def similar_users(self, user_ids=None, n_users=10, return_distance=True):
+        """Find the users nearest to given users seen in ``fit``.
+
+        A user is never returned as its own neighbour.
+
+        Parameters
+        ----------
+        user_ids : int or array-like of int, default=None
+            Rows of the matrix given to ``fit``; None means every user.
+        n_users : int, default=10
+            Number of neighbours per user, at most the number of users.
+        return_distance : bool, default=True
+            Also return the Euclidean distances.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_users), float32
+            Only when ``return_distance=True``; ascending in each row.
+        neighbors : ndarray of shape (n_queries, n_users), int64
+            Indices of the nearest users, nearest first (-1 where there
+            are fewer than ``n_users`` other users).
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+        >>> distances, neighbors = model.similar_users([0, 1], n_users=4)
+        >>> neighbors.shape
+        (2, 4)
+        """
+        self._check_fitted()
+        n_users = validate_count(n_users, "n_users")
+        n_known = self.user_embeddings_.shape[0]
+        users = np.arange(n_known) if user_ids is None else validate_ids(
+            user_ids, n_known, "user_ids", "Use transform for users not seen in fit.")
+        itself = (np.arange(users.shape[0] + 1, dtype=np.int64), users.astype(np.int32))
+        distances, neighbors = top_k_nearest(
+            self.user_embeddings_[users], self.user_embeddings_, n_users, itself
+        )
+        return (distances, neighbors) if return_distance else neighbors
+
+    def pair_distances(self, user_ids, item_ids):
+        """Euclidean distance of each given (user, item) pair: smaller ranks higher.
+
+        Parameters
+        ----------
+        user_ids : array-like of int of shape (n_pairs,)
+            Rows of the matrix given to ``fit``.
+        item_ids : array-like of int of shape (n_pairs,)
+            Columns of the matrix given to ``fit``.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_pairs,), float32
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+        >>> model.pair_distances([0, 0, 5], [3, 4, 3]).shape
+        (3,)
+        """
+        self._check_fitted()
+        users = validate_ids(user_ids, self.user_embeddings_.shape[0], "user_ids",
+                             "Use transform for users not seen in fit.")
+        items = validate_ids(item_ids, self.item_embeddings_.shape[0], "item_ids",
+                             "Items not seen in fit have no vector.")
+        if users.shape != items.shape:
+            raise ValueError(
+                f"user_ids has {users.shape[0]} ids and item_ids {items.shape[0]}: give one "
+                "user and one item per pair."
+            )
+        difference = self.user_embeddings_[users] - self.item_embeddings_[items]
+        return np.sqrt(np.einsum("ij,ij->i", difference, difference))
 
     def transform_items(self, item_features):
         """Place items from their features alone (cold start).
@@ -779,8 +910,8 @@ class CMLRecommender(BaseEstimator):
         self._check_fitted()
         return self._fold_in(validate_interactions(self, X, reset=False))
 
-    def predict(self, X):
-        """Recommend ``top_k`` items to each row of ``X``, a new user.
+    def predict(self, X, n_items=None):
+        """Recommend ``n_items`` items to each row of ``X``, a new user.
 
         The row's own items are never recommended.
 
@@ -788,10 +919,12 @@ class CMLRecommender(BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_items)
             Interactions of the users, with the items of ``fit``.
+        n_items : int, default=None
+            Items per row; None means ``top_k``.
 
         Returns
         -------
-        items : ndarray of shape (n_samples, min(top_k, n_items)), int64
+        items : ndarray of shape (n_samples, min(n_items, n_items_in_fit)), int64
             Item indices, nearest first; -1 where fewer items are left.
 
         Examples
@@ -804,9 +937,10 @@ class CMLRecommender(BaseEstimator):
         (20, 5)
         """
         self._check_fitted()
+        n_items = self.top_k if n_items is None else validate_count(n_items, "n_items")
         data = validate_interactions(self, X, reset=False)
         _, items = top_k_nearest(
-            self._fold_in(data), self.item_embeddings_, self.top_k, (data.indptr, data.indices)
+            self._fold_in(data), self.item_embeddings_, n_items, (data.indptr, data.indices)
         )
         return items
 
