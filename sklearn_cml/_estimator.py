@@ -722,10 +722,7 @@ class CMLRecommender(BaseEstimator):
                 item_ids, n_known, "item_ids",
                 "Items not seen in fit have no vector.",
             )  # fmt: skip
-        itself = (np.arange(items.shape[0] + 1, dtype=np.int64), items.astype(np.int32))
-        distances, neighbors = top_k_nearest(
-            self.item_embeddings_[items], self.item_embeddings_, n_neighbors, itself
-        )
+        distances, neighbors = _nearest_others(self.item_embeddings_, items, n_neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
     def similar_users(self, user_ids=None, n_users=10, return_distance=True):
@@ -765,10 +762,7 @@ class CMLRecommender(BaseEstimator):
         n_known = self.user_embeddings_.shape[0]
         users = np.arange(n_known) if user_ids is None else validate_ids(
             user_ids, n_known, "user_ids", "Use transform for users not seen in fit.")
-        itself = (np.arange(users.shape[0] + 1, dtype=np.int64), users.astype(np.int32))
-        distances, neighbors = top_k_nearest(
-            self.user_embeddings_[users], self.user_embeddings_, n_users, itself
-        )
+        distances, neighbors = _nearest_others(self.user_embeddings_, users, n_users)
         return (distances, neighbors) if return_distance else neighbors
 
     def pair_distances(self, user_ids, item_ids):
@@ -990,6 +984,12 @@ class CMLRecommender(BaseEstimator):
             self._state, data, self,
             Interactions(trained_on.indptr, trained_on.indices, trained_on.shape[1]),
         )  # fmt: skip
+
+
+def _nearest_others(vectors, rows, k):
+    """The ``k`` rows of ``vectors`` nearest to each of ``rows``, never the row itself."""
+    itself = (np.arange(rows.shape[0] + 1, dtype=np.int64), rows.astype(np.int32))
+    return top_k_nearest(vectors[rows], vectors, k, itself)
 
 
 @contextmanager
