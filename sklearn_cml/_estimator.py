@@ -575,7 +575,9 @@ class CMLRecommender(BaseEstimator):
             Recommend only among these items (ids of ``fit``'s columns,
             repeats ignored); returned ids are still column ids.
         filter_items : array-like of int, default=None
-            Items never to recommend, to any of the users.
+            Items never to recommend, to any of the users.  With ``items``,
+            the candidates are the items of ``items`` not in
+            ``filter_items``; ``n_items`` is capped by their number.
         user_items : {array-like, sparse matrix} of shape (n_queries, n_items), default=None
             The users' current interactions, one row per user of
             ``user_ids``: with ``filter_seen``, these are left out instead
@@ -622,49 +624,52 @@ class CMLRecommender(BaseEstimator):
                 return (distances, found) if return_distance else found
             distances, found = top_k_nearest(self.user_embeddings_[users], candidates, n_items)
             return (distances, found) if return_distance else found
-        n_known = self.item_embeddings_.shape[0]
-        exclude = self._excluded_items(users, filter_seen, filter_items, user_items)
-        candidates = self.item_embeddings_
-        if items is not None:
-            items = np.unique(validate_ids(items, n_known, "items",
-                                           "Items not seen in fit have no vector."))
-            candidates = candidates[items]
-            exclude = exclude[:, items].tocsr()
-            exclude.sort_indices()
+        seen = self._seen_items(users, filter_seen, user_items)
+        candidates = self._candidate_items(items, filter_items)
+        vectors = self.item_embeddings_
+        if candidates is not None:  # the same candidates for every user
+            vectors = vectors[candidates]
+            seen = seen[:, candidates].tocsr()
+            seen.sort_indices()
         distances, found = top_k_nearest(
-            self.user_embeddings_[users], candidates, n_items, (exclude.indptr, exclude.indices)
+            self.user_embeddings_[users], vectors, n_items, (seen.indptr, seen.indices)
         )
-        if items is not None:  # positions among the candidates back to item ids
-            found = np.where(found >= 0, items[np.maximum(found, 0)], -1)
+        if candidates is not None:  # positions among the candidates back to item ids
+            found = np.where(found >= 0, candidates[np.maximum(found, 0)], -1)
         return (distances, found) if return_distance else found
 
-    def _excluded_items(self, users, filter_seen, filter_items, user_items):
-        """CSR (one row per user) of the items ``recommend`` leaves out."""
+    def _candidate_items(self, items, filter_items):
+        """Sorted ids of the items ``items`` and ``filter_items`` leave to
+        recommend, or None for all of them."""
+        if items is None and filter_items is None:
+            return None
+        n_known = self.item_embeddings_.shape[0]
+        allowed = np.ones(n_known, bool)
+        if items is not None:
+            allowed[:] = False
+            allowed[validate_ids(items, n_known, "items",
+                                 "Items not seen in fit have no vector.")] = True
+        if filter_items is not None:
+            allowed[validate_ids(filter_items, n_known, "filter_items",
+                                 "Items not seen in fit cannot be recommended.")] = False
+        return np.flatnonzero(allowed)
+
+    def _seen_items(self, users, filter_seen, user_items):
+        """CSR (one row per user) of the items ``filter_seen`` leaves out."""
         n_users, n_known = users.shape[0], self.item_embeddings_.shape[0]
-        if not filter_seen:
-            seen = sparse.csr_matrix((n_users, n_known), dtype=np.float32)
-        elif user_items is None:
-            seen = self.user_items_[users]
-        else:
+        current = None
+        if user_items is not None:  # checked even when filter_seen is off
             current = validate_interactions(self, user_items, reset=False)
             if current.n_users != n_users:
                 raise ValueError(
                     f"user_items has {current.n_users} rows but {n_users} users were given: "
                     "give one row of current interactions per user of user_ids."
                 )
-            seen = current.to_csr(copy=True)
-        if filter_items is not None:
-            banned = np.unique(validate_ids(filter_items, n_known, "filter_items",
-                                            "Items not seen in fit cannot be recommended."))
-            rows = np.repeat(np.arange(n_users), banned.shape[0])
-            filtered = sparse.csr_matrix(
-                (np.ones(rows.shape[0], np.float32), (rows, np.tile(banned, n_users))),
-                shape=(n_users, n_known),
-            )
-            seen = seen + filtered
-        seen = sparse.csr_matrix(seen)
-        seen.sum_duplicates()
-        return seen
+        if not filter_seen:
+            return sparse.csr_matrix((n_users, n_known), dtype=np.float32)
+        if current is None:
+            return self.user_items_[users]
+        return current.to_csr(copy=True)
 
     def kneighbors_items(
         self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None

@@ -42,6 +42,12 @@ def test_items_restricts_the_candidates(fitted):
     allowed &= X[users].toarray() == 0
     check_ranking(found, brute_force(model, users, allowed), 4)
     assert np.isin(found[found >= 0], items).all()
+    # Together, the candidates are the items of ``items`` not filtered out,
+    # the same for every user: a filter of everything leaves none.
+    allowed[:, [7, 8]] = False
+    narrowed = model.recommend(users, n_items=4, items=items, filter_items=[7, 8])
+    check_ranking(narrowed, brute_force(model, users, allowed), 4)
+    assert model.recommend(users, n_items=4, filter_items=np.arange(X.shape[1])).shape == (3, 0)
 
 
 def test_filter_items_and_current_interactions(fitted):
