@@ -39,7 +39,7 @@ _SCORE_ENTRIES = 1 << 22
 class ItemContent(NamedTuple):
     """What content-based cold start keeps from ``fit`` (``fit_content``)."""
 
-    idf: np.ndarray  # float64 (n_features,): inverse document frequencies
+    tfidf: TfidfTransformer  # fitted on the trained items' features
     rows: sparse.csr_matrix  # float32 (n_items, n_features): unit TF-IDF rows;
     # empty for items without training interactions, which are never neighbours
     trained: np.ndarray  # bool (n_items,): items with training interactions
@@ -59,17 +59,16 @@ def fit_content(features, item_counts):
     trained = item_counts > 0
     # The document frequencies of the trained items: those are the
     # neighbours a new item can have.
-    transformer = TfidfTransformer().fit(matrix[trained] if trained.any() else matrix)
-    rows = tfidf_rows(matrix, transformer.idf_)
-    rows = (sparse.diags(trained.astype(np.float32)) @ rows).tocsr()
+    tfidf = TfidfTransformer().fit(matrix[trained] if trained.any() else matrix)
+    content = ItemContent(tfidf, None, trained)
+    rows = (sparse.diags(trained.astype(np.float32)) @ tfidf_rows(content, matrix)).tocsr()
     rows.eliminate_zeros()
-    return ItemContent(transformer.idf_, rows, trained)
+    return content._replace(rows=rows)
 
 
-def tfidf_rows(matrix, idf):
+def tfidf_rows(content, matrix):
     """Unit-length TF-IDF rows of a feature matrix, float32 CSR."""
-    weighted = sparse.csr_matrix(matrix, dtype=np.float64) @ sparse.diags(idf)
-    return normalize(weighted, norm="l2", copy=False).astype(np.float32).tocsr()
+    return content.tfidf.transform(matrix).astype(np.float32).tocsr()
 
 
 def place_by_neighbors(content, new_rows, item_vectors, n_neighbors):

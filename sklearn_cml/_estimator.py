@@ -534,7 +534,7 @@ class CMLRecommender(BaseEstimator):
             self._content = fit_content(features, np.bincount(data.indices,
                                                               minlength=data.n_items))
             self.n_item_features_in_ = features.n_features
-            self.feature_idf_ = self._content.idf
+            self.feature_idf_ = self._content.tfidf.idf_
             self._fitted_cold_start = self.cold_start
         scores = state.validation_scores or None
         self.validation_scores_ = scores
@@ -852,7 +852,7 @@ class CMLRecommender(BaseEstimator):
                 "from features: fit it with item_features=..."
             )
         features = validate_item_features(item_features, None, self.n_item_features_in_)
-        new_rows = tfidf_rows(feature_matrix(features), self._content.idf)
+        new_rows = tfidf_rows(self._content, feature_matrix(features))
         if self.cold_start == "network":
             return _engine.place_items(self._state, features, self), new_rows
         return place_by_neighbors(self._content, new_rows, self.item_embeddings_,

@@ -22,7 +22,7 @@ def same(a, b):
                 and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True))
     if sp.issparse(a) or sp.issparse(b):
         return sp.issparse(a) and sp.issparse(b) and a.shape == b.shape and (a != b).nnz == 0
-    if hasattr(a, "__dataclass_fields__") and type(a) is type(b):
+    if hasattr(a, "__dict__") and type(a) is type(b):  # dataclasses, fitted estimators
         return same(vars(a), vars(b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)

@@ -54,7 +54,7 @@ def test_placement_matches_brute_force(seed, k, density):
     new_features = random_features(rng, 7, n_features, density)
     vectors = rng.normal(size=(n_items, 4)).astype(np.float32)
     content = fit_content(validate_item_features(features, n_items), counts)
-    placed = place_by_neighbors(content, tfidf_rows(new_features, content.idf), vectors, k)
+    placed = place_by_neighbors(content, tfidf_rows(content, new_features), vectors, k)
     expected = reference_placement(features, counts, new_features, vectors, k)
     np.testing.assert_allclose(placed, expected, rtol=1e-4, atol=1e-5)
 
@@ -65,7 +65,7 @@ def test_untrained_items_are_never_neighbours():
     content = fit_content(validate_item_features(features, 3), np.array([1, 1, 0]))
     # The new item shares only item 2's feature, and item 2 was never
     # trained: it goes to the mean of the trained items.
-    new = tfidf_rows(sp.csr_matrix(np.array([[0, 0, 1]], np.float32)), content.idf)
+    new = tfidf_rows(content, sp.csr_matrix(np.array([[0, 0, 1]], np.float32)))
     np.testing.assert_allclose(place_by_neighbors(content, new, vectors, 2), [[0.5, 0.5]])
 
 
@@ -78,7 +78,7 @@ def test_score_ranking_matches_brute_force(seed, content_weight, k):
     user_items = sp.csr_matrix(rng.random((n_users, n_items)) < 0.2, dtype=np.float32)
     content = fit_content(validate_item_features(features, n_items),
                           np.asarray(user_items.sum(axis=0)).ravel())
-    new_rows = tfidf_rows(random_features(rng, n_new, n_features, 0.4), content.idf)
+    new_rows = tfidf_rows(content, random_features(rng, n_new, n_features, 0.4))
     users = rng.uniform(-0.5, 0.5, size=(n_users, 3)).astype(np.float32)
     candidates = rng.uniform(-0.5, 0.5, size=(n_new, 3)).astype(np.float32)
     distances, items = top_k_by_score(users, user_items, candidates, new_rows, content,
