@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._features import validate_item_features
+from ._ids import IdLookup
 from ._interactions import Interactions, validate_count, validate_ids, validate_interactions
 from ._losses import LOSSES
 from ._solvers import SOLVERS
@@ -211,6 +212,16 @@ class CMLRecommender(BaseEstimator):
         Vector of each item (column), averaged as the users'.
     user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
         The training interactions (ones), which ``recommend`` filters out.
+    user_ids_ : ndarray of shape (n_users,) or None
+        The original id of each row, when ``fit`` was given a table encoded
+        by :class:`~sklearn_cml.preprocessing.InteractionEncoder` (directly
+        or in a Pipeline); None otherwise.  With ids, the methods that take
+        known users (``recommend``, ``similar_users``, ``pair_distances``)
+        take these ids instead of row numbers.
+    item_ids_ : ndarray of shape (n_items,) or None
+        Likewise, the original id of each column.  With ids, every method
+        takes and returns item ids instead of column numbers (None where a
+        row has fewer items than asked, in an object array).
     n_iter_ : int
         Number of epochs run so far (``fit`` and ``partial_fit``).
     loss_curve_ : list of float
@@ -394,7 +405,10 @@ class CMLRecommender(BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_users, n_items)
             Interactions: any positive entry means the user (row) interacted
-            with the item (column).  Negative values are rejected.
+            with the item (column).  Negative values are rejected.  A long
+            table of (user, item) rows goes through
+            :class:`~sklearn_cml.preprocessing.InteractionEncoder` first,
+            whose output also gives the model the ids (``user_ids_``).
         y : None
             Ignored; present for API consistency.
         item_features : {array-like, sparse matrix}, default=None
@@ -415,8 +429,10 @@ class CMLRecommender(BaseEstimator):
             features = None
             if item_features is not None:
                 features = validate_item_features(item_features, data.n_items)
+            ids = _ids_of(X)
             self._store(_engine.fit(data, self, self._network_features(features)), data,
                         features)
+            self.user_ids_, self.item_ids_ = ids
         return self
 
     def _network_features(self, features):
@@ -452,6 +468,7 @@ class CMLRecommender(BaseEstimator):
             self._check_trainable(data)
             features = self._partial_fit_features(item_features, data, first_call)
             if first_call:
+                ids = _ids_of(X)
                 state = _engine.initial_state(data, self, self._network_features(features))
             else:
                 self._check_fitted()
@@ -462,10 +479,24 @@ class CMLRecommender(BaseEstimator):
                         "training on the same users; use fit to start again, or "
                         "transform to place new users."
                     )
+                ids = self._check_same_ids(X)
                 state = self._state.resumed()
             _engine.train(state, data, self, 1, self._network_features(features))
             self._store(state, data, features)
+            self.user_ids_, self.item_ids_ = ids
         return self
+
+    def _check_same_ids(self, X):
+        """The fitted ids, after checking that an encoded ``X`` has them too."""
+        ids = _ids_of(X)
+        fitted = (self.user_ids_, self.item_ids_)
+        for given, known, what in zip(ids, fitted, ("users", "items")):
+            if given is not None and known is not None and not np.array_equal(given, known):
+                raise ValueError(
+                    f"X's {what} are not those of the table the model was fitted on: "
+                    "partial_fit continues on the same users and items."
+                )
+        return fitted
 
     def _partial_fit_features(self, item_features, data, first_call):
         """Validated item features for partial_fit, consistent with fit."""
@@ -553,13 +584,14 @@ class CMLRecommender(BaseEstimator):
 
         Parameters
         ----------
-        user_ids : int or array-like of int of shape (n_queries,)
-            Rows of the matrix given to ``fit``.
+        user_ids : int, str or array-like of shape (n_queries,)
+            Rows of the matrix given to ``fit``, or user ids when it was an
+            encoded table (see ``user_ids_``).
         n_items : int, default=10
             Number of items per user, at most the number of candidate
             items (a larger value returns them all).  Users with fewer
-            eligible items get index -1 (and distance inf) in the remaining
-            places.
+            eligible items get index -1 (None with item ids) and distance
+            inf in the remaining places.
         filter_seen : bool, default=True
             Leave out the items the user interacted with in ``fit``.
         return_distance : bool, default=False
@@ -571,10 +603,10 @@ class CMLRecommender(BaseEstimator):
             ``content_weight``); returned indices are their rows, and
             ``filter_seen`` does not apply.  Needs a model fitted with item
             features.
-        items : array-like of int, default=None
-            Recommend only among these items (ids of ``fit``'s columns,
-            repeats ignored); returned ids are still column ids.
-        filter_items : array-like of int, default=None
+        items : array-like, default=None
+            Recommend only among these items (column numbers, or item ids,
+            as ``item_ids_`` says; repeats ignored).
+        filter_items : array-like, default=None
             Items never to recommend, to any of the users.  With ``items``,
             the candidates are the items of ``items`` not in
             ``filter_items``; ``n_items`` is capped by their number.
@@ -590,8 +622,9 @@ class CMLRecommender(BaseEstimator):
             (with ``item_features`` and ``content_weight > 0`` the items
             are ranked by score, so the distances of the returned items
             need not be).
-        items : ndarray of shape (n_queries, n_items), int64
-            Item indices, nearest first.
+        items : ndarray of shape (n_queries, n_items)
+            Item indices (int64), or item ids when fitted on an encoded
+            table, nearest first.
 
         Examples
         --------
@@ -605,10 +638,7 @@ class CMLRecommender(BaseEstimator):
         """
         self._check_fitted()
         n_items = validate_count(n_items, "n_items")
-        users = validate_ids(
-            user_ids, self.user_embeddings_.shape[0], "user_ids",
-            "Use transform or predict for users not seen in fit.",
-        )  # fmt: skip
+        users = self._user_rows(user_ids, "Use transform or predict for users not seen in fit.")
         if item_features is not None:
             if items is not None or filter_items is not None or user_items is not None:
                 raise ValueError(
@@ -621,7 +651,7 @@ class CMLRecommender(BaseEstimator):
                     self.user_embeddings_[users], self.user_items_[users], candidates, new_rows,
                     self._content, self.content_weight, self.max_norm, n_items,
                 )  # fmt: skip
-                return (distances, found) if return_distance else found
+                return (distances, found) if return_distance else found  # rows of features
             distances, found = top_k_nearest(self.user_embeddings_[users], candidates, n_items)
             return (distances, found) if return_distance else found
         seen = self._seen_items(users, filter_seen, user_items)
@@ -636,6 +666,7 @@ class CMLRecommender(BaseEstimator):
         )
         if candidates is not None:  # positions among the candidates back to item ids
             found = np.where(found >= 0, candidates[np.maximum(found, 0)], -1)
+        found = self._item_labels(found)
         return (distances, found) if return_distance else found
 
     def _candidate_items(self, items, filter_items):
@@ -647,11 +678,11 @@ class CMLRecommender(BaseEstimator):
         allowed = np.ones(n_known, bool)
         if items is not None:
             allowed[:] = False
-            allowed[validate_ids(items, n_known, "items",
-                                 "Items not seen in fit have no vector.")] = True
+            allowed[self._item_columns(items, "items",
+                                       "Items not seen in fit have no vector.")] = True
         if filter_items is not None:
-            allowed[validate_ids(filter_items, n_known, "filter_items",
-                                 "Items not seen in fit cannot be recommended.")] = False
+            allowed[self._item_columns(filter_items, "filter_items",
+                                       "Items not seen in fit cannot be recommended.")] = False
         return np.flatnonzero(allowed)
 
     def _seen_items(self, users, filter_seen, user_items):
@@ -680,8 +711,9 @@ class CMLRecommender(BaseEstimator):
 
         Parameters
         ----------
-        item_ids : int or array-like of int, default=None
-            Columns of the matrix given to ``fit``; None means every item.
+        item_ids : int, str or array-like, default=None
+            Columns of the matrix given to ``fit`` (or item ids, as
+            ``item_ids_`` says); None means every item.
         n_neighbors : int, default=10
             Number of neighbours per item, at most the number of items.
         return_distance : bool, default=True
@@ -696,9 +728,9 @@ class CMLRecommender(BaseEstimator):
         -------
         distances : ndarray of shape (n_queries, n_neighbors), float32
             Only when ``return_distance=True``; ascending in each row.
-        neighbors : ndarray of shape (n_queries, n_neighbors), int64
-            Indices of the nearest items, nearest first (-1 where there are
-            fewer than ``n_neighbors`` other items).
+        neighbors : ndarray of shape (n_queries, n_neighbors)
+            Indices (int64) or ids of the nearest items, nearest first (-1,
+            or None, where there are fewer than ``n_neighbors`` other items).
 
         Examples
         --------
@@ -719,15 +751,11 @@ class CMLRecommender(BaseEstimator):
             distances, neighbors = top_k_nearest(
                 self.transform_items(item_features), self.item_embeddings_, n_neighbors
             )
-            return (distances, neighbors) if return_distance else neighbors
-        if item_ids is None:
-            items = np.arange(n_known)
         else:
-            items = validate_ids(
-                item_ids, n_known, "item_ids",
-                "Items not seen in fit have no vector.",
-            )  # fmt: skip
-        distances, neighbors = _nearest_others(self.item_embeddings_, items, n_neighbors)
+            items = np.arange(n_known) if item_ids is None else self._item_columns(
+                item_ids, "item_ids", "Items not seen in fit have no vector.")
+            distances, neighbors = _nearest_others(self.item_embeddings_, items, n_neighbors)
+        neighbors = self._item_labels(neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
     def similar_users(self, user_ids=None, n_users=10, return_distance=True):
@@ -737,8 +765,9 @@ class CMLRecommender(BaseEstimator):
 
         Parameters
         ----------
-        user_ids : int or array-like of int, default=None
-            Rows of the matrix given to ``fit``; None means every user.
+        user_ids : int, str or array-like, default=None
+            Rows of the matrix given to ``fit`` (or user ids, as
+            ``user_ids_`` says); None means every user.
         n_users : int, default=10
             Number of neighbours per user, at most the number of users.
         return_distance : bool, default=True
@@ -748,9 +777,9 @@ class CMLRecommender(BaseEstimator):
         -------
         distances : ndarray of shape (n_queries, n_users), float32
             Only when ``return_distance=True``; ascending in each row.
-        neighbors : ndarray of shape (n_queries, n_users), int64
-            Indices of the nearest users, nearest first (-1 where there
-            are fewer than ``n_users`` other users).
+        neighbors : ndarray of shape (n_queries, n_users)
+            Indices (int64) or ids of the nearest users, nearest first (-1,
+            or None, where there are fewer than ``n_users`` other users).
 
         Examples
         --------
@@ -765,9 +794,11 @@ class CMLRecommender(BaseEstimator):
         self._check_fitted()
         n_users = validate_count(n_users, "n_users")
         n_known = self.user_embeddings_.shape[0]
-        users = np.arange(n_known) if user_ids is None else validate_ids(
-            user_ids, n_known, "user_ids", "Use transform for users not seen in fit.")
+        users = np.arange(n_known) if user_ids is None else self._user_rows(
+            user_ids, "Use transform for users not seen in fit.")
         distances, neighbors = _nearest_others(self.user_embeddings_, users, n_users)
+        if self.user_ids_ is not None:
+            neighbors = self._lookup("user").labels(neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
     def pair_distances(self, user_ids, item_ids):
@@ -775,10 +806,11 @@ class CMLRecommender(BaseEstimator):
 
         Parameters
         ----------
-        user_ids : array-like of int of shape (n_pairs,)
-            Rows of the matrix given to ``fit``.
-        item_ids : array-like of int of shape (n_pairs,)
-            Columns of the matrix given to ``fit``.
+        user_ids : array-like of shape (n_pairs,)
+            Rows of the matrix given to ``fit`` (or user ids, as
+            ``user_ids_`` says).
+        item_ids : array-like of shape (n_pairs,)
+            Columns of the matrix given to ``fit`` (or item ids).
 
         Returns
         -------
@@ -794,10 +826,8 @@ class CMLRecommender(BaseEstimator):
         (3,)
         """
         self._check_fitted()
-        users = validate_ids(user_ids, self.user_embeddings_.shape[0], "user_ids",
-                             "Use transform for users not seen in fit.")
-        items = validate_ids(item_ids, self.item_embeddings_.shape[0], "item_ids",
-                             "Items not seen in fit have no vector.")
+        users = self._user_rows(user_ids, "Use transform for users not seen in fit.")
+        items = self._item_columns(item_ids, "item_ids", "Items not seen in fit have no vector.")
         if users.shape != items.shape:
             raise ValueError(
                 f"user_ids has {users.shape[0]} ids and item_ids {items.shape[0]}: give one "
@@ -923,8 +953,10 @@ class CMLRecommender(BaseEstimator):
 
         Returns
         -------
-        items : ndarray of shape (n_samples, min(n_items, n_items_in_fit)), int64
-            Item indices, nearest first; -1 where fewer items are left.
+        items : ndarray of shape (n_samples, min(n_items, n_items_in_fit))
+            Item indices (int64), nearest first; -1 where fewer items are
+            left.  Item ids (None where fewer are left) when fitted on an
+            encoded table.
 
         Examples
         --------
@@ -941,7 +973,7 @@ class CMLRecommender(BaseEstimator):
         _, items = top_k_nearest(
             self._fold_in(data), self.item_embeddings_, n_items, (data.indptr, data.indices)
         )
-        return items
+        return self._item_labels(items)
 
     def score(self, X, y=None):
         """Mean recall@``top_k`` of new users' held-out items.
@@ -982,6 +1014,32 @@ class CMLRecommender(BaseEstimator):
         self._check_fitted()
         return make_ranking_scorer("recall", k=self.top_k)(self, X, y)
 
+    # ---------------------------------------------------------- original ids
+
+    def _lookup(self, kind):
+        """The ``IdLookup`` of the fitted user or item ids, built on first use."""
+        ids = self.user_ids_ if kind == "user" else self.item_ids_
+        lookups = self.__dict__.setdefault("_id_lookups", {})
+        if kind not in lookups or lookups[kind].ids is not ids:
+            lookups[kind] = IdLookup(ids)
+        return lookups[kind]
+
+    def _user_rows(self, user_ids, fix):
+        """Rows of the given users: ids of fit's table, or row numbers."""
+        if self.user_ids_ is None:
+            return validate_ids(user_ids, self.user_embeddings_.shape[0], "user_ids", fix)
+        return self._lookup("user").positions(user_ids, "user_ids", fix)
+
+    def _item_columns(self, item_ids, what, fix):
+        """Columns of the given items: ids of fit's table, or column numbers."""
+        if self.item_ids_ is None:
+            return validate_ids(item_ids, self.item_embeddings_.shape[0], what, fix)
+        return self._lookup("item").positions(item_ids, what, fix)
+
+    def _item_labels(self, columns):
+        """Item ids of ``columns`` (-1: none) when fitted on an encoded table."""
+        return columns if self.item_ids_ is None else self._lookup("item").labels(columns)
+
     def _fold_in(self, data):
         """Vectors of new users (``Interactions``): see ``transform``."""
         trained_on = self.user_items_
@@ -989,6 +1047,20 @@ class CMLRecommender(BaseEstimator):
             self._state, data, self,
             Interactions(trained_on.indptr, trained_on.indices, trained_on.shape[1]),
         )  # fmt: skip
+
+
+def _ids_of(X):
+    """``(user_ids, item_ids)`` of an encoded matrix, checked; Nones otherwise."""
+    user_ids, item_ids = getattr(X, "user_ids", None), getattr(X, "item_ids", None)
+    if user_ids is None or item_ids is None:
+        return None, None
+    for ids, size, what in ((user_ids, X.shape[0], "user_ids"),
+                            (item_ids, X.shape[1], "item_ids")):
+        if not isinstance(ids, np.ndarray) or ids.shape != (size,):
+            raise ValueError(f"X.{what} must be an array of one id per {what[:4]} ({size}).")
+        if IdLookup(ids).has_repeats():
+            raise ValueError(f"X.{what} repeats an id: each row and column needs its own id.")
+    return user_ids, item_ids
 
 
 def _nearest_others(vectors, rows, k):

@@ -52,7 +52,56 @@ def validate_interactions(estimator, X, *, reset, name="X"):
     sparse structures, NaN, inf, non-numeric data, empty matrices and
     negative values, with messages that say how to fix the data.
     """
-    return to_interactions(check_matrix(X, name, estimator=estimator, reset=reset), name)
+    _reject_long_table(X, name)
+    try:
+        checked = check_matrix(X, name, estimator=estimator, reset=reset)
+    except ValueError as error:
+        if "convert string" not in str(error) and "strings" not in str(error):
+            raise
+        raise ValueError(
+            f"{name} holds strings ({error}). {_LONG_TABLE_FIX}"
+        ) from None
+    if not reset:
+        _check_item_ids(estimator, X, name)
+    return to_interactions(checked, name)
+
+
+_LONG_TABLE_FIX = (
+    "CMLRecommender takes a users x items matrix. For a long table of (user, item"
+    "[, strength]) rows, encode it first with sklearn_cml.preprocessing.InteractionEncoder, "
+    "for example make_pipeline(InteractionEncoder('user_id', 'item_id', strength_col="
+    "'rating'), CMLRecommender()); the model then takes and returns your ids."
+)
+
+
+def _reject_long_table(X, name):
+    """Refuse a DataFrame whose columns name users: a table, not a matrix.
+
+    A matrix's columns are items, so a column named after users means one
+    row per interaction.
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return
+    user_columns = [c for c in columns if isinstance(c, str) and "user" in c.lower()]
+    if user_columns:
+        raise ValueError(
+            f"{name} is a DataFrame with a column {user_columns[0]!r}: it looks like a long "
+            f"table, one row per interaction. {_LONG_TABLE_FIX}"
+        )
+
+
+def _check_item_ids(estimator, X, name):
+    """Refuse an encoded matrix whose columns are not the items of fit."""
+    fitted = getattr(estimator, "item_ids_", None)
+    given = getattr(X, "item_ids", None)
+    if fitted is None or given is None:
+        return
+    if given.shape != fitted.shape or not np.array_equal(given, fitted):
+        raise ValueError(
+            f"{name}'s columns are not the items the model was fitted on. Encode tables "
+            "with the InteractionEncoder fitted with the model (a Pipeline does this)."
+        )
 
 
 def check_interactions(X, name, shape=None):

@@ -36,6 +36,7 @@ from numbers import Integral
 
 import numba
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
@@ -235,7 +236,8 @@ class _RankingScorer:
     """``scorer(estimator, X, y=None)`` for ``GridSearchCV(scoring=...)``.
 
     It uses the estimator's public methods only: ``transform`` places each
-    row from its known items, and the held-out ones are ranked.
+    row from its known items, and the held-out ones are ranked.  A Pipeline
+    transforms ``X`` with its first steps and is scored by its last.
     """
 
     def __init__(self, metric, k):
@@ -244,6 +246,9 @@ class _RankingScorer:
 
     def __call__(self, estimator, X, y=None):
         check_is_fitted(estimator)
+        if isinstance(estimator, Pipeline):  # e.g. a table encoder, then the recommender
+            X = estimator[:-1].transform(X)
+            estimator = estimator[-1]
         known, test = _held_out_split(estimator, X, y)
         with warnings.catch_warnings():
             # X's feature names were checked above; the known part, a matrix

@@ -328,6 +328,9 @@ def test_load_citeulike_parses_libraries(tmp_path):
     expected[0, [0, 3]] = expected[1, 5] = expected[2, [1, 2, 4]] = 1
     np.testing.assert_array_equal(X.toarray(), expected)
     assert "CiteULike" in data.DESCR
+    np.testing.assert_array_equal(data.user_ids, [0, 1, 2])
+    np.testing.assert_array_equal(data.item_ids, np.arange(6))
+    assert data.item_names is None
 
 
 @pytest.mark.parametrize("content", ["2 0 3\n3 1 2\n", "2 0 3\n\n1 4\n", "1 2 2 2\n"])
@@ -426,6 +429,25 @@ def test_load_movielens_genres_lines_up_with_load_movielens(tmp_path):
     )
     assert "1 of which are not in u.item" in genres.DESCR
     assert load_movielens_genres(folder, []).features.shape == (0, len(_GENRES))
+
+
+@pytest.mark.parametrize("write_movies, title_of_2", [
+    (_write_ml100k_genres, "Café Society (1995)"),
+    (_write_ml1m_genres, "Café: The Movie (1995)"),
+], ids=["u.item", "movies.dat"])
+def test_load_movielens_names_the_movies(tmp_path, write_movies, title_of_2):
+    folder = write_movies(tmp_path / "ml")
+    _write_movielens(folder, "u.data", [(1, 9, 5), (1, 2, 3), (2, 5, 4)])
+    data = load_movielens(folder)
+    np.testing.assert_array_equal(data.item_ids, [2, 5, 9])
+    # Movie 5 is rated but not in the movie file: no title.
+    assert data.item_names.tolist() == [title_of_2, None, "Untitled (1996)"]
+    assert "1 rated movies are not in it" in data.DESCR
+
+
+def test_load_movielens_without_a_movie_file_has_no_names(tmp_path):
+    data = load_movielens(_write_movielens(tmp_path / "ml", "u.data"))
+    assert data.item_names is None and "no titles" in data.DESCR
 
 
 def test_load_movielens_genres_prefers_movies_dat(tmp_path):
@@ -615,6 +637,7 @@ def test_real_movielens_1m(data_dir):
     assert X.shape == (6040, 3706) and X.nnz == 1_000_209
     np.testing.assert_array_equal(data.user_ids, np.arange(1, 6041))
     assert data.item_ids[-1] == 3952
+    assert data.item_names[0] == "Toy Story (1995)" and None not in data.item_names
 
     positives = load_movielens(folder, min_rating=4)
     assert positives.interactions.shape == (6040, 3706)

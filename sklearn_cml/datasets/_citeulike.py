@@ -46,6 +46,12 @@ def load_citeulike(path):
             article id ``i``. ``n_items`` is the largest article id plus one
             (articles in no library above that id get no column; in
             CiteULike-a every article is in some library).
+        user_ids : ndarray of shape (n_users,), dtype int64
+            Id of each row: its line in ``users.dat``, from 0.
+        item_ids : ndarray of shape (n_items,), dtype int64
+            Id of each column: the article id of the files, from 0.
+        item_names : None
+            The files read here hold no article titles.
         DESCR : str
             Where the data came from and its terms of use.
 
@@ -84,7 +90,8 @@ def load_citeulike(path):
         f"{shape[1]} articles, {interactions.nnz} user-article pairs.\n"
         + _CITEULIKE_TERMS
     )
-    return Bunch(interactions=interactions, DESCR=descr)
+    return Bunch(interactions=interactions, user_ids=np.arange(shape[0]),
+                 item_ids=np.arange(shape[1]), item_names=None, DESCR=descr)
 
 
 # --------------------------------------------------------------------------

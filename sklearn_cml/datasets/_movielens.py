@@ -62,6 +62,11 @@ def load_movielens(path, min_rating=None):
         item_ids : ndarray of shape (n_items,), dtype int64
             Original movie id of each column, ascending: every movie that has
             a rating in the file, whatever ``min_rating``.
+        item_names : ndarray of shape (n_items,), dtype object, or None
+            Title of each column's movie (str, with its year), from
+            ``movies.dat`` or ``u.item`` in the same folder (None for a movie
+            not listed there); None when the folder has neither file.  The
+            genres are read by :func:`load_movielens_genres`.
         DESCR : str
             Where the data came from and its terms of use.
 
@@ -104,13 +109,27 @@ def load_movielens(path, min_rating=None):
         data = np.ones(rows.size, dtype=np.float32)
 
     interactions = _csr_from_pairs(rows, cols, data, shape)
+    item_names, names_note = _movie_titles(path, item_ids)
     descr = (
         f"MovieLens ratings read from {file.name}: {shape[0]} users x "
-        f"{shape[1]} movies, {interactions.nnz} {kept}.\n" + _MOVIELENS_TERMS
+        f"{shape[1]} movies, {interactions.nnz} {kept}. {names_note}\n" + _MOVIELENS_TERMS
     )
     return Bunch(
-        interactions=interactions, user_ids=user_ids, item_ids=item_ids, DESCR=descr
+        interactions=interactions, user_ids=user_ids, item_ids=item_ids,
+        item_names=item_names, DESCR=descr,
     )
+
+
+def _movie_titles(path, item_ids):
+    """``(titles of item_ids or None, a sentence for DESCR)``."""
+    try:
+        file, _, movie_ids, titles, _, _ = _read_movies(path)
+    except FileNotFoundError:
+        return None, "No movie file (movies.dat, or u.item and u.genre), so no titles."
+    lines = _positions_in_file(file, movie_ids, item_ids)
+    names = np.where(lines >= 0, titles[np.maximum(lines, 0)], None)
+    return names, (f"Titles from {file.name}; {int(np.count_nonzero(lines < 0))} rated "
+                   "movies are not in it (title None).")
 
 
 # --------------------------------------------------------------------------
@@ -186,7 +205,7 @@ def _read_ml100k_genres(item_file, genre_file):
             f"{b'|'.join(flags[line_number - 1])!r}."
         )
     features = sp.csr_matrix((flags == b"1").astype(np.float32))
-    return movie_ids, features, feature_names
+    return movie_ids, _titles(f[1] for f in fields), features, feature_names
 
 
 def _read_ml1m_genres(file):
@@ -235,7 +254,39 @@ def _read_ml1m_genres(file):
         )
     features.sort_indices()
     feature_names = np.array([name.decode("latin-1") for name in names], dtype=object)
-    return movie_ids, features, feature_names
+    return movie_ids, _titles(b"::".join(f[1:-1]) for f in fields), features, feature_names
+
+
+def _titles(fields):
+    """Movie titles (object array of str) from their latin-1 byte fields."""
+    return np.array([field.decode("latin-1") for field in fields], dtype=object)
+
+
+def _read_movies(path):
+    """``(file, read_from, movie_ids, titles, genre matrix, genre names)`` of
+    the movie file in ``path``: ``movies.dat``, or ``u.item`` with ``u.genre``."""
+    file = _find_file(path, ("movies.dat", "u.item"), "MovieLens")
+    if file.name == "movies.dat":
+        return (file, file.name, *_read_ml1m_genres(file))
+    genre_file = file.parent / "u.genre"
+    if not genre_file.is_file():
+        raise FileNotFoundError(
+            f"u.genre (the genre names of u.item's flags) not found in the "
+            f"MovieLens folder {str(file.parent)!r}."
+        )
+    return (file, "u.item and u.genre", *_read_ml100k_genres(file, genre_file))
+
+
+def _positions_in_file(file, movie_ids, item_ids):
+    """Line of each of ``item_ids`` in the movie file, -1 where absent."""
+    order = np.argsort(movie_ids, kind="stable")
+    sorted_ids = movie_ids[order]
+    repeated = sorted_ids[1:] == sorted_ids[:-1]
+    if repeated.any():
+        movie_id = int(sorted_ids[1:][repeated][0])
+        raise ValueError(f"{file}: movie id {movie_id} is listed more than once.")
+    position = np.minimum(np.searchsorted(sorted_ids, item_ids), sorted_ids.size - 1)
+    return np.where(sorted_ids[position] == item_ids, order[position], -1)
 
 
 @validate_params(
@@ -312,36 +363,16 @@ def load_movielens_genres(path, item_ids):
         )
     item_ids = item_ids.astype(np.int64)
 
-    file = _find_file(path, ("movies.dat", "u.item"), "MovieLens")
-    if file.name == "movies.dat":
-        movie_ids, file_features, feature_names = _read_ml1m_genres(file)
-        read_from = file.name
-    else:
-        genre_file = file.parent / "u.genre"
-        if not genre_file.is_file():
-            raise FileNotFoundError(
-                f"u.genre (the genre names of u.item's flags) not found in the "
-                f"MovieLens folder {str(file.parent)!r}."
-            )
-        movie_ids, file_features, feature_names = _read_ml100k_genres(file, genre_file)
-        read_from = "u.item and u.genre"
-
-    order = np.argsort(movie_ids, kind="stable")
-    sorted_ids = movie_ids[order]
-    repeated = sorted_ids[1:] == sorted_ids[:-1]
-    if repeated.any():
-        movie_id = int(sorted_ids[1:][repeated][0])
-        raise ValueError(f"{file}: movie id {movie_id} is listed more than once.")
-    position = np.minimum(np.searchsorted(sorted_ids, item_ids), sorted_ids.size - 1)
-    found = sorted_ids[position] == item_ids
+    file, read_from, movie_ids, _, file_features, feature_names = _read_movies(path)
+    lines = _positions_in_file(file, movie_ids, item_ids)
     # Missing ids point at an extra all-zero row.
     padded = sp.vstack(
         [file_features, sp.csr_matrix((1, feature_names.size), dtype=np.float32)],
         format="csr",
     )
-    features = padded[np.where(found, order[position], movie_ids.size)]
+    features = padded[np.where(lines >= 0, lines, movie_ids.size)]
     features.sort_indices()
-    n_missing = int(item_ids.size - np.count_nonzero(found))
+    n_missing = int(np.count_nonzero(lines < 0))
 
     descr = (
         f"MovieLens genres read from {read_from}: {movie_ids.size} movies, "

@@ -1,0 +1,135 @@
+"""Original user and item ids: normalising them, and finding their positions.
+
+Ids come from users' tables: numbers, strings, or any hashable values.
+``as_ids`` gives them one numpy dtype without coercing one kind into
+another (``[1, "a"]`` stays an object array, never the strings ``"1", "a"``);
+``IdLookup`` maps ids to rows or columns, vectorised by sorting when the
+ids can be ordered and through a dictionary when they cannot.
+"""
+
+import contextlib
+
+import numpy as np
+
+_NATURAL_DTYPES = (
+    (str, str), ((int, np.integer), np.int64), ((float, np.floating), np.float64))
+
+
+def as_ids(values, what):
+    """``values`` as a 1-d array of ids with their natural dtype.
+
+    Object arrays whose values are all strings become unicode arrays, all
+    integers int64, all floats float64; mixed kinds stay object.  Missing
+    values (None, NaN) are refused, naming ``what``.
+    """
+    # A list goes through an object array: numpy would turn [1, "a"] into strings.
+    ids = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
+    if ids.ndim == 0:
+        ids = ids.reshape(1)
+    if ids.ndim != 1:
+        raise ValueError(f"{what} must be a 1-d sequence of ids, got shape {ids.shape}.")
+    if ids.dtype.kind == "O" and ids.size:
+        kinds = set(map(type, ids.tolist()))
+        for bases, dtype in _NATURAL_DTYPES:
+            if all(issubclass(kind, bases) and not issubclass(kind, (bool, np.bool_))
+                   for kind in kinds):
+                with contextlib.suppress(OverflowError):  # ints past int64 stay objects
+                    ids = ids.astype(dtype)
+                break
+    missing = _missing(ids)
+    if missing.any():
+        position = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"{what} has a missing value (None or NaN) at position {position}; every id "
+            "must be a value: drop or fill those rows first (for example "
+            "DataFrame.dropna())."
+        )
+    return ids
+
+
+def _missing(ids):
+    if ids.dtype.kind == "f":
+        return np.isnan(ids)
+    if ids.dtype.kind == "O":
+        return np.fromiter((v is None or v != v for v in ids.tolist()), bool, ids.size)
+    return np.zeros(ids.size, bool)
+
+
+def distinct_ids(ids):
+    """``(distinct, inverse)``: the distinct ids, sorted when they can be
+    ordered (else in order of first appearance), and each id's position in
+    them."""
+    try:
+        distinct, inverse = np.unique(ids, return_inverse=True)
+        return distinct, inverse.reshape(-1).astype(np.int64, copy=False)
+    except TypeError:  # ids of kinds that cannot be compared, such as 1 and "a"
+        positions = {}
+        inverse = np.fromiter(
+            (positions.setdefault(v, len(positions)) for v in ids.tolist()), np.int64, ids.size
+        )
+        distinct = np.empty(len(positions), dtype=object)
+        distinct[:] = list(positions)
+        return distinct, inverse
+
+
+class IdLookup:
+    """Positions of ids in an array of distinct ids.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n,)
+        Distinct ids; position ``i`` is row or column ``i``.
+    """
+
+    def __init__(self, ids):
+        self.ids = ids
+        self._table = None
+        try:
+            self._order = np.argsort(ids, kind="stable")
+            self._sorted = ids[self._order]
+        except TypeError:
+            self._table = {v: i for i, v in enumerate(ids.tolist())}
+
+    def has_repeats(self):
+        """Whether an id occurs twice."""
+        if self._table is not None:
+            return len(self._table) < self.ids.size
+        return bool(np.any(self._sorted[1:] == self._sorted[:-1]))
+
+    def positions(self, query, what, fix):
+        """Positions of ``query``'s ids (1-d int64); ValueError naming the
+        unknown ones, ending with ``fix``."""
+        query = as_ids(query, what)
+        found = self.find(query)
+        unknown = found < 0
+        if unknown.any():
+            examples = ", ".join(repr(v) for v in query[unknown][:5].tolist())
+            raise ValueError(
+                f"{what} has {int(unknown.sum())} id(s) not seen in fit: {examples}. "
+                f"The ids are those of the table the model was fitted on. {fix}"
+            )
+        return found
+
+    def find(self, query):
+        """Positions of ``query``'s ids (an array from ``as_ids``), -1 for unknown ones."""
+        if self._table is None and query.size:
+            try:
+                at = np.minimum(np.searchsorted(self._sorted, query), self._sorted.size - 1)
+                hit = self._sorted[at] == query
+                if isinstance(hit, np.ndarray):
+                    return np.where(hit, self._order[at], -1)
+            except TypeError:  # e.g. None among object ids
+                pass
+        table = self._table if self._table is not None else {
+            v: i for i, v in enumerate(self.ids.tolist())}
+        return np.fromiter((table.get(v, -1) for v in query.tolist()), np.int64, query.size)
+
+    def labels(self, positions):
+        """The ids at ``positions`` (any shape); where a position is -1 (no
+        item), ``None`` in an object array."""
+        empty = positions < 0
+        labels = self.ids[np.maximum(positions, 0)]
+        if empty.any():
+            labels = labels.astype(object)
+            labels[empty] = None
+        return labels

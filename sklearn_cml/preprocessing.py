@@ -1,0 +1,282 @@
+"""From a long table of (user, item, strength) rows to an interaction matrix.
+
+Users arrive with tables, not matrices: one row per interaction, with ids
+of any kind.  ``InteractionEncoder`` turns such a table into the users x
+items matrix that :class:`~sklearn_cml.CMLRecommender` learns from, and
+keeps both id mappings.  Its output, an ``InteractionMatrix``, carries the
+original ids of its rows and columns, so that a ``CMLRecommender`` fitted
+through it, in a :class:`~sklearn.pipeline.Pipeline` or not, takes and
+returns original ids.
+"""
+
+from collections.abc import Mapping
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._ids import IdLookup, as_ids, distinct_ids
+
+__all__ = ["InteractionEncoder", "InteractionMatrix"]
+
+
+class InteractionMatrix(sp.csr_matrix):
+    """A CSR interaction matrix that knows the original ids of its rows and columns.
+
+    ``InteractionEncoder.transform`` returns it; it is a
+    ``scipy.sparse.csr_matrix`` in every other respect.  Matrices derived
+    from it (slices, sums, copies) are plain matrices as far as ids go: their
+    ``user_ids`` and ``item_ids`` are None.
+
+    Attributes
+    ----------
+    user_ids : ndarray of shape (n_rows,) or None
+        Original id of the user of each row.
+    item_ids : ndarray of shape (n_columns,) or None
+        Original id of the item of each column.
+    """
+
+    def __init__(self, arg1, shape=None, dtype=None, copy=False, *, user_ids=None,
+                 item_ids=None):
+        super().__init__(arg1, shape=shape, dtype=dtype, copy=copy)
+        for name, ids, size in (("user_ids", user_ids, self.shape[0]),
+                                ("item_ids", item_ids, self.shape[1])):
+            if ids is not None and ids.shape != (size,):
+                raise ValueError(f"{name} must have one id per {name[:4]}: {size}, got "
+                                 f"shape {ids.shape}.")
+        self.user_ids = user_ids
+        self.item_ids = item_ids
+
+
+class InteractionEncoder(TransformerMixin, BaseEstimator):
+    """Encode a long table of (user, item[, strength]) rows as an interaction matrix.
+
+    ``fit`` learns the distinct user and item ids; ``transform`` builds a
+    users x items :class:`InteractionMatrix` of the table's rows, one row
+    per distinct user of the table and one column per item seen in ``fit``.
+    Repeated (user, item) rows add up.  Chained with
+    :class:`~sklearn_cml.CMLRecommender` in a Pipeline, the recommender
+    learns the ids too: its methods then take user and item ids and return
+    item ids.
+
+    Parameters
+    ----------
+    user_col : int or str, default=0
+        The column of user ids: a position (any table), or a name (a
+        pandas DataFrame, or a dict of arrays).
+    item_col : int or str, default=1
+        The column of item ids, likewise.
+    strength_col : int, str or None, default=None
+        The column of interaction strengths (ratings, play counts): finite
+        numbers, the matrix's values.  None gives every row strength 1, so
+        a value counts the rows of a (user, item) pair.
+    handle_unknown : {"error", "ignore"}, default="error"
+        What ``transform`` does with an item id not seen in ``fit``:
+        raise, or leave the row out (an item without a column cannot be
+        recommended or used to place a user).  Users need no such option:
+        the rows of ``transform`` are the users of the table given to it,
+        known or new.  Cross-validation by user groups sees new items in its
+        test folds, so it needs ``"ignore"``.
+
+    Attributes
+    ----------
+    user_ids_ : ndarray of shape (n_users,)
+        Distinct user ids seen in ``fit``, sorted when they can be ordered
+        (else in order of first appearance): the rows of ``fit_transform``.
+    item_ids_ : ndarray of shape (n_items,)
+        Distinct item ids seen in ``fit``, ordered likewise: the columns of
+        every matrix ``transform`` returns.  ``item_ids_[j]`` maps column
+        ``j`` back to its id.
+
+    See Also
+    --------
+    sklearn_cml.CMLRecommender : takes the encoded matrix, and its ids.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn_cml import CMLRecommender
+    >>> from sklearn_cml.preprocessing import InteractionEncoder
+    >>> ratings = pd.DataFrame({
+    ...     "user": ["ann", "ann", "bob", "bob", "cid", "cid", "dee"],
+    ...     "movie": ["Heat", "Alien", "Heat", "Brazil", "Alien", "Brazil", "Heat"],
+    ...     "stars": [5, 4, 3, 5, 4, 2, 5]})
+    >>> encoder = InteractionEncoder("user", "movie", strength_col="stars")
+    >>> X = encoder.fit_transform(ratings)
+    >>> X.shape, X.user_ids.tolist(), X.item_ids.tolist()
+    ((4, 3), ['ann', 'bob', 'cid', 'dee'], ['Alien', 'Brazil', 'Heat'])
+    >>> X.toarray()[0]
+    array([4., 0., 5.], dtype=float32)
+    >>> model = make_pipeline(InteractionEncoder("user", "movie"),
+    ...                       CMLRecommender(n_components=4, n_epochs=2, random_state=0))
+    >>> model = model.fit(ratings)
+    >>> sorted(model[-1].recommend(["dee"], n_items=2)[0].tolist())  # ids in, ids out
+    ['Alien', 'Brazil']
+    """
+
+    _parameter_constraints = {
+        "user_col": [Integral, str],
+        "item_col": [Integral, str],
+        "strength_col": [Integral, str, None],
+        "handle_unknown": [StrOptions({"error", "ignore"})],
+    }
+
+    def __init__(self, user_col=0, item_col=1, *, strength_col=None, handle_unknown="error"):
+        self.user_col = user_col
+        self.item_col = item_col
+        self.strength_col = strength_col
+        self.handle_unknown = handle_unknown
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn the distinct user and item ids of a table.
+
+        Parameters
+        ----------
+        X : pandas DataFrame, dict of arrays or array-like of shape (n_rows, n_columns)
+            The table: one row per interaction.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : InteractionEncoder
+        """
+        self._fit_encoded(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Learn the ids of a table and return its matrix (``fit`` then ``transform``).
+
+        Parameters
+        ----------
+        X : pandas DataFrame, dict of arrays or array-like of shape (n_rows, n_columns)
+            The table: one row per interaction.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        X_encoded : InteractionMatrix of shape (n_users, n_items), float32
+        """
+        users, items, strengths = self._fit_encoded(X)
+        return self._matrix(self.user_ids_, users, items, strengths)
+
+    def _fit_encoded(self, X):
+        """Fit on ``X``; its rows as (user positions, item positions, strengths)."""
+        user_values, item_values, strengths = self._columns(X)
+        self.user_ids_, users = distinct_ids(user_values)
+        self.item_ids_, items = distinct_ids(item_values)
+        self._items = IdLookup(self.item_ids_)
+        return users, items, strengths
+
+    def transform(self, X):
+        """Build the users x items matrix of a table.
+
+        Parameters
+        ----------
+        X : pandas DataFrame, dict of arrays or array-like of shape (n_rows, n_columns)
+            The table: one row per interaction, with the columns of ``fit``.
+
+        Returns
+        -------
+        X_encoded : InteractionMatrix of shape (n_table_users, n_items), float32
+            One row per distinct user of ``X`` (ordered as ``user_ids_``
+            is), one column per item of ``item_ids_``.
+        """
+        check_is_fitted(self)
+        user_values, item_values, strengths = self._columns(X)
+        user_ids, users = distinct_ids(user_values)
+        items = self._items.find(item_values)
+        unknown = items < 0
+        if unknown.any():
+            if self.handle_unknown == "error":
+                examples = ", ".join(repr(v) for v in item_values[unknown][:5].tolist())
+                raise ValueError(
+                    f"X has {int(unknown.sum())} row(s) with item ids not seen in fit: "
+                    f"{examples}. Set handle_unknown='ignore' to leave those rows out, or "
+                    "fit on a table that has these items."
+                )
+            known = ~unknown
+            users, items = users[known], items[known]
+            strengths = None if strengths is None else strengths[known]
+        return self._matrix(user_ids, users, items, strengths)
+
+    def _matrix(self, user_ids, users, items, strengths):
+        values = np.ones(users.size, np.float32) if strengths is None else strengths
+        shape = (user_ids.size, self.item_ids_.size)
+        csr = sp.csr_matrix((values, (users, items)), shape=shape, dtype=np.float32)
+        csr.sum_duplicates()
+        return InteractionMatrix((csr.data, csr.indices, csr.indptr), shape=shape,
+                                 user_ids=user_ids, item_ids=self.item_ids_)
+
+    def _columns(self, X):
+        """User ids, item ids and strengths (float32 or None) of a table."""
+        users = as_ids(_column(X, self.user_col, "user_col"), "user ids")
+        items = as_ids(_column(X, self.item_col, "item_col"), "item ids")
+        if users.size == 0:
+            raise ValueError("X has no rows: the table needs at least one interaction.")
+        if self.strength_col is None:
+            return users, items, None
+        raw = np.asarray(_column(X, self.strength_col, "strength_col"))
+        try:
+            strengths = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"The strength column holds values that are not numbers (dtype {raw.dtype}). "
+                "Strengths are numbers (ratings, counts); set strength_col=None to count rows."
+            ) from None
+        if not np.isfinite(strengths).all():
+            position = int(np.flatnonzero(~np.isfinite(strengths))[0])
+            raise ValueError(
+                f"The strength column has {strengths[position]} at row {position}: strengths "
+                "must be finite numbers. Drop or fill those rows first."
+            )
+        return users, items, strengths.astype(np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.dict = True
+        return tags
+
+
+def _column(X, key, parameter):
+    """Column ``key`` of a DataFrame, a dict of arrays or a 2-d array-like."""
+    if isinstance(X, Mapping) or hasattr(X, "columns"):
+        names = list(X.keys()) if isinstance(X, Mapping) else list(X.columns)
+        if isinstance(key, str):
+            if key not in names:
+                raise ValueError(
+                    f"{parameter}={key!r}, but X has no such column; its columns are "
+                    f"{names}. Set {parameter} to one of them, or to a position."
+                )
+            return X[key]
+        if isinstance(X, Mapping):
+            raise ValueError(f"{parameter}={key!r}: a dict of arrays takes column names.")
+        table = X.iloc
+        n_columns = len(names)
+    else:
+        table = np.asarray(X, dtype=object if isinstance(X, (list, tuple)) else None)
+        if table.ndim != 2:
+            raise ValueError(
+                f"X must be a table of one row per interaction (a DataFrame, a dict of "
+                f"arrays or a 2-d array), got an array of shape {table.shape}."
+            )
+        if isinstance(key, str):
+            raise ValueError(
+                f"{parameter}={key!r} names a column, but X has no column names: give its "
+                "position instead, or pass a pandas DataFrame."
+            )
+        n_columns = table.shape[1]
+    if not -n_columns <= key < n_columns:
+        raise ValueError(
+            f"{parameter}={key}, but X has {n_columns} columns. Give the position of the "
+            "column, from 0."
+        )
+    return table[:, key]
