@@ -1,26 +1,33 @@
 """Demo: ``python -m sklearn_cml`` fits CML on synthetic data, offline.
 
 It generates interactions with planted taste clusters and power-law item
-popularity (``make_interactions``), holds out 20% of each user's items
-(``model_selection.train_test_split``), fits ``CMLRecommender`` on the
-rest, and prints the held-out recall (``metrics.recall_at_k``) next to a
-popularity baseline, then a few recommendations and similar items, with
-their clusters so that they can be judged by eye.
+popularity (``datasets.make_interactions``), holds out 20% of each user's
+items (``model_selection.train_test_split``), fits ``CMLRecommender`` on
+the rest, and prints the held-out recall and NDCG (``metrics.ranking_metrics``)
+next to those of a popularity baseline, then a few recommendations
+(``recommend``) and similar items (``kneighbors_items``), with their
+clusters so that they can be judged by eye.
+
+Everything random is seeded by ``--seed``, and the block solver is bitwise
+reproducible whatever the number of threads: two runs with the same
+arguments print the same text.
 """
 
 import argparse
-import time
 
 import numpy as np
 
 from . import CMLRecommender
 from .datasets import make_interactions
-from .metrics import recall_at_k
+from .metrics import ranking_metrics
 from .model_selection import train_test_split
+
+N_CLUSTERS = 10
 
 
 def popularity_scores(train):
-    """Scores of the popularity baseline: each item's number of training users."""
+    """The popularity baseline as a score function for ``sklearn_cml.metrics``:
+    every user scores each item by its number of training users."""
     popularity = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
     return lambda users: np.broadcast_to(popularity, (len(users), popularity.size))
 
@@ -32,41 +39,45 @@ def main(argv=None):
     parser.add_argument("--n-users", type=int, default=3000)
     parser.add_argument("--n-items", type=int, default=1000)
     parser.add_argument("--n-epochs", type=int, default=20)
-    parser.add_argument("--k", type=int, default=20, help="cut-off of the recall")
+    parser.add_argument("--k", type=int, default=20, help="cut-off of the metrics")
     parser.add_argument("--n-jobs", type=int, default=-1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the data, split and model")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print training progress (with timings, which vary run to run)")
     args = parser.parse_args(argv)
 
     X, user_clusters, item_clusters = make_interactions(
-        n_users=args.n_users, n_items=args.n_items, n_clusters=10, random_state=args.seed,
-        return_labels=True,
-    )
+        n_users=args.n_users, n_items=args.n_items, n_clusters=N_CLUSTERS,
+        random_state=args.seed, return_labels=True,
+    )  # fmt: skip
     train, test = train_test_split(X, test_size=0.2, random_state=args.seed)
     print(f"Synthetic interactions: {X.shape[0]} users x {X.shape[1]} items, "
-          f"{X.nnz} interactions in 10 taste clusters; {test.nnz} held out.")
+          f"{X.nnz} interactions in {N_CLUSTERS} taste clusters; {test.nnz} held out "
+          f"(seed {args.seed}).")
 
-    model = CMLRecommender(n_epochs=args.n_epochs, n_jobs=args.n_jobs, random_state=args.seed)
-    started = time.perf_counter()
-    model.fit(train)
-    print(f"Fitted CMLRecommender in {time.perf_counter() - started:.1f} s "
-          "(the first run includes Numba compilation).")
+    print(f"Fitting CMLRecommender for {args.n_epochs} epochs (the first run compiles "
+          "the Numba kernels, about a minute)...", flush=True)
+    model = CMLRecommender(n_epochs=args.n_epochs, n_jobs=args.n_jobs, random_state=args.seed,
+                           verbose=int(args.verbose)).fit(train)
 
     # Each user's held-out items, ranked among every item they did not train on.
-    cml_recall = recall_at_k(test, model, k=args.k, exclude=train)
-    popular_recall = recall_at_k(test, popularity_scores(train), k=args.k, exclude=train)
-    print(f"\nHeld-out recall@{args.k}: CML {cml_recall:.3f}, "
-          f"popularity baseline {popular_recall:.3f}")
+    print("\nHeld-out items, ranked among all items but the user's training ones:")
+    for name, scores in (("CML", model), ("popularity baseline", popularity_scores(train))):
+        metrics = ranking_metrics(test, scores, k=args.k, exclude=train,
+                                  metrics=("recall", "ndcg"))
+        print(f"  {name:<20} recall@{args.k} {metrics['recall']:.3f}, "
+              f"NDCG@{args.k} {metrics['ndcg']:.3f}")
 
-    users = np.arange(X.shape[0])
+    users = np.flatnonzero(np.diff(train.indptr) >= 5)[:3]
     print("\nRecommendations (item:cluster), nearest first, for users with 5+ items:")
-    for user in users[np.diff(train.indptr) >= 5][:3]:
-        items = model.recommend([user], n_items=5)[0]
+    for user, items in zip(users, model.recommend(users, n_items=5)):
         shown = ", ".join(f"{item}:{item_clusters[item]}" for item in items)
         print(f"  user {user} (cluster {user_clusters[user]}): {shown}")
 
-    print("\nSimilar items (item:cluster), nearest first:")
-    distances, neighbors = model.kneighbors_items([0, 1, 2], n_neighbors=5)
-    for item, row, dist in zip([0, 1, 2], neighbors, distances):
+    items = np.arange(3)
+    print("\nSimilar items (item:cluster (distance)), nearest first:")
+    distances, neighbors = model.kneighbors_items(items, n_neighbors=5)
+    for item, row, dist in zip(items, neighbors, distances):
         shown = ", ".join(f"{n}:{item_clusters[n]} ({d:.2f})" for n, d in zip(row, dist))
         print(f"  item {item} (cluster {item_clusters[item]}): {shown}")
 

@@ -11,7 +11,6 @@ frozen) and new items (the feature MLP).  It reads hyperparameters from
 """
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +20,10 @@ from ._covariance import covariance_step
 from ._features import FeatureStep, embed_items, feature_epoch, initial_encoder
 from ._interactions import Interactions, to_interactions
 from ._losses import LOSSES
+from ._progress import EpochReport, compilation_notice, early_stopping_summary
+from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
-from ._sampling import make_sampler
+from ._sampling import SAMPLER_TYPES, make_sampler, sampler_type
 from ._solvers import solver_for
 from ._steps import Embeddings, Optimizer, broken_rows, clip_rows, update_running_mean
 from ._threads import effective_n_threads, thread_limits
@@ -175,9 +176,12 @@ def fit(data, params, features=None):
     train_part, validation = _validation_split(data, params)
     state = initial_state(train_part, params, features)
     stopper = EarlyStopping(train_part, validation, params.top_k, params.n_iter_no_change,
-                            params.tol)
+                            params.tol, params.validation_interval, params.n_epochs)
     train(state, train_part, params, params.n_epochs, features, after_epoch=stopper)
     state.restore(stopper.best)
+    if params.verbose:
+        print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, params.top_k),
+              flush=True)
     return state
 
 
@@ -200,20 +204,31 @@ class EarlyStopping:
     """After each epoch: validation recall, the best state, whether to stop.
 
     Recall@k of each user's validation items, ranking every item but the
-    user's training ones by distance to the user's current vector.
+    user's training ones by distance to the user's current vector, every
+    ``interval`` epochs and after ``last_epoch``.  Stops after ``patience``
+    validations in a row without a gain above ``tol``.
     """
 
-    def __init__(self, train_part, validation, k, patience, tol):
+    # The Numba kernels that scoring runs, which ``verbose`` checks are
+    # compiled before training.
+    KERNELS = (ranking_stats,)
+
+    def __init__(self, train_part, validation, k, patience, tol, interval=1, last_epoch=None):
         self.train = train_part
         self.validation = validation
         self.k = k
         self.patience = patience
         self.tol = tol
+        self.interval = interval
+        self.last_epoch = last_epoch
         self.best_score = -np.inf
         self.best = None
-        self.epochs_without_gain = 0
+        self.validations_without_gain = 0
+        self.stopped = False
 
     def __call__(self, state):
+        if state.n_iter % self.interval and state.n_iter != self.last_epoch:
+            return False
         scores = embedding_scores(*state.model_vectors())
         recall = ranking_metrics(
             self.validation, scores, k=self.k, exclude=self.train, metrics=("recall",)
@@ -223,10 +238,11 @@ class EarlyStopping:
             self.best_score = recall
             self.best = state.checkpoint()
             state.best_epoch = state.n_iter
-            self.epochs_without_gain = 0
+            self.validations_without_gain = 0
         else:
-            self.epochs_without_gain += 1
-        return self.epochs_without_gain >= self.patience
+            self.validations_without_gain += 1
+        self.stopped = self.validations_without_gain >= self.patience
+        return self.stopped
 
 
 def train(state, data, params, n_epochs, features=None, after_epoch=None):
@@ -247,14 +263,18 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
             covariance_step(state.embeddings(), params.covariance_weight, optimizer)
 
     loss = LOSSES[params.loss]
-    epoch = solver_for(params, loss).make_epoch(
+    solver = solver_for(params, loss)
+    report = _start_report(state, params, n_epochs, solver, loss, after_epoch)
+    epoch = solver.make_epoch(
         loss, data, params,
         make_sampler(data.indices, data.n_items, params.negative_sampling_exponent),
         state.median_user_count, n_threads, state.item_embeddings.shape[1], covariance,
     )  # fmt: skip
     with thread_limits(n_threads):
         for _ in range(n_epochs):
-            started = time.perf_counter()
+            if report is not None:
+                report.start_epoch()
+            n_validations = len(state.validation_scores)
             block_losses[:] = 0.0
             epoch(state, block_losses)
             check_trained(state, block_losses, "embedding loss", params)
@@ -265,18 +285,34 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
             state.n_iter += 1
             state.average_epoch(int(params.average))
             state.loss_curve.append(float(block_losses.sum()) / data.n_interactions)
+            if report is not None:
+                report.end_training()
             stop = after_epoch is not None and after_epoch(state)
-            if params.verbose:
-                _report(state, params, time.perf_counter() - started)
+            if report is not None:
+                scored = len(state.validation_scores) > n_validations
+                report.end_epoch(state.n_iter, state.loss_curve[-1],
+                                 state.validation_scores[-1] if scored else None)
             if stop:
                 break
 
 
-def _report(state, params, seconds):
-    validation = (f", validation recall@{params.top_k} {state.validation_scores[-1]:.4f}"
-                  if state.validation_scores else "")
-    print(f"[CMLRecommender] epoch {state.n_iter}: loss {state.loss_curve[-1]:.5f}"
-          f"{validation}, {seconds:.2f} s")
+def _start_report(state, params, n_epochs, solver, loss, after_epoch):
+    """With ``verbose``: say whether Numba is about to compile, and return
+    the ``EpochReport`` that prints each epoch (None when silent)."""
+    if not params.verbose:
+        return None
+    variants = [
+        (loss.parameters_type, [known.parameters_type for known in LOSSES.values()]),
+        (sampler_type(params.negative_sampling_exponent), SAMPLER_TYPES),
+    ]
+    kernels = (*solver.epoch_kernels(loss), covariance_step,
+               *getattr(after_epoch, "KERNELS", ()))
+    notice = compilation_notice(kernels, variants)
+    if notice is not None:
+        print(notice, flush=True)
+    interval = getattr(after_epoch, "interval", None)
+    return EpochReport(state.n_iter + n_epochs, params.top_k, interval,
+                       compiling=notice is not None)
 
 
 def _feature_pass(state, features, params):

@@ -174,15 +174,23 @@ class CMLRecommender(BaseEstimator):
         Dropout rate of the MLP's hidden layer during training.
     early_stopping : bool, default=False
         In ``fit``, hold out ``validation_fraction`` of each user's
-        interactions, measure their recall@``top_k`` after every epoch, stop
-        when it has not improved by more than ``tol`` for
-        ``n_iter_no_change`` epochs, and keep the vectors of the best epoch.
+        interactions, measure their recall@``top_k`` every
+        ``validation_interval`` epochs, stop when it has not improved by
+        more than ``tol`` for ``n_iter_no_change`` validations in a row, and
+        keep the vectors of the best validated epoch.
     validation_fraction : float, default=0.1
         Fraction of each user's interactions held out for early stopping
         (users with at least two interactions; see
         :func:`sklearn_cml.model_selection.train_test_split`).
     n_iter_no_change : int, default=5
-        Epochs without improvement before early stopping stops.
+        Validations without improvement before early stopping stops: with
+        ``validation_interval=N``, ``N * n_iter_no_change`` epochs.
+    validation_interval : int, default=1
+        With early stopping: measure the validation recall after every
+        ``validation_interval``-th epoch (epochs N, 2N, ...) and after the
+        last of ``n_epochs``.  Scoring ranks every item for every user, a
+        large share of an epoch's time on big catalogues: a larger interval
+        saves it, and only validated epochs can be kept.
     tol : float, default=1e-4
         Smallest gain of validation recall that counts as an improvement.
     top_k : int, default=50
@@ -201,7 +209,11 @@ class CMLRecommender(BaseEstimator):
         vectors without locks: faster, of the same quality, but not bitwise
         reproducible.
     verbose : int, default=0
-        Print the loss and time of every epoch when positive.
+        When positive, print progress: a line before Numba compiles the
+        training kernels (first use only, about a minute), then for each
+        epoch its loss, its validation recall (when scored), the time
+        elapsed and an estimate of the time left, and, with early stopping,
+        at which epoch it stopped and which epoch's vectors it kept.
 
     Attributes
     ----------
@@ -227,7 +239,9 @@ class CMLRecommender(BaseEstimator):
     loss_curve_ : list of float
         Mean embedding loss per pair of each epoch.
     validation_scores_ : list of float or None
-        Validation recall@``top_k`` after each epoch, with early stopping.
+        Validation recall@``top_k`` of each validated epoch (every
+        ``validation_interval``-th and the last of ``n_epochs``), with
+        early stopping.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     best_epoch_ : int or None
@@ -302,6 +316,7 @@ class CMLRecommender(BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [_Integer(1, None, closed="left")],
+        "validation_interval": [_Integer(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "top_k": [_Integer(1, None, closed="left")],
         "score_holdout": [Interval(Real, 0, 1, closed="neither")],
@@ -341,6 +356,7 @@ class CMLRecommender(BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
+        validation_interval=1,
         tol=1e-4,
         top_k=50,
         score_holdout=0.2,
@@ -376,6 +392,7 @@ class CMLRecommender(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
         self.tol = tol
         self.top_k = top_k
         self.score_holdout = score_holdout

@@ -127,9 +127,17 @@ class AliasSampler(NamedTuple):
 def make_sampler(indices, n_items, exponent):
     """The sampler of ``q_j ∝ (n_j + 1) ** exponent`` for the items of CSR
     ``indices`` (one entry per training pair); uniform when ``exponent`` is 0."""
-    if exponent == 0.0:
+    if sampler_type(exponent) is UniformSampler:
         return UniformSampler(n_items)
     return AliasSampler(*sampling_tables(_count_items(indices, n_items), float(exponent)))
+
+
+SAMPLER_TYPES = (UniformSampler, AliasSampler)
+
+
+def sampler_type(exponent):
+    """The class of the sampler ``make_sampler`` returns for ``exponent``."""
+    return UniformSampler if exponent == 0.0 else AliasSampler
 
 
 def draw(sampler, rng_state):

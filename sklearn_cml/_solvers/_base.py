@@ -27,12 +27,17 @@ class Solver:
         per row of ``data``, against the frozen ``embeddings.items``.
     supports : callable
         ``supports(loss)``: whether the solver can minimise that ``Loss``.
+    epoch_kernels : callable
+        ``epoch_kernels(loss)``: the Numba dispatchers whose compilation
+        makes most of the first epoch's time with that loss, which
+        ``verbose`` announces when they are not compiled yet.
     """
 
     name: str
     make_epoch: Callable
     fold_in: Callable
     supports: Callable = lambda loss: True
+    epoch_kernels: Callable = lambda loss: ()
 
 
 # With covariance_interval="auto", a covariance step after every this many

@@ -721,4 +721,6 @@ _TWINS = twins({user_side: {"_user_chunk": _user_chunk},
 
 
 SOLVER = Solver(name="block", make_epoch=make_epoch, fold_in=fold_in,
-                supports=lambda loss: loss.block_row is not None)
+                supports=lambda loss: loss.block_row is not None,
+                epoch_kernels=lambda loss: (kernel_for(user_side, loss, _TWINS), item_side,
+                                            draw_pool))

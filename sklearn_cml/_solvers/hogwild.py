@@ -287,4 +287,5 @@ def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads,
     )  # fmt: skip
 
 
-SOLVER = Solver(name="hogwild", make_epoch=make_epoch, fold_in=fold_in)
+SOLVER = Solver(name="hogwild", make_epoch=make_epoch, fold_in=fold_in,
+                epoch_kernels=lambda loss: (kernel_for(epoch_chunk, loss, _TWINS),))
