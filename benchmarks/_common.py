@@ -3,7 +3,7 @@
 - data: where the real datasets are (``find_data_dir``), loading one
   (``load_positives``) with the paper's split (``load_split``), the one
   split every script uses;
-- evaluation: recall of held-out items (``recalls``), the popularity
+- evaluation: recall of held-out items (``recalls``), the library's popularity
   baseline (``popularity_scores``) and ``BestEpoch``, which follows a model
   trained epoch by epoch (the ``after_epoch`` of ``peers``' ``train``),
   times it with the clock stopped during evaluation and keeps its best
@@ -38,7 +38,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
 import sklearn_cml  # noqa: E402
 from sklearn_cml import CMLRecommender  # noqa: E402
 from sklearn_cml.datasets import load_citeulike, load_movielens, make_interactions  # noqa: E402
-from sklearn_cml.metrics import ranking_metrics  # noqa: E402
+from sklearn_cml.metrics import popularity_scores, ranking_metrics  # noqa: E402, F401
 from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
 
 VALIDATION_K = 50
@@ -136,12 +136,6 @@ def recalls(truth, scores, exclude=None, ks=(50, 100)):
 def item_popularity(train):
     """Training pairs per item."""
     return np.bincount(train.indices, minlength=train.shape[1])
-
-
-def popularity_scores(train):
-    """The popularity baseline: every user scores items by their training pairs."""
-    counts = item_popularity(train).astype(np.float32)
-    return lambda users: np.broadcast_to(counts, (len(users), counts.size))
 
 
 class BestEpoch:

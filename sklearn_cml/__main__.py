@@ -19,17 +19,10 @@ import numpy as np
 
 from . import CMLRecommender
 from .datasets import make_interactions
-from .metrics import ranking_metrics
+from .metrics import popularity_scores, ranking_metrics
 from .model_selection import train_test_split
 
 N_CLUSTERS = 10
-
-
-def popularity_scores(train):
-    """The popularity baseline as a score function for ``sklearn_cml.metrics``:
-    every user scores each item by its number of training users."""
-    popularity = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
-    return lambda users: np.broadcast_to(popularity, (len(users), popularity.size))
 
 
 def main(argv=None):

@@ -66,6 +66,7 @@ __all__ = [
     "make_ranking_scorer",
     "map_at_k",
     "ndcg_at_k",
+    "popularity_scores",
     "precision_at_k",
     "ranking_metrics",
     "recall_at_k",
@@ -337,6 +338,40 @@ def embedding_scores(user_vectors, item_vectors):
         return np.negative(distances, out=distances)
 
     return scores
+
+
+def popularity_scores(X):
+    """The popularity baseline as a score function: items ranked by their users.
+
+    Every user scores each item by the number of rows of ``X`` that hold
+    it, so all users get the same ranking.  A recommender that does not
+    beat it has learnt nothing personal.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_users, n_items)
+        Training interactions (positive entries).
+
+    Returns
+    -------
+    scores : callable
+        Maps an int array of user indices to their (n, n_items) scores (a
+        read-only view, the same row for every user).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cml.metrics import popularity_scores, recall_at_k
+    >>> train = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    >>> popularity_scores(train)(np.array([2]))
+    array([[1., 2., 0.]], dtype=float32)
+    >>> recall_at_k([[0, 0, 1], [1, 0, 0], [1, 0, 0]], popularity_scores(train), k=1,
+    ...             exclude=train)
+    0.6666666666666666
+    """
+    data = check_interactions(X, "X")
+    counts = np.bincount(data.indices, minlength=data.n_items).astype(np.float32)
+    return lambda users: np.broadcast_to(counts, (len(users), counts.size))
 
 
 # ----------------------------------------------------------------- internals

@@ -19,6 +19,7 @@ from sklearn_cml.metrics import (
     make_ranking_scorer,
     map_at_k,
     ndcg_at_k,
+    popularity_scores,
     precision_at_k,
     ranking_metrics,
     recall_at_k,
@@ -214,3 +215,12 @@ def test_make_ranking_scorer_validates():
         make_ranking_scorer("f1")
     with pytest.raises(ValueError, match="k must be"):
         make_ranking_scorer("recall", k=0)
+
+
+def test_popularity_scores_count_each_items_users():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, size=(30, 12)) * (rng.random((30, 12)) < 0.4)  # values 0, 1, 2
+    scores = popularity_scores(sp.csr_matrix(X))(np.array([0, 5, 5]))
+    expected = (X > 0).sum(axis=0)
+    assert scores.shape == (3, 12)
+    np.testing.assert_array_equal(scores, np.tile(expected, (3, 1)))
