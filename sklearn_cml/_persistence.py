@@ -63,6 +63,11 @@ def save_model(model, file, *, include_training_matrix=False, compress=False):
     arrays["item_embeddings"] = model.item_embeddings_
     arrays["item_counts"] = model._item_counts.astype(np.int64, copy=False)
     if include_training_matrix:
+        if model.user_items_ is None:
+            raise ValueError(
+                "This model has no training matrix to save: it was loaded from a file "
+                "saved without it. Save it with include_training_matrix=False."
+            )
         arrays.update(_csr_arrays("user_items", model.user_items_))
     content = model._content
     if content is not None:
