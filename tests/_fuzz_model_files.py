@@ -24,8 +24,9 @@ from sklearn_cml import CMLRecommender, load_model
 EXPECTED = (ValueError, TypeError, FloatingPointError)
 
 _rng = np.random.default_rng(0)
-X = sp.csr_matrix((_rng.random((12, 8)) < 0.4).astype(np.float64))
-X[np.arange(12), np.arange(12) % 8] = 1.0
+_dense = (_rng.random((12, 8)) < 0.4).astype(np.float64)
+_dense[np.arange(12), np.arange(12) % 8] = 1.0  # every user has items
+X = sp.csr_matrix(_dense)
 FEATURES = sp.csr_matrix((_rng.random((8, 5)) < 0.5).astype(np.float64))
 MODEL = CMLRecommender(n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, hidden_size=4,
                        cold_start="network", random_state=0).fit(X, item_features=FEATURES)
