@@ -23,7 +23,7 @@ from ._losses import LOSSES
 from ._progress import EpochReport, compilation_notice, early_stopping_summary
 from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
-from ._sampling import SAMPLER_TYPES, make_sampler, sampler_type
+from ._sampling import SAMPLER_TYPES, make_sampler, popularity_sampler, sampler_type
 from ._solvers import solver_for
 from ._steps import Embeddings, Optimizer, broken_rows, clip_rows, update_running_mean
 from ._threads import effective_n_threads, thread_limits
@@ -118,6 +118,13 @@ class TrainingState:
     def resumed(self):
         """A copy to train further (``partial_fit``), so that a failed epoch
         changes nothing; validation scores start anew."""
+        if self.user_grad_sq is None:
+            raise ValueError(
+                "This model was loaded from a model file, which keeps what the model "
+                "answers with but not its optimiser state, so partial_fit cannot continue "
+                "its training. Call fit to train anew; to continue training a model "
+                "later, pickle it instead."
+            )
         copy = dataclasses.replace(self, **self.checkpoint(), loss_curve=list(self.loss_curve),
                                    feature_loss_curve=list(self.feature_loss_curve))
         copy.validation_scores, copy.best_epoch = [], None
@@ -417,13 +424,13 @@ def divergence_cause(stage, params, features=None):
 # ------------------------------------------------------ new users and items
 
 
-def fold_in(state, data, params, trained_on):
+def fold_in(state, data, params, item_counts):
     """Vectors of new users (rows of ``data``) against the model's frozen items.
 
     Each row starts at the centroid of its items (the mean user when it has
     none) and is moved by the solver's steps with the items frozen; negatives
-    are drawn as in training, from the popularity of the items in
-    ``trained_on`` (the ``Interactions`` the model was fitted on).
+    are drawn as in training, from the popularity of the items:
+    ``item_counts``, int64, the training pairs of each item.
     """
     users_fitted, items = state.model_vectors()
     counts = np.diff(data.indptr)
@@ -439,8 +446,7 @@ def fold_in(state, data, params, trained_on):
     embeddings = Embeddings(users, grad_sq, frozen, np.empty(0, np.float32))
     rng_states = row_hash_states(data.indptr, data.indices,
                                  stream_seed(state.seed, "fold-in rows"))
-    sampler = make_sampler(trained_on.indices, trained_on.n_items,
-                           params.negative_sampling_exponent)
+    sampler = popularity_sampler(item_counts, params.negative_sampling_exponent)
     n_threads = effective_n_threads(params.n_jobs)
     with thread_limits(n_threads):
         loss = LOSSES[params.loss]

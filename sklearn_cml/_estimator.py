@@ -18,7 +18,7 @@ from . import _engine
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._features import validate_item_features
 from ._ids import IdLookup
-from ._interactions import Interactions, validate_count, validate_ids, validate_interactions
+from ._interactions import validate_count, validate_ids, validate_interactions
 from ._losses import LOSSES
 from ._solvers import SOLVERS
 from ._topk import top_k_nearest
@@ -222,8 +222,9 @@ class CMLRecommender(BaseEstimator):
         ``average``, the mean over the averaged epochs.
     item_embeddings_ : ndarray of shape (n_items, n_components), float32
         Vector of each item (column), averaged as the users'.
-    user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
-        The training interactions (ones), which ``recommend`` filters out.
+    user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items) or None
+        The training interactions (ones), which ``recommend`` filters out;
+        None in a model loaded from a file saved without them (``save``).
     user_ids_ : ndarray of shape (n_users,) or None
         The original id of each row, when ``fit`` was given a table encoded
         by :class:`~sklearn_cml.preprocessing.InteractionEncoder` (directly
@@ -576,11 +577,12 @@ class CMLRecommender(BaseEstimator):
         encoder = state.encoder
         self.feature_encoder_ = None if encoder is None else encoder._asdict()
         self.feature_loss_curve_ = state.feature_loss_curve if encoder is not None else None
+        # Training pairs per item: fold-in draws negatives by this popularity.
+        self._item_counts = np.bincount(data.indices, minlength=data.n_items)
         self._content = None
         self.n_item_features_in_ = self.feature_idf_ = self._fitted_cold_start = None
         if features is not None:
-            self._content = fit_content(features, np.bincount(data.indices,
-                                                              minlength=data.n_items))
+            self._content = fit_content(features, self._item_counts)
             self.n_item_features_in_ = features.n_features
             self.feature_idf_ = self._content.tfidf.idf_
             self._fitted_cold_start = self.cold_start
@@ -664,8 +666,12 @@ class CMLRecommender(BaseEstimator):
                 )
             candidates, new_rows = self._place(item_features)
             if self.content_weight > 0:
+                trained_on = self._training_matrix(
+                    "the content term (content_weight > 0) needs to profile each user by "
+                    "their items. Set content_weight=0 to rank the new items by distance alone"
+                )
                 distances, found = top_k_by_score(
-                    self.user_embeddings_[users], self.user_items_[users], candidates, new_rows,
+                    self.user_embeddings_[users], trained_on[users], candidates, new_rows,
                     self._content, self.content_weight, self.max_norm, n_items,
                 )  # fmt: skip
                 return (distances, found) if return_distance else found  # rows of features
@@ -716,8 +722,21 @@ class CMLRecommender(BaseEstimator):
         if not filter_seen:
             return sparse.csr_matrix((n_users, n_known), dtype=np.float32)
         if current is None:
-            return self.user_items_[users]
+            return self._training_matrix(
+                "filter_seen needs to leave out the items each user has seen. Pass the "
+                "users' current items as user_items=, or filter_seen=False"
+            )[users]
         return current.to_csr(copy=True)
+
+    def _training_matrix(self, why_and_fix):
+        """``user_items_``; when the model was loaded from a file saved without
+        it, a ValueError that says what needs it and what to do instead."""
+        if self.user_items_ is None:
+            raise ValueError(
+                f"This model was saved without its training matrix (user_items_), which "
+                f"{why_and_fix}; or save the model with include_training_matrix=True."
+            )
+        return self.user_items_
 
     def kneighbors_items(
         self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None
@@ -905,6 +924,67 @@ class CMLRecommender(BaseEstimator):
         return place_by_neighbors(self._content, new_rows, self.item_embeddings_,
                                   self.cold_start_neighbors), new_rows
 
+    # ------------------------------------------------------------- saving
+
+    def save(self, file, *, include_training_matrix=False, compress=False):
+        """Write the fitted model to a file that ``sklearn_cml.load_model`` reads.
+
+        The file (a numpy ``.npz`` archive with a JSON header) holds what
+        the model answers with: the user and item vectors, the parameters,
+        the fitted attributes, what fold-in and cold start from item
+        features need, and, with ``include_training_matrix``, the training
+        interactions.  Loading it runs no code from the file, unlike
+        pickle.  The loaded model answers every query as this one does,
+        but cannot continue training with ``partial_fit``: pickle the model
+        for that.
+
+        Parameters
+        ----------
+        file : str, path-like or binary file object
+            Where to write; a name is used as given (no suffix is added).
+        include_training_matrix : bool, default=False
+            Also save ``user_items_``, which ``recommend`` reads to leave
+            out the items each user has seen (``filter_seen=True``) and to
+            profile users for the content term of ``item_features``.
+            Without it, such calls on the loaded model need the users'
+            items (``user_items=``) or ``filter_seen=False``; every other
+            query works the same.
+        compress : bool, default=False
+            Compress the arrays (zip deflate): smaller when the training
+            matrix is included, slower to save and load.
+
+        Raises
+        ------
+        ValueError
+            If a parameter or fitted attribute cannot be written without
+            pickle (a ``RandomState`` instance as ``random_state``: set an
+            int, which changes none of a fitted model's answers).
+
+        See Also
+        --------
+        sklearn_cml.load_model : read the file back.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from sklearn_cml import CMLRecommender, load_model
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "model.npz")
+        ...     model.save(path, include_training_matrix=True)
+        ...     loaded = load_model(path)
+        >>> bool((loaded.recommend([0, 1]) == model.recommend([0, 1])).all())
+        True
+        >>> bool((loaded.transform(X[:5]) == model.transform(X[:5])).all())
+        True
+        """
+        from ._persistence import save_model
+
+        save_model(self, file, include_training_matrix=include_training_matrix,
+                   compress=compress)
+
     # ---------------------------------------------------------- new users
 
     def fit_transform(self, X, y=None):
@@ -1059,11 +1139,7 @@ class CMLRecommender(BaseEstimator):
 
     def _fold_in(self, data):
         """Vectors of new users (``Interactions``): see ``transform``."""
-        trained_on = self.user_items_
-        return _engine.fold_in(
-            self._state, data, self,
-            Interactions(trained_on.indptr, trained_on.indices, trained_on.shape[1]),
-        )  # fmt: skip
+        return _engine.fold_in(self._state, data, self, self._item_counts)
 
 
 def _ids_of(X):

@@ -129,7 +129,15 @@ def make_sampler(indices, n_items, exponent):
     ``indices`` (one entry per training pair); uniform when ``exponent`` is 0."""
     if sampler_type(exponent) is UniformSampler:
         return UniformSampler(n_items)
-    return AliasSampler(*sampling_tables(_count_items(indices, n_items), float(exponent)))
+    return popularity_sampler(_count_items(indices, n_items), exponent)
+
+
+def popularity_sampler(item_counts, exponent):
+    """The sampler of ``q_j ∝ (item_counts[j] + 1) ** exponent`` (int64
+    counts, one per item); uniform when ``exponent`` is 0."""
+    if exponent == 0.0:
+        return UniformSampler(item_counts.shape[0])
+    return AliasSampler(*sampling_tables(item_counts, float(exponent)))
 
 
 SAMPLER_TYPES = (UniformSampler, AliasSampler)

@@ -238,3 +238,27 @@ def canonical_csr(csr, name):
     csr.has_canonical_format = False
     csr.sum_duplicates()
     return csr
+
+
+def check_csr_arrays(indptr, indices, n_columns, canonical=False):
+    """What is wrong with the raw arrays of a CSR matrix, as a phrase, or None.
+
+    ``indptr`` (int64) must start at 0, never decrease and end at the number
+    of ``indices`` (int32 or int64), each of which must lie in ``[0,
+    n_columns)``; with ``canonical``, each row's indices must also be
+    strictly increasing.  For arrays read from a file, before any kernel.
+    """
+    if indptr[0] != 0:
+        return f"indptr starts at {indptr[0]}, not 0"
+    outcome, position = _scan_compressed(indptr, indices, n_columns)
+    if outcome == _DECREASING:
+        return f"indptr decreases at position {position}"
+    if outcome == _PAST_END:
+        return f"indptr[{position}] points past the {indices.shape[0]} stored entries"
+    if outcome == _OUT_OF_RANGE:
+        return f"index {indices[position]} (entry {position}) is outside [0, {n_columns})"
+    if indptr[-1] != indices.shape[0]:
+        return f"indptr ends at {indptr[-1]}, but there are {indices.shape[0]} entries"
+    if canonical and outcome == _NOT_CANONICAL:
+        return "the indices of a row are not strictly increasing"
+    return None

@@ -1,0 +1,140 @@
+"""Damaged model files through ``load_model`` and, when they load, every query.
+
+Run by ``test_persistence.py`` in a child process: a crash then fails that
+test instead of killing the test run.  Loading must return a model or raise
+ValueError; a model that loads must answer each query or raise one of
+``EXPECTED``.  Anything else (an IndexError from an unchecked index, a
+KeyError from a missing field) is a failure that hypothesis shrinks and
+prints.
+"""
+
+import contextlib
+import io
+import json
+import sys
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sklearn_cml import CMLRecommender, load_model
+
+EXPECTED = (ValueError, TypeError, FloatingPointError)
+
+_rng = np.random.default_rng(0)
+_dense = (_rng.random((12, 8)) < 0.4).astype(np.float64)
+_dense[np.arange(12), np.arange(12) % 8] = 1.0  # every user has items
+X = sp.csr_matrix(_dense)
+FEATURES = sp.csr_matrix((_rng.random((8, 5)) < 0.5).astype(np.float64))
+MODEL = CMLRecommender(n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, hidden_size=4,
+                       cold_start="network", random_state=0).fit(X, item_features=FEATURES)
+MODEL.user_ids_ = np.array([f"u{i}" for i in range(X.shape[0])], dtype=object)
+_file = io.BytesIO()
+MODEL.save(_file, include_training_matrix=True)
+with np.load(io.BytesIO(_file.getvalue()), allow_pickle=False) as _npz:
+    ARRAYS = {name: _npz[name] for name in _npz.files}
+HEADER = json.loads(ARRAYS.pop("header").tobytes())
+NAMES = sorted(ARRAYS)
+
+INTEGERS = [-(2**31), -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 2**31 - 1, 2**40]
+FLOATS = [0.0, -1.0, 0.5, 1.0, 1e30, -1e30, np.nan, np.inf, 1e-300]
+JSON_VALUES = st.sampled_from([None, True, False, -1, 0, 1, 2, 3, 0.5, 1e300, -1e300, "x",
+                               "network", "neighbors", "auto", [], {}, [1.0]])
+DTYPES = ["int32", "int64", "uint8", "float32", "float64", "bool", "<U2", ">f4", ">i8"]
+
+
+@st.composite
+def new_arrays(draw, old):
+    """An array of some dtype and of the old shape, or one axis changed."""
+    shape = list(old.shape)
+    if shape and draw(st.booleans()):
+        axis = draw(st.integers(0, len(shape) - 1))
+        shape[axis] = max(0, shape[axis] + draw(st.sampled_from([-1, 1, -shape[axis]])))
+    if draw(st.integers(0, 9)) == 0:
+        shape = shape + [1] if draw(st.booleans()) else shape[:-1]
+    dtype = np.dtype(draw(st.sampled_from(DTYPES + [old.dtype.str] * 4)))
+    size = int(np.prod(shape))
+    pool = INTEGERS if dtype.kind in "iub" else FLOATS
+    values = draw(st.lists(st.sampled_from(pool), min_size=size, max_size=size)) if size \
+        else []
+    if dtype.kind == "U":
+        return np.array([str(v) for v in values], dtype=dtype).reshape(shape)
+    with np.errstate(all="ignore"):
+        return np.array(values, dtype=np.float64).astype(dtype).reshape(shape)
+
+
+@st.composite
+def damaged_files(draw):
+    arrays = dict(ARRAYS)
+    header = json.loads(json.dumps(HEADER))
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["replace", "poke", "poke", "drop", "header"]))
+        name = draw(st.sampled_from(NAMES))
+        if kind == "replace":
+            arrays[name] = draw(new_arrays(arrays.get(name, ARRAYS[name])))
+        elif kind == "poke" and name in arrays and arrays[name].size:
+            array = arrays[name].copy()
+            flat = array.reshape(-1)
+            position = draw(st.integers(0, flat.size - 1))
+            pool = INTEGERS if array.dtype.kind in "iub" else FLOATS
+            if array.dtype.kind != "U":
+                with np.errstate(all="ignore"):
+                    flat[position] = np.array(draw(st.sampled_from(pool))).astype(array.dtype)
+            arrays[name] = array
+        elif kind == "drop":
+            arrays.pop(name, None)
+        elif kind == "header":
+            section = draw(st.sampled_from(["params", "attributes", "state", None]))
+            target = header if section is None else header[section]
+            if isinstance(target, dict):  # not already damaged
+                key = draw(st.sampled_from(sorted(target) + ["format_version", "extra_"]))
+                target[key] = draw(JSON_VALUES)
+    if draw(st.integers(0, 4)):  # mostly, a header that describes the damaged arrays
+        header["arrays"] = {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
+                            for name, array in arrays.items()}
+    file = io.BytesIO()
+    np.savez(file, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+    return file.getvalue()
+
+
+def queries(model):
+    """Every query method, as calls on a loaded model."""
+    new_users = X[:3]
+    yield lambda: model.recommend([0, 1], n_items=3, filter_seen=False)
+    yield lambda: model.recommend([0, 1], n_items=3)
+    yield lambda: model.recommend([0, 1], n_items=3, user_items=X[[0, 1]])
+    yield lambda: model.recommend([0], n_items=2, item_features=FEATURES[:3])
+    yield lambda: model.transform(new_users)
+    yield lambda: model.predict(new_users)
+    yield lambda: model.score(new_users)
+    yield lambda: model.kneighbors_items([0, 1], n_neighbors=2)
+    yield lambda: model.kneighbors_items(item_features=FEATURES[:2], n_neighbors=2)
+    yield lambda: model.similar_users([0], n_users=2)
+    yield lambda: model.pair_distances([0, 1], [1, 2])
+    yield lambda: model.transform_items(FEATURES[:3])
+    yield lambda: model.set_params(cold_start="neighbors").transform_items(FEATURES[:3])
+
+
+def run(n_examples, derandomize):
+    @settings(max_examples=n_examples, deadline=None, derandomize=derandomize,
+              suppress_health_check=list(HealthCheck), database=None)
+    @given(damaged_files())
+    def check(data):
+        try:
+            model = load_model(io.BytesIO(data))
+        except ValueError:
+            return
+        for query in queries(model):
+            with contextlib.suppress(EXPECTED):
+                query()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overflows of damaged but finite values
+        check()
+
+
+if __name__ == "__main__":
+    run(int(sys.argv[1]), sys.argv[2] == "derandomize")
+    print("ok")

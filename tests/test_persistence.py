@@ -1,0 +1,464 @@
+"""Saving and loading fitted models: exact round trips and safe loading.
+
+A loaded model must answer every query bitwise as the saved one did; a
+damaged or hostile file must raise ValueError before any kernel reads it,
+and never run code (no pickle).
+"""
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml._persistence import FORMAT_VERSION
+from sklearn_cml.datasets import make_interactions
+
+N_TRAIN = 60
+SMALL = dict(n_components=8, n_epochs=2, fold_in_epochs=2, top_k=5, random_state=0)
+CONFIGS = {
+    "block softmax": dict(SMALL),
+    "hogwild hinge, uniform negatives, no averaging": dict(
+        SMALL, solver="hogwild", loss="hinge", negative_sampling_exponent=0.0, average=False),
+    "early stopping": dict(SMALL, n_epochs=4, early_stopping=True, n_iter_no_change=1),
+    "features, neighbors": dict(SMALL, cold_start="neighbors"),
+    "features, network": dict(SMALL, cold_start="network", hidden_size=8),
+}
+
+
+def _data():
+    X, _, clusters = make_interactions(n_users=80, n_items=40, n_clusters=4, random_state=0,
+                                       return_labels=True)
+    extra = np.random.default_rng(0).random((40, 3)) < 0.3
+    features = sp.csr_matrix(np.hstack([np.eye(4)[clusters], extra]))
+    return sp.csr_matrix(X), features
+
+
+X, FEATURES = _data()
+TRAIN, NEW_USERS = X[:N_TRAIN], X[N_TRAIN:]
+NEW_ITEMS = FEATURES[:7]
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def fitted(request):
+    params = CONFIGS[request.param]
+    features = FEATURES if "features" in request.param else None
+    return CMLRecommender(**params).fit(TRAIN, item_features=features)
+
+
+def saved(model, **options):
+    file = io.BytesIO()
+    model.save(file, **options)
+    return file.getvalue()
+
+
+def answers(model, with_matrix=True):
+    """What each query method returns, by name."""
+    users = np.arange(0, N_TRAIN, 7)
+    results = {
+        "recommend, filter_seen=False, items, filter_items": model.recommend(
+            users, n_items=5, filter_seen=False, return_distance=True,
+            items=np.arange(3, 30), filter_items=[4, 9]),
+        "recommend, user_items": model.recommend(
+            users, n_items=5, return_distance=True, user_items=NEW_USERS[: users.size]),
+        "transform": model.transform(NEW_USERS),
+        "predict": model.predict(NEW_USERS, n_items=4),
+        "score": model.score(NEW_USERS),
+        "kneighbors_items": model.kneighbors_items([0, 3, 17], n_neighbors=4),
+        "similar_users": model.similar_users([1, 2], n_users=3),
+        "pair_distances": model.pair_distances([0, 1, 2], [3, 4, 5]),
+    }
+    if with_matrix:
+        results["recommend"] = model.recommend(users, n_items=5, return_distance=True)
+    if model.n_item_features_in_ is not None:
+        results["transform_items"] = model.transform_items(NEW_ITEMS)
+        results["kneighbors_items, item_features"] = model.kneighbors_items(
+            item_features=NEW_ITEMS, n_neighbors=3)
+        if with_matrix:
+            results["recommend, item_features"] = model.recommend(
+                users, n_items=3, item_features=NEW_ITEMS, return_distance=True)
+        weight = model.content_weight
+        model.set_params(content_weight=0.0)
+        results["recommend, item_features, by distance"] = model.recommend(
+            users, n_items=3, item_features=NEW_ITEMS, return_distance=True)
+        model.set_params(content_weight=weight)
+    return results
+
+
+def assert_identical(a, b, where="value"):
+    """Equal bit for bit, arrays of the same dtype, containers of the same kind."""
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, where
+        np.testing.assert_array_equal(a, b, err_msg=where, strict=True)
+    elif sp.issparse(a):
+        assert sp.issparse(b) and a.shape == b.shape and a.dtype == b.dtype, where
+        assert (a != b).nnz == 0, where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            assert_identical(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b), where
+        for index, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f"{where}[{index}]")
+    else:
+        assert a == b or (a != a and b != b), f"{where}: {a!r} != {b!r}"
+
+
+def public_attributes(model):
+    return {name: value for name, value in vars(model).items()
+            if name.endswith("_") and not name.startswith("_")}
+
+
+# ------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("include_training_matrix", [True, False])
+def test_a_loaded_model_answers_every_query_as_the_saved_one(fitted, include_training_matrix):
+    loaded = load_model(io.BytesIO(saved(fitted,
+                                         include_training_matrix=include_training_matrix)))
+    assert loaded.get_params() == fitted.get_params()
+    expected = public_attributes(fitted)
+    if not include_training_matrix:
+        expected["user_items_"] = None
+    assert_identical(expected, public_attributes(loaded), "attributes")
+    assert_identical(answers(fitted, with_matrix=include_training_matrix),
+                     answers(loaded, with_matrix=include_training_matrix))
+
+
+def test_compressed_files_and_paths_round_trip(fitted, tmp_path):
+    path = tmp_path / "model.cml"  # any name: no suffix is added
+    fitted.save(path, include_training_matrix=True, compress=True)
+    assert sorted(os.listdir(tmp_path)) == ["model.cml"]
+    assert_identical(answers(fitted), answers(load_model(path)))
+    fitted.save(str(path))
+    assert_identical(answers(fitted, with_matrix=False),
+                     answers(load_model(str(path)), with_matrix=False))
+
+
+def test_a_loaded_model_saves_as_it_was_loaded(fitted):
+    for include_training_matrix in (True, False):
+        data = saved(fitted, include_training_matrix=include_training_matrix)
+        loaded = load_model(io.BytesIO(data))
+        assert saved(loaded, include_training_matrix=include_training_matrix) == data
+    with pytest.raises(ValueError, match="no training matrix to save"):
+        saved(loaded, include_training_matrix=True)
+
+
+def test_without_the_training_matrix_seen_items_must_be_given(fitted):
+    loaded = load_model(io.BytesIO(saved(fitted)))
+    assert loaded.user_items_ is None
+    with pytest.raises(ValueError, match="saved without its training matrix.*filter_seen"):
+        loaded.recommend([0, 1])
+    if fitted.n_item_features_in_ is not None:
+        with pytest.raises(ValueError, match="training matrix.*content_weight=0"):
+            loaded.recommend([0], item_features=NEW_ITEMS)
+    seen = fitted.user_items_[[0, 1]]
+    assert_identical(fitted.recommend([0, 1], return_distance=True),
+                     loaded.recommend([0, 1], return_distance=True, user_items=seen))
+
+
+def test_partial_fit_is_refused_after_loading_and_fit_starts_anew(fitted):
+    loaded = load_model(io.BytesIO(saved(fitted, include_training_matrix=True)))
+    before = answers(loaded)
+    features = FEATURES if fitted.n_item_features_in_ is not None else None
+    with pytest.raises(ValueError, match="partial_fit cannot continue.*pickle"):
+        loaded.partial_fit(TRAIN, item_features=features)
+    assert_identical(before, answers(loaded))
+    refitted = loaded.fit(TRAIN, item_features=features)
+    assert refitted.user_items_ is not None and refitted._state.user_grad_sq is not None
+    assert refitted.partial_fit(TRAIN, item_features=features).n_iter_ == fitted.n_iter_ + 1
+
+
+def test_pickle_keeps_everything(fitted):
+    unpickled = pickle.loads(pickle.dumps(fitted))
+    assert_identical(answers(fitted), answers(unpickled))
+    assert_identical(vars(fitted._state), vars(unpickled._state), "training state")
+    features = FEATURES if fitted.n_item_features_in_ is not None else None
+    assert unpickled.partial_fit(TRAIN, item_features=features).n_iter_ == fitted.n_iter_ + 1
+    loaded = load_model(io.BytesIO(saved(fitted)))
+    assert_identical(answers(loaded, with_matrix=False),
+                     answers(pickle.loads(pickle.dumps(loaded)), with_matrix=False))
+
+
+def test_extra_array_attributes_round_trip_with_their_dtype():
+    model = CMLRecommender(**SMALL).fit(TRAIN)
+    model.user_ids_ = np.array([f"user {i}" for i in range(N_TRAIN)], dtype=object)
+    model.item_ids_ = np.arange(100, 100 + X.shape[1], dtype=np.int64)
+    model.some_flags_ = np.arange(X.shape[1]) % 2 == 0
+    model.nothing_ = None
+    loaded = load_model(io.BytesIO(saved(model)))
+    assert_identical(public_attributes(model) | {"user_items_": None},
+                     public_attributes(loaded))
+    assert loaded.user_ids_.dtype == object and isinstance(loaded.user_ids_[0], str)
+
+
+def test_feature_names_of_a_dataframe_round_trip():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(TRAIN.toarray(), columns=[f"item {j}" for j in range(X.shape[1])])
+    model = CMLRecommender(**SMALL).fit(frame)
+    loaded = load_model(io.BytesIO(saved(model)))
+    assert_identical(model.feature_names_in_, loaded.feature_names_in_)
+    new = pd.DataFrame(NEW_USERS.toarray(), columns=frame.columns)
+    assert_identical(model.transform(new), loaded.transform(new))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.transform(new.iloc[:, ::-1])
+
+
+# ------------------------------------------------------- what cannot be saved
+
+
+def test_saving_refuses_what_needs_pickle_and_names_it():
+    model = CMLRecommender(**dict(SMALL, random_state=np.random.RandomState(0))).fit(TRAIN)
+    with pytest.raises(ValueError, match="random_state=RandomState.*set_params"):
+        saved(model)
+    model.set_params(random_state=0)
+    load_model(io.BytesIO(saved(model)))
+    model.item_ids_ = np.array([object()] * X.shape[1])
+    with pytest.raises(ValueError, match="item_ids_ holds object values"):
+        saved(model)
+    del model.item_ids_
+    model._unknown = 1
+    with pytest.raises(ValueError, match="private attribute '_unknown'"):
+        saved(model)
+
+
+def test_saving_an_unfitted_model_raises_not_fitted():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        CMLRecommender().save(io.BytesIO())
+
+
+# ------------------------------------------------------- damaged files
+
+
+NETWORK = CMLRecommender(**CONFIGS["features, network"]).fit(TRAIN, item_features=FEATURES)
+NETWORK_FILE = saved(NETWORK, include_training_matrix=True)
+
+
+def read_archive(data):
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    return arrays, json.loads(arrays.pop("header").tobytes())
+
+
+def rewrite(data, edit, describe=True):
+    """The file ``data`` with ``edit(arrays, header)`` applied; with
+    ``describe``, the header describes the edited arrays (so that the checks
+    behind the header's are reached)."""
+    arrays, header = read_archive(data)
+    edit(arrays, header)
+    if describe:
+        header["arrays"] = {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
+                            for name, array in arrays.items()}
+    file = io.BytesIO()
+    np.savez(file, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+    return file.getvalue()
+
+
+def setter(name, value):
+    def edit(arrays, header):
+        arrays[name] = value(arrays[name]) if callable(value) else value
+    return edit
+
+
+def set_header(path, value):
+    def edit(arrays, header):
+        target = header
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return edit
+
+
+def drop(name):
+    return lambda arrays, header: arrays.pop(name)
+
+
+def _with(array, position, value):
+    array = array.copy()
+    array[position] = value
+    return array
+
+
+N_ITEMS = X.shape[1]
+DAMAGE = {
+    "newer format": (set_header(["format_version"], FORMAT_VERSION + 1),
+                     "format version 2.*Upgrade sklearn-cml"),
+    "unknown format version": (set_header(["format_version"], "1"), "format version '1'"),
+    "another format": (set_header(["format"], "something else"), "does not name"),
+    "unknown parameter": (set_header(["params", "n_neighbours"], 3), "n_neighbours"),
+    "invalid parameter": (set_header(["params", "n_components"], -8), "n_components"),
+    "parameter against the arrays": (set_header(["params", "n_components"], 9),
+                                     "embeddings' has shape"),
+    "missing array": (drop("item_embeddings"), "'item_embeddings' is missing"),
+    "unexpected array": (setter("surprise", np.zeros(3)), "does not have.*surprise"),
+    "embeddings as float64": (setter("item_embeddings", lambda a: a.astype(np.float64)),
+                              "dtype float64"),
+    "NaN in the embeddings": (setter("user_embeddings", lambda a: _with(a, (0, 0), np.nan)),
+                              "NaN or infinity"),
+    "fewer user vectors than rows of the training matrix": (
+        setter("user_embeddings", lambda a: a[:-1]), "user_items.indptr.*shape"),
+    "item index past the end": (setter("user_items.indices", lambda a: _with(a, 3, N_ITEMS)),
+                                f"index {N_ITEMS} .*outside"),
+    "negative item index": (setter("user_items.indices", lambda a: _with(a, 0, -1)),
+                            "index -1 .*outside"),
+    "indptr decreasing": (setter("user_items.indptr", lambda a: _with(a, 2, a[1] - 1)),
+                          "indptr decreases"),
+    "indptr past the entries": (setter("user_items.indptr", lambda a: _with(a, 5, 10**9)),
+                                "points past"),
+    "indptr not from 0": (setter("user_items.indptr", lambda a: _with(a, 0, 1)),
+                          "starts at 1"),
+    "indptr short of the entries": (setter("user_items.indptr", lambda a: _with(a, -1, a[-2])),
+                                    "indptr ends at"),
+    "training row unsorted": (setter("user_items.indices",
+                                     lambda a: _with(a, slice(0, 2), a[:2][::-1])),
+                              "not strictly increasing"),
+    "indices as int64": (setter("user_items.indices", lambda a: a.astype(np.int64)),
+                         "dtype int64"),
+    "item counts off the matrix": (setter("item_counts", lambda a: a + 1), "do not match"),
+    "negative item counts": (setter("item_counts", lambda a: a - 10**6), "negative"),
+    "content row index past the features": (
+        setter("content.rows.indices", lambda a: _with(a, 0, FEATURES.shape[1])), "outside"),
+    "content values and indices differ": (setter("content.rows.data", lambda a: a[:-1]),
+                                          "indices but"),
+    "encoder of other features": (setter("encoder.w1", lambda a: a[:-1]), "encoder.w1"),
+    "encoder of other hidden units": (setter("encoder.b1", lambda a: a[:-1]), "encoder.b1"),
+    "n_features_in_ off the items": (set_header(["attributes", "n_features_in_"], N_ITEMS + 5),
+                                     "n_features_in_"),
+    "required attribute missing": (
+        lambda arrays, header: header["attributes"].pop("n_item_features_in_"),
+        "n_item_features_in_"),
+    "a private attribute": (set_header(["attributes", "_state"], 1), "'_state'"),
+    "seed out of range": (set_header(["state", "seed"], -1), "seed"),
+    "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
+    "network without its encoder": (drop("encoder.w1"), "'encoder.w1' is missing"),
+    "unknown cold start": (set_header(["state", "fitted_cold_start"], "magic"), "cold start"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_a_damaged_file_raises_a_clear_error(case):
+    edit, message = DAMAGE[case]
+    with pytest.raises(ValueError, match="(?s)" + message):
+        load_model(io.BytesIO(rewrite(NETWORK_FILE, edit)))
+
+
+def test_the_header_must_describe_the_arrays():
+    data = rewrite(NETWORK_FILE, setter("item_counts", lambda a: a[:-1]), describe=False)
+    with pytest.raises(ValueError, match="'item_counts'.*header says"):
+        load_model(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("damage", ["empty", "random bytes", "truncated", "flipped byte",
+                                    "a single array", "no header", "header not JSON"])
+def test_a_file_that_is_no_model_file_raises_a_clear_error(damage):
+    if damage == "empty":
+        data = b""
+    elif damage == "random bytes":
+        data = np.random.default_rng(0).bytes(1000)
+    elif damage == "truncated":
+        data = NETWORK_FILE[: len(NETWORK_FILE) // 2]
+    elif damage == "flipped byte":  # in the item vectors: the zip's CRC catches it
+        position = NETWORK_FILE.index(b"item_embeddings.npy") + 400
+        data = bytearray(NETWORK_FILE)
+        data[position] ^= 0xFF
+        data = bytes(data)
+    else:
+        file = io.BytesIO()
+        if damage == "a single array":
+            np.save(file, np.zeros(3))
+        elif damage == "no header":
+            np.savez(file, item_embeddings=np.zeros((3, 8), np.float32))
+        else:
+            np.savez(file, header=np.frombuffer(b"{not json", np.uint8))
+        data = file.getvalue()
+    with pytest.raises(ValueError, match="not a valid sklearn-cml model file"):
+        load_model(io.BytesIO(data))
+
+
+# -------------------------------------------------------- no code is run
+
+UNPICKLED = []
+
+
+def _mark_unpickled():
+    UNPICKLED.append(True)
+
+
+class _Payload:
+    """Runs ``_mark_unpickled`` when unpickled."""
+
+    def __reduce__(self):
+        return _mark_unpickled, ()
+
+
+def test_loading_never_unpickles():
+    pickle.loads(pickle.dumps(_Payload()))  # the payload works when unpickled
+    assert UNPICKLED == [True]
+    UNPICKLED.clear()
+    hostile = np.array([_Payload()], dtype=object)
+    for data in (
+        rewrite(NETWORK_FILE, setter("item_counts", hostile)),
+        rewrite(NETWORK_FILE, setter("attribute.user_ids_", hostile)),
+        pickle.dumps(_Payload()),
+        pickle.dumps(NETWORK),
+    ):
+        with pytest.raises(ValueError, match="not a valid sklearn-cml model file"):
+            load_model(io.BytesIO(data))
+    with pytest.raises(ValueError, match="'item_counts' cannot be read without pickle"):
+        load_model(io.BytesIO(rewrite(NETWORK_FILE, setter("item_counts", hostile))))
+    assert UNPICKLED == []
+
+
+def test_fuzzed_files_never_crash_or_escape_validation():
+    """Random damage to a model file, then every query: in a child process, so
+    that a crash fails this test instead of the run."""
+    examples = os.environ.get("SKLEARN_CML_FUZZ_EXAMPLES")
+    script = Path(__file__).with_name("_fuzz_model_files.py")
+    child = subprocess.run(
+        [sys.executable, str(script), examples or "150",
+         "random" if examples else "derandomize"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert child.returncode == 0, (
+        f"the fuzzed process exited with code {child.returncode}:\n"
+        f"{child.stdout[-5000:]}\n{child.stderr[-5000:]}"
+    )
+
+
+def test_original_ids_round_trip(tmp_path):
+    """A model fitted on an encoded table keeps its ids, and answers in them."""
+    from sklearn_cml.preprocessing import InteractionEncoder
+
+    table = [(f"user-{u}", 10 * i) for u in range(40) for i in range(12) if (u * i) % 5 < 2]
+    X = InteractionEncoder().fit_transform(table)
+    model = CMLRecommender(n_components=4, n_epochs=2, random_state=0).fit(X)
+    model.recommend(["user-3"])  # builds the id lookups, a cache the file leaves out
+    path = tmp_path / "ids.npz"
+    model.save(path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.user_ids_, model.user_ids_)
+    assert loaded.item_ids_.dtype == model.item_ids_.dtype
+    np.testing.assert_array_equal(
+        loaded.recommend(["user-3", "user-7"], n_items=3, filter_seen=False),
+        model.recommend(["user-3", "user-7"], n_items=3, filter_seen=False))
+    np.testing.assert_array_equal(loaded.kneighbors_items([10, 20])[1],
+                                  model.kneighbors_items([10, 20])[1])
+
+
+def test_mixed_kind_ids_are_refused_with_advice(tmp_path):
+    from sklearn_cml.preprocessing import InteractionEncoder
+
+    X = InteractionEncoder().fit_transform(np.array([(1, "a"), ("1", "b")], dtype=object))
+    model = CMLRecommender(n_components=2, n_epochs=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="user_ids_ holds object values"):
+        model.save(tmp_path / "mixed.npz")
