@@ -11,15 +11,10 @@ the numpydoc docstrings by autosummary; the gallery runs the scripts of
 """
 
 import logging
-import os
 import sys
-from pathlib import Path
 
 import sklearn_cml
 from sklearn_cml._docs import DOCUMENTATION_URL
-
-DOCS_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(DOCS_DIR / "examples"))  # the gallery's shared helper
 
 project = "sklearn-cml"
 author = "the sklearn-cml developers"
@@ -82,7 +77,6 @@ sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"_gallery_data\.py",
     # A failing example fails the build, with its traceback.
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
@@ -147,4 +141,3 @@ def setup(app):
     app.connect("source-read", _adapt_source)
     # Sphinx loggers are named "sphinx." + the module's name.
     logging.getLogger("sphinx.sphinx.ext.intersphinx").addFilter(_OfflineInventories())
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
