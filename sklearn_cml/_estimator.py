@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
+from ._docs import DocLinkMixin
 from ._features import validate_item_features
 from ._ids import IdLookup
 from ._interactions import validate_count, validate_ids, validate_interactions
@@ -35,7 +36,7 @@ class _Integer(Interval):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
-class CMLRecommender(BaseEstimator):
+class CMLRecommender(DocLinkMixin, BaseEstimator):
     """Collaborative Metric Learning recommender (Hsieh et al., WWW 2017).
 
     Users and items are embedded in one Euclidean space.  Each user's items
@@ -251,7 +252,7 @@ class CMLRecommender(BaseEstimator):
         The feature MLP's weights ``w1, b1, w2, b2`` when ``fit`` was given
         ``item_features`` with ``cold_start="network"``: ``f(x) = w2.T
         relu(w1.T x + b1) + b2``.
-    feature_idf_ : ndarray of shape (n_item_features_in_,) or None
+    feature_idf_ : ndarray of shape (``n_item_features_in_``,) or None
         Inverse document frequency of each feature column over the items
         with training interactions, which weighs the features in content
         similarities; None without item features.
@@ -261,7 +262,7 @@ class CMLRecommender(BaseEstimator):
         Mean feature loss per item of each epoch, with item features.
     n_features_in_ : int
         Number of items seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Item names, when ``fit`` was given a DataFrame with string columns.
 
     See Also

@@ -31,6 +31,8 @@ stays bounded (about 16 MiB of scores at once) whatever the number of users
 and items.
 """
 
+import inspect
+import re
 import warnings
 from numbers import Integral
 
@@ -55,6 +57,8 @@ from ._rng import holdout_mask
 from ._threads import thread_limits
 from ._topk import queries_per_batch, squared_distances, squared_norms
 
+#: Names of the metrics that :func:`ranking_metrics` computes (all of them by
+#: default) and that :func:`make_ranking_scorer` accepts.
 METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "auc")
 
 
@@ -119,10 +123,29 @@ def ranking_metrics(y_true, y_score, *, k=10, exclude=None, metrics=METRICS):
     return {name: _metric_from_stats(stats, name, k) for name in names}
 
 
+def _parameters_of_ranking_metrics(function):
+    """Write ``function``'s Parameters section from those of :func:`ranking_metrics`.
+
+    The single-metric functions take a subset of its parameters, which keep
+    one description, here; ``{parameters}`` in their docstring marks where.
+    """
+    section = ranking_metrics.__doc__.split("----------\n", 1)[1].split("\n\n", 1)[0]
+    entries = re.split(r"\n(?=    \w)", section)
+    names = inspect.signature(function).parameters
+    kept = [entry for entry in entries if entry.split(" : ")[0].strip() in names]
+    function.__doc__ = function.__doc__.replace(
+        "{parameters}", "Parameters\n    ----------\n" + "\n".join(kept).rstrip()
+    )
+    return function
+
+
+@_parameters_of_ranking_metrics
 def recall_at_k(y_true, y_score, *, k=10, exclude=None):
     """Mean recall@k: test items among the k best / number of test items.
 
-    Parameters and conventions as in :func:`ranking_metrics`.
+    Conventions as in :func:`ranking_metrics`.
+
+    {parameters}
 
     Returns
     -------
@@ -139,10 +162,13 @@ def recall_at_k(y_true, y_score, *, k=10, exclude=None):
     return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("recall",))["recall"]
 
 
+@_parameters_of_ranking_metrics
 def precision_at_k(y_true, y_score, *, k=10, exclude=None):
     """Mean precision@k: test items among the k best / k.
 
-    Parameters and conventions as in :func:`ranking_metrics`.
+    Conventions as in :func:`ranking_metrics`.
+
+    {parameters}
 
     Returns
     -------
@@ -158,10 +184,13 @@ def precision_at_k(y_true, y_score, *, k=10, exclude=None):
     return metric["precision"]
 
 
+@_parameters_of_ranking_metrics
 def ndcg_at_k(y_true, y_score, *, k=10, exclude=None):
     """Mean normalised discounted cumulative gain at k (binary gains).
 
-    Parameters and conventions as in :func:`ranking_metrics`.
+    Conventions as in :func:`ranking_metrics`.
+
+    {parameters}
 
     Returns
     -------
@@ -176,10 +205,13 @@ def ndcg_at_k(y_true, y_score, *, k=10, exclude=None):
     return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("ndcg",))["ndcg"]
 
 
+@_parameters_of_ranking_metrics
 def map_at_k(y_true, y_score, *, k=10, exclude=None):
     """Mean average precision at k.
 
-    Parameters and conventions as in :func:`ranking_metrics`.
+    Conventions as in :func:`ranking_metrics`.
+
+    {parameters}
 
     Returns
     -------
@@ -194,10 +226,13 @@ def map_at_k(y_true, y_score, *, k=10, exclude=None):
     return ranking_metrics(y_true, y_score, k=k, exclude=exclude, metrics=("map",))["map"]
 
 
+@_parameters_of_ranking_metrics
 def hit_rate_at_k(y_true, y_score, *, k=10, exclude=None):
     """Fraction of users with at least one test item among their k best.
 
-    Parameters and conventions as in :func:`ranking_metrics`.
+    Conventions as in :func:`ranking_metrics`.
+
+    {parameters}
 
     Returns
     -------
@@ -214,11 +249,13 @@ def hit_rate_at_k(y_true, y_score, *, k=10, exclude=None):
     ]
 
 
+@_parameters_of_ranking_metrics
 def auc_score(y_true, y_score, *, exclude=None):
     """Mean per-user AUC of test items against the other candidate items.
 
-    Parameters and conventions as in :func:`ranking_metrics`; there is no
-    cut-off.
+    Conventions as in :func:`ranking_metrics`; there is no cut-off.
+
+    {parameters}
 
     Returns
     -------

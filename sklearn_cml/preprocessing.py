@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._docs import DocLinkMixin
 from ._ids import IdLookup, as_ids, distinct_ids
 
 __all__ = ["InteractionEncoder", "InteractionMatrix"]
@@ -31,12 +32,32 @@ class InteractionMatrix(sp.csr_matrix):
     from it (slices, sums, copies) are plain matrices as far as ids go: their
     ``user_ids`` and ``item_ids`` are None.
 
+    Parameters
+    ----------
+    arg1, shape, dtype, copy
+        As for :class:`scipy.sparse.csr_matrix`.
+    user_ids : ndarray of shape (n_rows,), default=None
+        Original id of the user of each row.
+    item_ids : ndarray of shape (n_columns,), default=None
+        Original id of the item of each column.
+
     Attributes
     ----------
     user_ids : ndarray of shape (n_rows,) or None
         Original id of the user of each row.
     item_ids : ndarray of shape (n_columns,) or None
         Original id of the item of each column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cml.preprocessing import InteractionMatrix
+    >>> X = InteractionMatrix(np.eye(2), user_ids=np.array(["ann", "bob"]),
+    ...                       item_ids=np.array([10, 20]))
+    >>> X.user_ids.tolist(), X.item_ids.tolist(), X.nnz
+    (['ann', 'bob'], [10, 20], 2)
+    >>> X[:1].user_ids is None  # a slice is a plain matrix as far as ids go
+    True
     """
 
     def __init__(self, arg1, shape=None, dtype=None, copy=False, *, user_ids=None,
@@ -51,7 +72,7 @@ class InteractionMatrix(sp.csr_matrix):
         self.item_ids = item_ids
 
 
-class InteractionEncoder(TransformerMixin, BaseEstimator):
+class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
     """Encode a long table of (user, item[, strength]) rows as an interaction matrix.
 
     ``fit`` learns the distinct user and item ids; ``transform`` builds a

@@ -22,3 +22,11 @@ def test_ci_runs_the_readme_test_command():
     _, tests = quickstart_commands()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci_lines
+
+
+def test_ci_builds_the_docs_with_the_readme_docs_command():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    (docs,) = re.findall(r"```bash\n(.+?)\n```", section)
+    assert "sphinx-build -W" in docs
+    assert docs in (ROOT / ".ci" / "run").read_text().splitlines()
