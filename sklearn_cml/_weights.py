@@ -106,18 +106,18 @@ def check_sample_weight(sample_weight, data):
         weights = check_array(sample_weight, accept_sparse="csr", dtype="numeric",
                               ensure_all_finite=False, input_name="sample_weight")
     else:
-        n_dims = np.ndim(sample_weight)
-        if n_dims not in (1, 2):
-            raise ValueError(
-                f"sample_weight has {n_dims} dimensions: give one weight per user, shape "
-                f"{(n_users,)}, or a matrix of X's shape {(n_users, n_items)} with one weight "
-                "per interaction."
-            )
         try:
-            weights = check_array(sample_weight, ensure_2d=False, dtype="numeric",
-                                  ensure_all_finite=False, input_name="sample_weight")
+            weights = check_array(sample_weight, ensure_2d=False, allow_nd=True,
+                                  dtype="numeric", ensure_all_finite=False,
+                                  input_name="sample_weight")
         except (TypeError, ValueError) as error:
-            raise ValueError(f"sample_weight must hold numbers: {error}") from error
+            raise ValueError(f"sample_weight must be an array of numbers: {error}") from error
+        if weights.ndim > 2:
+            raise ValueError(
+                f"sample_weight has {weights.ndim} dimensions: give one weight per user, "
+                f"shape {(n_users,)}, or a matrix of X's shape {(n_users, n_items)} with one "
+                "weight per interaction."
+            )
         _check_values(weights)
     if weights.ndim == 1:
         if weights.shape[0] != n_users:

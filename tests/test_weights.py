@@ -14,6 +14,12 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn_cml import CMLRecommender
 from sklearn_cml._engine import initial_state
 from sklearn_cml._interactions import to_interactions
+from sklearn_cml._rng import (
+    shuffle_row,
+    shuffle_row_weighted,
+    shuffle_within_rows,
+    shuffle_within_rows_weighted,
+)
 from sklearn_cml.datasets import make_interactions
 
 SMALL = dict(n_components=8, n_negatives=3, n_epochs=3, fold_in_epochs=3, pool_size=64,
@@ -48,6 +54,24 @@ def _first_missing_column(X):
 def assert_same_model(first, second):
     np.testing.assert_array_equal(first.user_embeddings_, second.user_embeddings_)
     np.testing.assert_array_equal(first.item_embeddings_, second.item_embeddings_)
+
+
+def test_weighted_shuffles_move_each_weight_with_its_item():
+    """The same draws and the same permutation as the unweighted shuffles,
+    which the kernels used before weights: each weight stays with its item."""
+    indptr = np.array([0, 5, 5, 12], dtype=np.int64)
+    indices = np.arange(12, dtype=np.int32)
+    weights = indices.astype(np.float32) * 10
+    shuffled, moved = np.empty_like(indices), np.empty_like(weights)
+    state = shuffle_row_weighted(np.uint64(99), indices, weights, shuffled, moved, 5, 12)
+    expected = np.empty_like(indices)
+    assert state == shuffle_row(np.uint64(99), indices, expected, 5, 12)
+    np.testing.assert_array_equal(shuffled[5:], expected[5:])
+    np.testing.assert_array_equal(moved[5:], 10 * expected[5:])
+    shuffle_within_rows_weighted(indptr, indices, weights, shuffled, moved, 7)
+    shuffle_within_rows(indptr, indices, expected, 7)
+    np.testing.assert_array_equal(shuffled, expected)
+    np.testing.assert_array_equal(moved, 10 * expected)
 
 
 @pytest.mark.parametrize("solver, loss", SOLVERS_AND_LOSSES)
@@ -195,8 +219,8 @@ BAD_WEIGHTS = {
     "too few users": (lambda X: np.ones(X.shape[0] - 1), "give one weight per user"),
     "wrong shape": (lambda X: np.ones((X.shape[0], X.shape[1] + 1)), "has shape"),
     "3-d": (lambda X: np.ones((X.shape[0], X.shape[1], 1)), "sample_weight has 3 dim"),
-    "strings": (lambda X: np.array(["a"] * X.shape[0]), "sample_weight must hold numbers"),
-    "scalar": (lambda X: 2.0, "sample_weight has 0 dim"),
+    "strings": (lambda X: np.array(["a"] * X.shape[0]), "sample_weight must be an array of"),
+    "scalar": (lambda X: 2.0, "sample_weight must be an array of numbers"),
     "missing entry": (_drop_first_entry, "no entry for 1 interactions"),
     "outside X": (lambda X: with_values(X, np.ones(X.nnz)) + sp.csr_matrix(
         ([1.0], ([0], [_first_missing_column(X)])), shape=X.shape), "where X has no"),
