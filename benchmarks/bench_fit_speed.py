@@ -280,7 +280,8 @@ def blas_runner(X, n_threads, args):
     model = make_estimator(n_threads, args, 1)
     pool_size, block_size = model.pool_size, model.block_size
     plan = block_solver.make_plan(X.indptr.astype(np.int64), X.indices.astype(np.int32),
-                           block_solver.GROUP_SIZE, block_size, 0)
+                                  np.ones(X.nnz, np.float32), block_solver.GROUP_SIZE,
+                                  block_size, 0)
     slots_per_block = np.diff(plan.block_ptr)
     rng = np.random.default_rng(0)
     users = random_unit_ball(int(slots_per_block.max()), args.n_components, rng)

@@ -184,7 +184,7 @@ def penalised_triplet_step(embeddings, optimizer, user, positive, negative, weig
 
 
 @njit(**STEP)
-def hinge_variant_step(parameters, sampler, user, positives, position, interactions,
+def hinge_variant_step(parameters, sampler, user, positives, weights, position, interactions,
                        embeddings, optimizer, scratch, slot, rng_state, update_items):
     """The step of the hinge variants (the contract of ``hogwild.pair_step``).
 
@@ -203,7 +203,7 @@ def hinge_variant_step(parameters, sampler, user, positives, position, interacti
         found_distances, rng_state)
     if n_found == 0:
         return rng_state, np.float32(0.0)
-    weight = np.float32(math.log(rank + 1.0))
+    weight = np.float32(math.log(rank + 1.0)) * weights[0]
     if parameters.rule == ALL_SHARED:
         weight /= n_found
     first, stop = chosen_impostors(parameters.rule, found_distances, n_found, positive_distance)
@@ -248,8 +248,8 @@ class AllItemsSoftmax(NamedTuple):
 
 
 @njit(**STEP)
-def softmax_update(embeddings, optimizer, user, positives, n_draws, inv_temperature, scratch,
-                   slot, update_items):
+def softmax_update(embeddings, optimizer, user, positives, weights, n_draws, inv_temperature,
+                   scratch, slot, update_items):
     """The package's softmax step on the negatives already in the slot's
     ``scratch`` (``negatives[:n_draws]``, ``log_counts[:n_draws]``): its
     gradients (``group_gradients``), then AdaGrad on the positives, the
@@ -258,8 +258,8 @@ def softmax_update(embeddings, optimizer, user, positives, n_draws, inv_temperat
     negatives, terms = scratch.negatives[slot], scratch.negative_terms[slot]
     grad_user, grad_items = scratch.grad_user[slot], scratch.grad_items[slot]
     n_positives = positives.shape[0]
-    loss = group_gradients(users[user], positives, negatives, scratch.log_counts[slot], n_draws,
-                           items, inv_temperature, update_items, grad_user,
+    loss = group_gradients(users[user], positives, weights, negatives, scratch.log_counts[slot],
+                           n_draws, items, inv_temperature, update_items, grad_user,
                            grad_items[:n_positives], grad_items[n_positives:], terms)
     rate, radius = optimizer.learning_rate, optimizer.max_norm
     if update_items:
@@ -275,21 +275,22 @@ def softmax_update(embeddings, optimizer, user, positives, n_draws, inv_temperat
 
 
 @njit(**STEP)
-def pair_softmax_step(parameters, sampler, user, positives, position, interactions, embeddings,
-                      optimizer, scratch, slot, rng_state, update_items):
+def pair_softmax_step(parameters, sampler, user, positives, weights, position, interactions,
+                      embeddings, optimizer, scratch, slot, rng_state, update_items):
     """The sampled softmax on one pair with ``n_negatives`` draws of its own."""
     indptr = interactions.indptr
     rng_state = draw_negatives(rng_state, parameters.n_negatives, embeddings.items.shape[0],
                                indptr[user], indptr[user + 1], interactions.indices, sampler,
                                scratch.negatives[slot], scratch.log_counts[slot])
-    loss = softmax_update(embeddings, optimizer, user, positives, parameters.n_negatives,
+    loss = softmax_update(embeddings, optimizer, user, positives, weights, parameters.n_negatives,
                           parameters.inv_temperature, scratch, slot, update_items)
     return rng_state, loss
 
 
 @njit(**STEP)
-def all_items_softmax_step(parameters, sampler, user, positives, position, interactions,
-                           embeddings, optimizer, scratch, slot, rng_state, update_items):
+def all_items_softmax_step(parameters, sampler, user, positives, weights, position,
+                           interactions, embeddings, optimizer, scratch, slot, rng_state,
+                           update_items):
     """The softmax on a group of a user's pairs with every item a negative.
 
     ``scratch.negatives[slot]`` lists every item, each counted once (log
@@ -300,7 +301,8 @@ def all_items_softmax_step(parameters, sampler, user, positives, position, inter
     log_counts = scratch.log_counts[slot]
     for entry in range(indptr[user], indptr[user + 1]):
         log_counts[indices[entry]] = -np.inf
-    loss = softmax_update(embeddings, optimizer, user, positives, embeddings.items.shape[0],
+    loss = softmax_update(embeddings, optimizer, user, positives, weights,
+                          embeddings.items.shape[0],
                           parameters.inv_temperature, scratch, slot, update_items)
     for entry in range(indptr[user], indptr[user + 1]):
         log_counts[indices[entry]] = 0.0

@@ -43,6 +43,8 @@ CONFIGURATIONS = {
     "hinge early stopping": {"early_stopping": True, "n_epochs": 8, "n_iter_no_change": 2},
     "softmax early stopping": {"loss": "softmax", "early_stopping": True, "n_epochs": 8,
                                "n_iter_no_change": 2},
+    "hogwild hinge": {"solver": "hogwild", "loss": "hinge"},
+    "hogwild softmax": {"solver": "hogwild", "loss": "softmax"},
 }
 
 

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from ._covariance import covariance_step
@@ -61,6 +62,9 @@ class TrainingState:
     feature_rng_states: np.ndarray  # one per block of the feature epochs
     seed: int  # the root of every random stream (``_rng.stream_seed``)
     median_user_count: float  # items of the median training user
+    # Mean of each interaction_weight transform of X's values in training:
+    # fold-in divides new users' values by it (``_weights.fold_in_weights``).
+    value_scales: dict = field(default_factory=dict)
     encoder: object = None  # ``_features.Encoder`` with item features
     encoder_grad_sq: object = None  # ``_features.EncoderGradSq``
     user_average: np.ndarray = None
@@ -170,21 +174,23 @@ def initial_state(data, params, features=None):
     return state
 
 
-def fit(data, params, features=None):
+def fit(data, params, features=None, weights=None):
     """A model trained from scratch on ``data`` (``Interactions``): its state.
 
-    With ``params.early_stopping``, part of each user's interactions is held
-    out, and the state of the best epoch on it is kept.
+    ``weights`` (float32, aligned with ``data.indices``; None: all 1)
+    weigh the pairs.  With ``params.early_stopping``, part of each user's
+    interactions is held out, and the state of the best epoch on it is kept.
     """
     if not params.early_stopping:
         state = initial_state(data, params, features)
-        train(state, data, params, params.n_epochs, features)
+        train(state, data, params, params.n_epochs, features, weights=weights)
         return state
-    train_part, validation = _validation_split(data, params)
+    train_part, validation, train_weights = _validation_split(data, params, weights)
     state = initial_state(train_part, params, features)
     stopper = EarlyStopping(train_part, validation, params.top_k, params.n_iter_no_change,
                             params.tol, params.validation_interval, params.n_epochs)
-    train(state, train_part, params, params.n_epochs, features, after_epoch=stopper)
+    train(state, train_part, params, params.n_epochs, features, after_epoch=stopper,
+          weights=train_weights)
     state.restore(stopper.best)
     if params.verbose:
         print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, params.top_k),
@@ -192,19 +198,26 @@ def fit(data, params, features=None):
     return state
 
 
-def _validation_split(data, params):
-    """``(train, validation)`` interactions for early stopping."""
-    train_part, validation = (
-        to_interactions(part)
-        for part in train_test_split(data.to_csr(), test_size=params.validation_fraction,
-                                     random_state=params.random_state)
-    )
+def _validation_split(data, params, weights):
+    """``(train, validation, train_weights)`` for early stopping.
+
+    The split runs on a matrix whose values are the pairs' positions plus
+    one, so that the training part says which weights are its own.
+    """
+    positions = np.arange(1, data.n_interactions + 1, dtype=np.float64)
+    parts = train_test_split(
+        sp.csr_matrix((positions, data.indices, data.indptr), shape=(data.n_users, data.n_items)),
+        test_size=params.validation_fraction, random_state=params.random_state,
+    )  # fmt: skip
+    (train_part, kept), (validation, _) = (to_interactions(part, with_values=True)
+                                           for part in parts)
     if validation.n_interactions == 0:
         raise ValueError(
             "early_stopping holds out part of each user's interactions, but no "
             "user has two or more. Fit without early_stopping."
         )
-    return train_part, validation
+    train_weights = None if weights is None else weights[kept.astype(np.int64) - 1]
+    return train_part, validation, train_weights
 
 
 class EarlyStopping:
@@ -252,14 +265,16 @@ class EarlyStopping:
         return self.stopped
 
 
-def train(state, data, params, n_epochs, features=None, after_epoch=None):
+def train(state, data, params, n_epochs, features=None, after_epoch=None, weights=None):
     """Run up to ``n_epochs`` epochs on ``state``, in place.
 
-    Each epoch is the solver's pass over the pairs of ``data``, with the
-    covariance step between chunks, then, with ``features`` (``FeatureRows``),
-    a pass of the feature loss over the items.  ``after_epoch(state)``, if
-    given, is called after each epoch and stops training by returning True.
-    Raises FloatingPointError, naming the cause, if training breaks down.
+    Each epoch is the solver's pass over the pairs of ``data``, each pair's
+    term weighted by ``weights`` (float32, aligned with ``data.indices``;
+    None: all 1), with the covariance step between chunks, then, with
+    ``features`` (``FeatureRows``), a pass of the feature loss over the
+    items.  ``after_epoch(state)``, if given, is called after each epoch and
+    stops training by returning True.  Raises FloatingPointError, naming the
+    cause, if training breaks down.
     """
     n_threads = effective_n_threads(params.n_jobs)
     block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
@@ -273,7 +288,7 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None):
     solver = solver_for(params, loss)
     report = _start_report(state, params, n_epochs, solver, loss, after_epoch)
     epoch = solver.make_epoch(
-        loss, data, params,
+        loss, data, _unit_weights(data) if weights is None else weights, params,
         make_sampler(data.indices, data.n_items, params.negative_sampling_exponent),
         state.median_user_count, n_threads, state.item_embeddings.shape[1], covariance,
     )  # fmt: skip
@@ -424,13 +439,14 @@ def divergence_cause(stage, params, features=None):
 # ------------------------------------------------------ new users and items
 
 
-def fold_in(state, data, params, item_counts):
+def fold_in(state, data, params, item_counts, weights=None):
     """Vectors of new users (rows of ``data``) against the model's frozen items.
 
     Each row starts at the centroid of its items (the mean user when it has
-    none) and is moved by the solver's steps with the items frozen; negatives
-    are drawn as in training, from the popularity of the items:
-    ``item_counts``, int64, the training pairs of each item.
+    none) and is moved by the solver's steps with the items frozen, its
+    pairs weighted by ``weights`` (None: all 1); negatives are drawn as in
+    training, from the popularity of the items: ``item_counts``, int64, the
+    training pairs of each item.
     """
     users_fitted, items = state.model_vectors()
     counts = np.diff(data.indptr)
@@ -450,8 +466,10 @@ def fold_in(state, data, params, item_counts):
     n_threads = effective_n_threads(params.n_jobs)
     with thread_limits(n_threads):
         loss = LOSSES[params.loss]
-        solver_for(params, loss).fold_in(loss, data, embeddings, params, sampler,
-                                         state.median_user_count, n_threads, rng_states)
+        solver_for(params, loss).fold_in(
+            loss, data, _unit_weights(data) if weights is None else weights, embeddings,
+            params, sampler, state.median_user_count, n_threads, rng_states,
+        )  # fmt: skip
         problems = vector_problems((users,), (grad_sq,))
     if problems:
         raise FloatingPointError(f"Placing the new users broke down: {'; '.join(problems)}. "
@@ -466,6 +484,11 @@ def place_items(state, features, params):
     with thread_limits(effective_n_threads(params.n_jobs)):
         embed_items(features, state.encoder, np.float32(params.max_norm), vectors)
     return vectors
+
+
+def _unit_weights(data):
+    """Weight 1 for every pair of ``data``: a model without weights."""
+    return np.ones(data.n_interactions, dtype=np.float32)
 
 
 def _median_user_count(indptr):

@@ -44,13 +44,15 @@ class Interactions(NamedTuple):
         return sp.csr_matrix((data, indices, indptr), shape=(self.n_users, self.n_items))
 
 
-def validate_interactions(estimator, X, *, reset, name="X"):
+def validate_interactions(estimator, X, *, reset, name="X", with_values=False):
     """Check ``X`` with scikit-learn's rules and return its ``Interactions``.
 
     ``reset=True`` (fit) records ``n_features_in_``; ``reset=False`` checks
     that ``X`` has the number of items seen in fit.  Rejects malformed
     sparse structures, NaN, inf, non-numeric data, empty matrices and
-    negative values, with messages that say how to fix the data.
+    negative values, with messages that say how to fix the data.  With
+    ``with_values``, returns ``(Interactions, values)`` (see
+    ``to_interactions``).
     """
     _reject_long_table(X, name)
     try:
@@ -63,7 +65,7 @@ def validate_interactions(estimator, X, *, reset, name="X"):
         ) from None
     if not reset:
         _check_item_ids(estimator, X, name)
-    return to_interactions(checked, name)
+    return to_interactions(checked, name, with_values=with_values)
 
 
 _LONG_TABLE_FIX = (
@@ -117,8 +119,13 @@ def check_interactions(X, name, shape=None):
     return to_interactions(X, name)
 
 
-def to_interactions(X, name="X"):
-    """Canonical binary CSR structure of an already checked 2-d ``X``."""
+def to_interactions(X, name="X", *, with_values=False):
+    """Canonical binary CSR structure of an already checked 2-d ``X``.
+
+    With ``with_values``, returns ``(Interactions, values)``: ``values``
+    (float64, positive) holds X's value of each interaction, aligned with
+    ``indices`` (duplicates summed, as scipy does).
+    """
     csr = canonical_csr(X if sp.issparse(X) else sp.csr_matrix(X), name)
     smallest = csr.data.min() if csr.data.size else 1
     if smallest < 0:
@@ -138,11 +145,14 @@ def to_interactions(X, name="X"):
         csr = csr.copy() if csr is X else csr
         csr.eliminate_zeros()
     indptr, indices = csr.indptr, csr.indices
-    return Interactions(
+    interactions = Interactions(
         indptr=np.ascontiguousarray(indptr, dtype=np.int64),
         indices=np.ascontiguousarray(indices, dtype=np.int32),
         n_items=csr.shape[1],
     )
+    if with_values:
+        return interactions, np.asarray(csr.data, dtype=np.float64)
+    return interactions
 
 
 def validate_ids(ids, n_known, what, fix):

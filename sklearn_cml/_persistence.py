@@ -35,6 +35,7 @@ from ._estimator import CMLRecommender
 from ._features import Encoder
 from ._ids import IdLookup
 from ._sparse_checks import check_csr_arrays
+from ._weights import INTERACTION_WEIGHTS
 
 FORMAT = "sklearn-cml model"
 FORMAT_VERSION = 1
@@ -104,6 +105,7 @@ def save_model(model, file, *, include_training_matrix=False, compress=False):
         "array_attributes": generic,
         "state": {"seed": model._state.seed,
                   "median_user_count": model._state.median_user_count,
+                  "value_scales": model._state.value_scales,
                   "fitted_cold_start": model._fitted_cold_start},
         "training_matrix": bool(include_training_matrix),
         "arrays": {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
@@ -342,7 +344,7 @@ def _build(header, archive):
     if counts.size and counts.min() < 0:
         raise _corrupt("its item counts are negative")
     attributes = _attributes(header, archive, n_users, n_items)
-    seed, median = _fold_in_state(header["state"])
+    seed, median, value_scales = _fold_in_state(header["state"])
     fitted_cold_start = header["state"].get("fitted_cold_start")
     content, encoder = _cold_start(archive, fitted_cold_start, n_items,
                                    attributes["n_item_features_in_"], n_components)
@@ -367,6 +369,7 @@ def _build(header, archive):
         user_embeddings=users, item_embeddings=items, user_grad_sq=None, item_grad_sq=None,
         rng_states=None, feature_rng_states=None, seed=seed, median_user_count=median,
         encoder=encoder, n_iter=model.n_iter_, loss_curve=model.loss_curve_,
+        value_scales=value_scales,
     )
     model._fitted_parameters = model._parameter_values()
     try:
@@ -377,14 +380,22 @@ def _build(header, archive):
 
 
 def _fold_in_state(state):
-    """``(seed, median_user_count)``: what fold-in reads from the training state."""
+    """``(seed, median_user_count, value_scales)``: what fold-in reads from the
+    training state."""
     seed, median = state.get("seed"), state.get("median_user_count")
+    value_scales = state.get("value_scales")
+    # The mean of each interaction_weight's f over the training values, which
+    # new users' weights are divided by.
+    if not (isinstance(value_scales, dict) and set(value_scales) == set(INTERACTION_WEIGHTS)
+            and all(type(v) in (int, float) and 0 < v < np.inf for v in value_scales.values())):
+        raise _corrupt(f"its value scales {value_scales!r} are not a positive mean per "
+                       f"interaction_weight ({sorted(INTERACTION_WEIGHTS)})")
     if not (type(seed) is int and 0 <= seed <= np.iinfo(np.int32).max):
         raise _corrupt(f"its seed {seed!r} is not an int32")
     # At most the largest number of interactions a model can be fitted on.
     if not (type(median) in (int, float) and 0 < median <= np.iinfo(np.int32).max):
         raise _corrupt(f"its median user count {median!r} is not a positive number")
-    return seed, float(median)
+    return seed, float(median), {name: float(v) for name, v in value_scales.items()}
 
 
 def _cold_start(archive, fitted_cold_start, n_items, n_features, n_components):

@@ -163,6 +163,29 @@ def shuffle_row(state, indices, shuffled, start, stop):
     return state
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
+def shuffle_row_weighted(state, indices, weights, shuffled, shuffled_weights, start, stop):
+    """``shuffle_row`` that carries each entry's weight along: the same
+    permutation (the same draws) of ``indices`` into ``shuffled`` and of
+    ``weights`` into ``shuffled_weights``; returns the advanced state."""
+    for offset in range(stop - start):
+        state, other = random_below(state, offset + 1)
+        shuffled[start + offset] = shuffled[start + other]
+        shuffled[start + other] = indices[start + offset]
+        shuffled_weights[start + offset] = shuffled_weights[start + other]
+        shuffled_weights[start + other] = weights[start + offset]
+    return state
+
+
+@njit(cache=NUMBA_CACHE)
+def shuffle_within_rows_weighted(indptr, indices, weights, shuffled, shuffled_weights, seed):
+    """``shuffle_within_rows`` that carries each entry's weight along."""
+    state = splitmix64(np.uint64(seed)) | np.uint64(1)
+    for row in range(indptr.shape[0] - 1):
+        state = shuffle_row_weighted(state, indices, weights, shuffled, shuffled_weights,
+                                     indptr[row], indptr[row + 1])
+
+
 @njit(cache=NUMBA_CACHE)
 def shuffle_within_rows(indptr, indices, shuffled, seed):
     """Copy ``indices`` into ``shuffled``, each row in a random order.

@@ -38,6 +38,7 @@ from numbers import Integral
 
 import numba
 import numpy as np
+import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
@@ -287,12 +288,14 @@ class _RankingScorer:
         if isinstance(estimator, Pipeline):  # e.g. a table encoder, then the recommender
             X = estimator[:-1].transform(X)
             estimator = estimator[-1]
-        known, test = _held_out_split(estimator, X, y)
+        known, test, known_values = _held_out_split(estimator, X, y)
         with warnings.catch_warnings():
             # X's feature names were checked above; the known part, a matrix
             # of X's columns, has none of its own.
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            vectors = estimator.transform(known.to_csr())
+            # With X's values, which the estimator may weigh its pairs by.
+            vectors = estimator.transform(sp.csr_matrix(
+                (known_values, known.indices, known.indptr), shape=(known.n_users, known.n_items)))
         scores = embedding_scores(vectors, estimator.item_embeddings_)
         stats = _statistics_of(test, scores, self.k, known)
         return _metric_from_stats(stats, self.metric, self.k)
@@ -419,16 +422,17 @@ HOLDOUT_SEED = 20170403
 
 
 def _held_out_split(estimator, X, y):
-    """``(known, held_out)`` interactions of the rows of ``X``, for scoring.
+    """``(known, held_out, known_values)`` of the rows of ``X``, for scoring.
 
     Without ``y``, a deterministic ``estimator.score_holdout`` fraction of
     each row with at least two items is held out; with ``y``, ``y`` holds
-    the held-out items of each row.
+    the held-out items of each row.  ``known_values`` are X's values of
+    the known interactions.
     """
-    data = validate_interactions(estimator, X, reset=False)
+    data, values = validate_interactions(estimator, X, reset=False, with_values=True)
     if y is None:
         held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, estimator.score_holdout)
-        known, test = _split_entries(data, held_out)
+        (known, test), values = _split_entries(data, held_out), values[~held_out]
     else:
         known, test = data, _check_held_out(y, data)
     if not np.any(np.diff(test.indptr)):
@@ -436,7 +440,7 @@ def _held_out_split(estimator, X, y):
             "No row has held-out items to score: give y, or rows with at "
             "least two interactions so that part of each can be held out."
         )
-    return known, test
+    return known, test, values
 
 
 def _check_held_out(y, data):

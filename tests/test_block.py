@@ -19,28 +19,33 @@ from sklearn_cml._solvers import block
 TEMPERATURE, MARGIN = 0.4, 0.8
 
 
-def softmax_loss(u, pool, positives, log_counts, masked):
-    """The sampled softmax of a user's pairs against a pool, with numpy."""
+def softmax_loss(u, pool, positives, log_counts, masked, pair_weights=None):
+    """The sampled softmax of a user's pairs against a pool, with numpy;
+    each pair's term times its weight (1 without ``pair_weights``)."""
     pool_logits = log_counts - np.sum((u - pool) ** 2, axis=1) / TEMPERATURE
     pool_sum = np.exp(pool_logits[~masked]).sum()
     logits = -np.sum((u - positives) ** 2, axis=1) / TEMPERATURE
-    return float(np.sum(np.log(np.exp(logits) + pool_sum) - logits))
+    terms = np.log(np.exp(logits) + pool_sum) - logits
+    return float(np.sum(terms if pair_weights is None else pair_weights * terms))
 
 
-def hinge_loss(u, pool, positives, counts, masked, n_items):
-    """The WARP hinge of each pair, shared by its pool impostors, with numpy.
+def hinge_loss(u, pool, positives, counts, masked, n_items, pair_weights=None):
+    """The WARP hinge of each pair, shared by its pool impostors, with numpy;
+    each pair's term times its weight (1 without ``pair_weights``).
 
     The rank weight and the impostor count are piecewise constant, so
     finite differences away from their steps see them as constants, as the
     analytic gradient does."""
     distances = np.where(masked, np.inf, np.sum((u - pool) ** 2, axis=1))
+    if pair_weights is None:
+        pair_weights = np.ones(len(positives))
     total = 0.0
-    for p in positives:
+    for p, pair_weight in zip(positives, pair_weights):
         threshold = np.sum((u - p) ** 2) + MARGIN
         impostors = distances < threshold
         if impostors.any():
             weight = math.log(math.floor(min(counts[impostors].sum(), n_items)) + 1)
-            total += weight * np.mean(threshold - distances[impostors])
+            total += pair_weight * weight * np.mean(threshold - distances[impostors])
     return total
 
 
@@ -55,7 +60,7 @@ def row_case(seed, n_pool=12, n_components=5, n_pairs=3):
     return u, pool, positives, counts, masked
 
 
-def row_gradients(loss, u, pool, positives, counts, masked, n_items=40):
+def row_gradients(loss, u, pool, positives, counts, masked, n_items=40, pair_weights=None):
     """The solver's gradients of one slot, from the loss's row function."""
     n_pool, n_components = pool.shape
     items = np.vstack([pool, positives]).astype(np.float32)
@@ -75,8 +80,11 @@ def row_gradients(loss, u, pool, positives, counts, masked, n_items=40):
     else:
         parameters = HingeParameters(1, np.float32(MARGIN), True, -1)
         row = hinge_block_row
+    if pair_weights is None:
+        pair_weights = np.ones(positives.shape[0])
     total, value = row(parameters, distances, scratch, bits, pool_tuple, 0, indptr,
-                       u.astype(np.float32), pairs, items, coefs, n_items)
+                       u.astype(np.float32), pairs, pair_weights.astype(np.float32), items,
+                       coefs, n_items)
     weights = distances.astype(np.float64)
     grad_u = 2 * ((weights.sum() + coefs.sum()) * u - weights @ pool - coefs @ positives)
     grad_pool = 2 * weights[:, None] * (pool - u)
@@ -84,18 +92,22 @@ def row_gradients(loss, u, pool, positives, counts, masked, n_items=40):
     return value, total, weights, grad_u, grad_pool, grad_positives
 
 
+@pytest.mark.parametrize("pair_weights", [None, (0.5, 2.25, 0.0)])
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("loss", ["softmax", "hinge"])
-def test_block_row_gradients_match_finite_differences(loss, seed):
+def test_block_row_gradients_match_finite_differences(loss, seed, pair_weights):
+    """Unweighted, and with pair weights (one of them 0) on the pairs' terms."""
     u, pool, positives, counts, masked = row_case(seed)
+    if pair_weights is not None:
+        pair_weights = np.array(pair_weights)
     value, total, weights, grad_u, grad_pool, grad_positives = row_gradients(
-        loss, u, pool, positives, counts, masked)
+        loss, u, pool, positives, counts, masked, pair_weights=pair_weights)
     if loss == "softmax":
         def loss_of(u=u, pool=pool, positives=positives):
-            return softmax_loss(u, pool, positives, np.log(counts), masked)
+            return softmax_loss(u, pool, positives, np.log(counts), masked, pair_weights)
     else:
         def loss_of(u=u, pool=pool, positives=positives):
-            return hinge_loss(u, pool, positives, counts, masked, 40)
+            return hinge_loss(u, pool, positives, counts, masked, 40, pair_weights)
 
     assert value == pytest.approx(loss_of(), rel=1e-5)
     assert total == pytest.approx(weights.sum(), rel=1e-5, abs=1e-6)
@@ -179,15 +191,19 @@ def test_masking_hits_exactly_the_users_items_in_the_pool(seed):
 
 def test_plan_covers_each_pair_once_and_merges_users():
     X = planted()
-    plan = block.make_plan(X.indptr.astype(np.int64), X.indices.astype(np.int32), 4, 50, 7)
+    # Each pair's weight encodes the pair, so that the plan must carry it along.
+    weights = (X.indices + 1000 * np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)))
+    plan = block.make_plan(X.indptr.astype(np.int64), X.indices.astype(np.int32),
+                           weights.astype(np.float32), 4, 50, 7)
     covered = []
     for k in range(plan.block_ptr.shape[0] - 1):
         users = plan.slot_user[plan.block_ptr[k]:plan.block_ptr[k + 1]]
         assert len(set(users.tolist())) == users.shape[0]  # one slot per user per block
         for s in range(plan.block_ptr[k], plan.block_ptr[k + 1]):
-            items = plan.pair_item[plan.slot_ptr[s]:plan.slot_ptr[s + 1]]
-            covered += [(plan.slot_user[s], item) for item in items]
-    expected = [(user, item) for user in range(X.shape[0])
+            pairs = slice(plan.slot_ptr[s], plan.slot_ptr[s + 1])
+            covered += [(plan.slot_user[s], item, weight)
+                        for item, weight in zip(plan.pair_item[pairs], plan.pair_weight[pairs])]
+    expected = [(user, item, float(item + 1000 * user)) for user in range(X.shape[0])
                 for item in X.indices[X.indptr[user]:X.indptr[user + 1]]]
     assert sorted(covered) == sorted(expected)
 
@@ -252,7 +268,8 @@ def test_one_block_matches_numpy_reference(loss):
     from sklearn_cml._rng import stream_seed
     from sklearn_cml._sampling import make_sampler
 
-    plan = block.make_plan(data.indptr, data.indices, block.GROUP_SIZE, 10**6,
+    plan = block.make_plan(data.indptr, data.indices, np.ones(data.n_interactions, np.float32),
+                           block.GROUP_SIZE, 10**6,
                            stream_seed(state.seed, "pair order", state.n_iter))
     assert plan.block_ptr.shape[0] == 2  # one block
     pool = block._empty_pool(16, X.shape[1])

@@ -16,9 +16,20 @@ _PREDICT_RETURNS_TOP_K = (
     "it returns one column, the shape of the y it made up"
 )
 
+_WEIGHT_PER_INTERACTION = (
+    "a sample_weight of X's shape holds one weight per interaction (user, item), "
+    "which the check takes for a wrong shape"
+)
+_WEIGHT_IS_NOT_REPETITION = (
+    "a user's weight scales the terms of its pairs; a repeated row is another user, "
+    "with a vector of its own, so the fitted vectors differ"
+)
 EXPECTED_FAILURES = {
     "check_fit_score_takes_y": _Y_IS_HELD_OUT,
     "check_pipeline_consistency": _Y_IS_HELD_OUT,
+    "check_sample_weights_shape": _WEIGHT_PER_INTERACTION,
+    "check_sample_weight_equivalence_on_dense_data": _WEIGHT_IS_NOT_REPETITION,
+    "check_sample_weight_equivalence_on_sparse_data": _WEIGHT_IS_NOT_REPETITION,
 }
 
 

@@ -32,11 +32,12 @@ class SquaredHingeScratch(NamedTuple):
 
 
 @njit
-def squared_hinge_step(parameters, sampler, user, positives, position, interactions, embeddings,
-                       optimizer, scratch, slot, rng_state, update_items):
-    """``sum_k [margin + d(u, p) - d(u, k)]_+`` over the sampled negatives ``k``."""
+def squared_hinge_step(parameters, sampler, user, positives, weights, position, interactions,
+                       embeddings, optimizer, scratch, slot, rng_state, update_items):
+    """``w sum_k [margin + d(u, p) - d(u, k)]_+`` over the sampled negatives
+    ``k``, with ``w`` the pair's weight."""
     indptr, indices = interactions.indptr, interactions.indices
-    items, item = embeddings.items, positives[0]
+    items, item, weight = embeddings.items, positives[0], weights[0]
     user_vector, positive = embeddings.users[user], items[item]
     gradients = scratch.gradients[slot]
     threshold = squared_distance(user_vector, positive) + parameters.margin
@@ -47,11 +48,11 @@ def squared_hinge_step(parameters, sampler, user, positives, position, interacti
         if distance >= threshold or contains_sorted(indices, indptr[user], indptr[user + 1],
                                                     negative):
             continue
-        loss += threshold - distance
+        loss += weight * (threshold - distance)
         for d in range(gradients.shape[1]):
-            gradients[0, d] = 2.0 * (items[negative, d] - positive[d])
-            gradients[1, d] = 2.0 * (positive[d] - user_vector[d])
-            gradients[2, d] = 2.0 * (user_vector[d] - items[negative, d])
+            gradients[0, d] = 2.0 * weight * (items[negative, d] - positive[d])
+            gradients[1, d] = 2.0 * weight * (positive[d] - user_vector[d])
+            gradients[2, d] = 2.0 * weight * (user_vector[d] - items[negative, d])
         rate, radius = optimizer.learning_rate, optimizer.max_norm
         adagrad_step(user_vector, embeddings.user_grad_sq, user, gradients[0], rate, radius)
         if update_items:

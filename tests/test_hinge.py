@@ -47,11 +47,13 @@ def reference_draw(state, probability):
 
 
 def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen,
-                        states, n_negatives, margin, learning_rate, max_norm, tables=None):
+                        states, n_negatives, margin, learning_rate, max_norm, tables=None,
+                        pair_weight=1.0):
     """Plain-numpy WARP step, drawing the same items as the kernel.
 
     Uniform draws without ``tables``; otherwise alias draws, each impostor
-    counting its inverse probability in the rank estimate.
+    counting its inverse probability in the rank estimate.  The pair's
+    loss and gradients are multiplied by ``pair_weight`` (0: no step).
     """
     threshold = np.sum((user - items[positive]) ** 2) + margin
     impostors = []
@@ -63,12 +65,12 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
         distance = np.sum((user - items[candidate]) ** 2)
         if distance < threshold and candidate not in seen:  # positives are skipped
             impostors.append((distance, candidate))
-    if not impostors:
+    if not impostors or pair_weight == 0.0:
         return 0.0
     distance, negative = min(impostors)
     counted = (len(impostors) if tables is None
                else sum(float(tables[2][k]) for _, k in impostors))
-    weight = math.log(math.floor(items.shape[0] * counted / n_negatives) + 1)
+    weight = pair_weight * math.log(math.floor(items.shape[0] * counted / n_negatives) + 1)
     gradients = {
         "user": 2 * weight * (items[negative] - items[positive]),
         positive: 2 * weight * (items[positive] - user),
@@ -89,10 +91,12 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
 
 @pytest.mark.parametrize("exponent", [0.0, 0.8])
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("n_slots, mark_limit", [(1, 100), (3, 100), (1, 0)])
-def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent):
+@pytest.mark.parametrize("n_slots, mark_limit, weighted", [(1, 100, False), (3, 100, False),
+                                                           (1, 0, False), (1, 100, True)])
+def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent, weighted):
     """Both ways of skipping positives (marks, binary search) give the
-    reference, with uniform and with popularity-weighted negatives."""
+    reference, with uniform and with popularity-weighted negatives, and
+    with pair weights (one of them 0) multiplying each pair's step."""
     rng = np.random.default_rng(seed)
     n_items, n_components = 30, 5
     items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
@@ -110,6 +114,10 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
     popularity = rng.integers(0, 50, size=n_items)
     tables = sampling_tables(popularity, exponent)
 
+    pair_weights = np.ones(seen.size, dtype=np.float32)
+    if weighted:
+        pair_weights = rng.uniform(0.2, 3.0, seen.size).astype(np.float32)
+        pair_weights[1] = 0.0
     parameters = HingeParameters(10, np.float32(1.5), True, mark_limit)
     sampler = UniformSampler(n_items) if exponent == 0.0 else AliasSampler(*tables)
     embeddings = Embeddings(users, grad_sq_users, items, grad_sq_items)
@@ -118,13 +126,13 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
         LOSSES["hinge"].prepare_chunk(scratch)
-        epoch_chunk(parameters, sampler, PairUnits(seen), order, 0, 1,
+        epoch_chunk(parameters, sampler, PairUnits(seen, pair_weights), order, 0, 1,
                     Interactions(indptr, seen, n_items), embeddings, optimizer, scratch, states,
                     losses, n_slots)
         reference_warp_pair(
             expected[0][0], expected[1], expected[2], expected[3], seen[position],
             set(seen.tolist()), reference_states, 10, 1.5, 0.1, 1.0,
-            None if exponent == 0.0 else tables,
+            None if exponent == 0.0 else tables, float(pair_weights[position]),
         )  # fmt: skip
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)

@@ -72,6 +72,11 @@ OUT_OF_RANGE_CASES = {
     "train_validation_test_split": "train_validation_test_split(past_end)",
     "csc": "CMLRecommender(**PARAMS).fit(csc_past_end)",
     "coo": "coo = X.tocoo(copy=True); coo.col[0] = 10; CMLRecommender(**PARAMS).fit(coo)",
+    "fit sample_weight": "CMLRecommender(**PARAMS).fit(X[:3], sample_weight=past_end)",
+    "partial_fit sample_weight": (
+        "model.partial_fit(X, item_features=features, sample_weight=past_end_30)"),
+    "sample_weight coo": ("coo = X.tocoo(copy=True); coo.col[0] = 10; "
+                          "CMLRecommender(**PARAMS).fit(X, sample_weight=coo)"),
 }
 
 MALFORMED_CASES = {

@@ -340,6 +340,8 @@ DAMAGE = {
     "a private attribute": (set_header(["attributes", "_state"], 1), "'_state'"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
+    "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),
+    "value scale zero": (set_header(["state", "value_scales", "values"], 0.0), "value scales"),
     "network without its encoder": (drop("encoder.w1"), "'encoder.w1' is missing"),
     "unknown cold start": (set_header(["state", "fitted_cold_start"], "magic"), "cold start"),
 }
@@ -462,3 +464,17 @@ def test_mixed_kind_ids_are_refused_with_advice(tmp_path):
     model = CMLRecommender(n_components=2, n_epochs=1, random_state=0).fit(X)
     with pytest.raises(ValueError, match="user_ids_ holds object values"):
         model.save(tmp_path / "mixed.npz")
+
+
+def test_rating_weights_round_trip():
+    """Fold-in weighs new users' values by the training mean, which the file keeps."""
+    rng = np.random.default_rng(0)
+    rated = X.multiply(rng.integers(1, 6, size=X.shape)).tocsr().astype(np.float32)
+    model = CMLRecommender(**SMALL, interaction_weight="values").fit(rated[:N_TRAIN])
+    loaded = load_model(io.BytesIO(saved(model)))
+    assert loaded._state.value_scales == model._state.value_scales
+    new = rated[N_TRAIN:]
+    np.testing.assert_array_equal(loaded.transform(new), model.transform(new))
+    np.testing.assert_array_equal(loaded.predict(new), model.predict(new))
+    # The values matter: the same users with all-one values are placed elsewhere.
+    assert not np.array_equal(model.transform(new), model.transform((new > 0).astype(float)))

@@ -25,12 +25,15 @@ from sklearn_cml._solvers.hogwild import GroupUnits, epoch_chunk, user_groups
 from sklearn_cml._steps import Embeddings, Optimizer
 
 
-def reference_group_loss(user, items, positives, negatives, log_counts, temperature):
-    """The module docstring's loss, summed over the group, with numpy."""
+def reference_group_loss(user, items, positives, negatives, log_counts, temperature,
+                         weights=None):
+    """The module docstring's loss, summed over the group, with numpy; each
+    positive's term times its weight (1 without ``weights``)."""
     positive_logits = -np.sum((user - items[positives]) ** 2, axis=1) / temperature
     negative_logits = log_counts - np.sum((user - items[negatives]) ** 2, axis=1) / temperature
     negative_sum = np.sum(np.exp(negative_logits))  # exp(-inf) = 0: skipped draws
-    return float(np.sum(np.log(np.exp(positive_logits) + negative_sum) - positive_logits))
+    terms = np.log(np.exp(positive_logits) + negative_sum) - positive_logits
+    return float(np.sum(terms if weights is None else weights * terms))
 
 
 def group_case(seed, n_items=12, n_components=5, n_positives=3, n_draws=7):
@@ -44,27 +47,34 @@ def group_case(seed, n_items=12, n_components=5, n_positives=3, n_draws=7):
     return user, items, positives, negatives, log_counts
 
 
-def analytic_gradients(user, items, positives, negatives, log_counts, temperature):
+def analytic_gradients(user, items, positives, negatives, log_counts, temperature,
+                       weights=None):
     n_components = user.shape[0]
+    weights = np.ones(len(positives)) if weights is None else weights
     grad_user = np.empty(n_components)
     grad_positives = np.empty((len(positives), n_components))
     grad_negatives = np.empty((len(negatives), n_components))
     loss = group_gradients(
-        user, positives, negatives, log_counts, len(negatives), items, 1.0 / temperature, True,
-        grad_user, grad_positives, grad_negatives, np.empty(len(negatives)),
+        user, positives, weights, negatives, log_counts, len(negatives), items,
+        1.0 / temperature, True, grad_user, grad_positives, grad_negatives,
+        np.empty(len(negatives)),
     )  # fmt: skip
     return loss, grad_user, grad_positives, grad_negatives
 
 
+@pytest.mark.parametrize("weights", [None, (1.5, 0.0, 0.4)])
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("temperature", [0.3, 2.0])
-def test_group_gradients_match_finite_differences(seed, temperature):
+def test_group_gradients_match_finite_differences(seed, temperature, weights):
+    """Unweighted, and with pair weights (one of them 0) on the positives' terms."""
     user, items, positives, negatives, log_counts = group_case(seed)
+    weights = None if weights is None else np.array(weights)
     loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
-        user, items, positives, negatives, log_counts, temperature)
+        user, items, positives, negatives, log_counts, temperature, weights)
 
     def loss_of(u=user, vectors=items):
-        return reference_group_loss(u, vectors, positives, negatives, log_counts, temperature)
+        return reference_group_loss(u, vectors, positives, negatives, log_counts, temperature,
+                                    weights)
 
     assert loss == pytest.approx(loss_of(), rel=1e-6)
     np.testing.assert_allclose(grad_user, central_difference(lambda u: loss_of(u=u), user),
@@ -233,7 +243,9 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
 
     Params.n_negatives = n_negatives
     epoch_chunk(
-        parameters, sampler, GroupUnits(starts, group_users, shuffled, GROUP_SIZE), order, 0,
+        parameters, sampler,
+        GroupUnits(starts, group_users, shuffled, np.ones(shuffled.size, np.float32), GROUP_SIZE),
+        order, 0,
         order.size, Interactions(indptr, indices, n_items),
         Embeddings(users, user_grad_sq, items, item_grad_sq),
         Optimizer(np.float32(learning_rate), np.float32(max_norm)),

@@ -127,12 +127,14 @@ def sample_impostor(user, positive, seen_start, seen_end, indices, marks, stamp,
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
-def hinge_pair_step(parameters, sampler, user, positives, position, interactions, embeddings,
-                    optimizer, scratch, slot, rng_state, update_items):
+def hinge_pair_step(parameters, sampler, user, positives, weights, position, interactions,
+                    embeddings, optimizer, scratch, slot, rng_state, update_items):
     """The per-pair solver's step (``_solvers.hogwild.pair_step``) for the hinge.
 
-    ``positives`` holds one item.  The user's positives are marked in the
-    slot's marks with ``position`` as stamp when the user has at most
+    ``positives`` holds one item, and ``weights`` its pair's weight, which
+    scales the pair's loss and gradients (a pair of weight 0 takes no
+    step).  The user's positives are marked in the slot's marks with
+    ``position`` as stamp when the user has at most
     ``parameters.mark_limit`` of them, so that membership is one load;
     heavier users, whose marking would cost more than the binary searches
     it saves, are searched.
@@ -155,8 +157,11 @@ def hinge_pair_step(parameters, sampler, user, positives, position, interactions
         user_vector, positive, user_start, user_stop, indices, marks, stamp,
         embeddings.items, parameters, sampler, rng_state,
     )  # fmt: skip
-    if hardest_item < 0:
+    pair_weight = weights[0]
+    if hardest_item < 0 or pair_weight == 0.0:
         return rng_state, np.float32(0.0)
+    weight *= pair_weight
+    pair_loss *= pair_weight
     gradients = scratch.gradients[slot]
     negative = embeddings.items[hardest_item]
     triplet_gradients(user_vector, positive, negative, weight, gradients[0], gradients[1],
@@ -174,7 +179,7 @@ def hinge_pair_step(parameters, sampler, user, positives, position, interactions
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def hinge_block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
-                    pairs, item_embeddings, pair_coef, n_items):
+                    pairs, pair_weights, item_embeddings, pair_coef, n_items):
     """The block solver's row (``_solvers.block.block_row``) for the hinge.
 
     A pair's impostors are the pool entries closer than ``d(u, p) +
@@ -184,13 +189,18 @@ def hinge_block_row(parameters, distances, scratch, bits, pool, user, indptr, us
     ``w = log(rank + 1)`` is shared by the impostors: each is pushed with
     ``w / M``.  Pushing only the hardest one, as the per-pair step does,
     ranked far worse with a shared pool (validation Recall@50 0.237
-    against 0.413 on MovieLens-1M; docs/algorithm.md).
+    against 0.413 on MovieLens-1M; docs/algorithm.md).  A pair's weight
+    ``pair_weights[b]`` multiplies its WARP weight; a pair of weight 0 has
+    no loss and pushes nothing.
     """
     n_pool = distances.shape[0]
     scratch[:n_pool] = distances
     distances[:] = 0.0
     loss = np.float32(0.0)
     for b in range(pairs.shape[0]):
+        if pair_weights[b] == 0.0:
+            pair_coef[b] = 0.0
+            continue
         threshold = squared_distance(user_vector, item_embeddings[pairs[b]]) + parameters.margin
         n_impostors = 0
         rank_sum = np.float32(0.0)
@@ -204,6 +214,7 @@ def hinge_block_row(parameters, distances, scratch, bits, pool, user, indptr, us
         weight = np.float32(1.0)
         if parameters.use_rank_weight:
             weight = np.float32(math.log(math.floor(min(rank_sum, n_items)) + 1.0))
+        weight *= pair_weights[b]
         pair_coef[b] = weight
         share = weight / np.float32(n_impostors)
         for n in range(n_pool):

@@ -105,6 +105,7 @@ def draw_negatives(rng_state, n_draws, n_items, seen_start, seen_end, indices, s
 def group_gradients(
     user,
     positives,
+    weights,
     negatives,
     log_counts,
     n_draws,
@@ -119,19 +120,21 @@ def group_gradients(
     """Loss of one group and its gradients, from the current vectors.
 
     ``user`` is the user's vector, ``positives`` the group's item indices,
-    ``negatives[:n_draws]`` and ``log_counts[:n_draws]`` the draws.  Fills
-    ``grad_user``; with ``with_items`` also ``grad_positives[g]`` (one row
-    per positive) and ``grad_negatives[k]`` (one row per draw).
+    ``weights`` their pair weights (each positive's term of the loss is
+    multiplied by its weight), ``negatives[:n_draws]`` and
+    ``log_counts[:n_draws]`` the draws.  Fills ``grad_user``; with
+    ``with_items`` also ``grad_positives[g]`` (one row per positive) and
+    ``grad_negatives[k]`` (one row per draw).
     ``negative_terms`` (one per draw) receives ``exp`` of each negative's
     term relative to the largest, 0 for skipped draws.  Returns the summed
     loss of the group's positives.
 
     With ``p_i`` the softmax probability of positive ``i`` and ``p_ik``
     that of negative ``k`` in ``i``'s softmax, the loss falls by
-    ``(1 - p_i)`` per unit of ``s_ui`` and rises by ``W_k = sum_i p_ik`` per
-    unit of ``s_uk``; ``s = -d / temperature`` and ``d = |u - v|^2`` give
-    the vector gradients ``(2 / temperature) * coefficient * (vector -
-    other)``.
+    ``w_i (1 - p_i)`` per unit of ``s_ui`` and rises by ``W_k = sum_i w_i
+    p_ik`` per unit of ``s_uk`` (``w_i`` the pair weights); ``s = -d /
+    temperature`` and ``d = |u - v|^2`` give the vector gradients ``(2 /
+    temperature) * coefficient * (vector - other)``.
     """
     n_components = user.shape[0]
     n_positives = positives.shape[0]
@@ -168,9 +171,10 @@ def group_gradients(
         positive_term = math.exp(logit - shift)
         negative_scale = math.exp(top_negative - shift)
         z = positive_term + negative_sum * negative_scale
-        loss += math.log(z) - (logit - shift)
-        negative_share += negative_scale / z
-        coefficient = scale * (np.float32(1.0) - positive_term / z)
+        weight = weights[g]
+        loss += weight * (math.log(z) - (logit - shift))
+        negative_share += weight * (negative_scale / z)
+        coefficient = scale * weight * (np.float32(1.0) - positive_term / z)
         for d in range(n_components):
             step = coefficient * (user[d] - vector[d])
             grad_user[d] += step
@@ -188,11 +192,12 @@ def group_gradients(
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
-def softmax_group_step(parameters, sampler, user, positives, position, interactions, embeddings,
-                       optimizer, scratch, slot, rng_state, update_items):
+def softmax_group_step(parameters, sampler, user, positives, weights, position, interactions,
+                       embeddings, optimizer, scratch, slot, rng_state, update_items):
     """The per-pair solver's step (``_solvers.hogwild.pair_step``) for the softmax.
 
-    ``positives`` is a group of at most ``GROUP_SIZE`` of the user's items;
+    ``positives`` is a group of at most ``GROUP_SIZE`` of the user's items,
+    each term weighted by its pair's entry of ``weights``;
     their ``n_negatives * GROUP_SIZE`` draws are shared.  AdaGrad steps on
     the positives, then on the negatives that got a push, then the user.
     The user's temperature is scaled by ``(n_u / reference_count) **
@@ -216,9 +221,9 @@ def softmax_group_step(parameters, sampler, user, positives, position, interacti
         parameters.temperature_exponent,
     )  # fmt: skip
     loss = group_gradients(
-        embeddings.users[user], positives, negatives, log_counts, n_draws, embeddings.items,
-        inv_temperature, update_items, scratch.grad_user[slot], grad_items[:n_positives],
-        grad_items[n_positives:], negative_terms,
+        embeddings.users[user], positives, weights, negatives, log_counts, n_draws,
+        embeddings.items, inv_temperature, update_items, scratch.grad_user[slot],
+        grad_items[:n_positives], grad_items[n_positives:], negative_terms,
     )  # fmt: skip
     learning_rate, max_norm = optimizer.learning_rate, optimizer.max_norm
     if update_items:
@@ -278,13 +283,14 @@ def exp_shifted(values, top, bits):
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def softmax_block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
-                      pairs, item_embeddings, pair_coef, n_items):
+                      pairs, pair_weights, item_embeddings, pair_coef, n_items):
     """The block solver's row (``_solvers.block.block_row``) for the softmax.
 
     Each pair's positive competes with every pool entry, whose logit is
     ``log c_n - D[n] / T`` (logQ-corrected; ``-inf`` for the user's own
     items).  The pool's normaliser is shared by the user's pairs, so a pair
     costs O(K) beyond the row's O(N), and the O(N) passes are branch-free.
+    Each pair's term is multiplied by its weight ``pair_weights[b]``.
     """
     inv_temperature = user_inv_temperature(
         parameters.inv_temperature, indptr[user + 1] - indptr[user], parameters.reference_count,
@@ -313,9 +319,10 @@ def softmax_block_row(parameters, distances, scratch, bits, pool, user, indptr, 
         positive = math.exp(logit - shift)
         scale = math.exp(top - shift) if top > -np.inf else np.float32(0.0)
         z = positive + pool_sum * scale
-        loss += math.log(z) - (logit - shift)
-        share += scale / z
-        pair_coef[b] = inv_temperature * (np.float32(1.0) - positive / z)
+        weight = pair_weights[b]
+        loss += weight * (math.log(z) - (logit - shift))
+        share += weight * (scale / z)
+        pair_coef[b] = inv_temperature * weight * (np.float32(1.0) - positive / z)
     coefficient = -inv_temperature * share
     total = np.float32(0.0)
     for n in range(n_pool):

@@ -16,15 +16,18 @@ class Solver:
     name : str
         The value of ``CMLRecommender(solver=...)``.
     make_epoch : callable
-        ``make_epoch(loss, data, params, sampler, reference_count, n_threads,
-        n_components, between_chunks)`` returns ``run(state, block_losses)``,
-        which runs one epoch over the training ``data`` (``Interactions``)
-        on the training state, adds each block's loss to ``block_losses``
-        and calls ``between_chunks(state)`` after each chunk of pairs.
+        ``make_epoch(loss, data, weights, params, sampler, reference_count,
+        n_threads, n_components, between_chunks)`` returns ``run(state,
+        block_losses)``, which runs one epoch over the training ``data``
+        (``Interactions``), each pair's term weighted by its entry of
+        ``weights`` (float32, aligned with ``data.indices``), on the
+        training state, adds each block's loss to ``block_losses`` and
+        calls ``between_chunks(state)`` after each chunk of pairs.
     fold_in : callable
-        ``fold_in(loss, data, embeddings, params, sampler, reference_count,
-        n_threads, rng_states)`` moves ``embeddings.users``, one new user
-        per row of ``data``, against the frozen ``embeddings.items``.
+        ``fold_in(loss, data, weights, embeddings, params, sampler,
+        reference_count, n_threads, rng_states)`` moves ``embeddings.users``,
+        one new user per row of ``data`` (its pairs weighted by
+        ``weights``), against the frozen ``embeddings.items``.
     supports : callable
         ``supports(loss)``: whether the solver can minimise that ``Loss``.
     epoch_kernels : callable

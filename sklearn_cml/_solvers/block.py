@@ -32,6 +32,10 @@ whatever the number of threads.
 Masking a user's items costs ``deg(u) + N`` per slot: an inverse map of the
 pool (item -> its pool entries) is built once per block, valid while the
 item's stamp is the block's, so nothing is ever cleared.
+
+Each pair carries its weight (mean 1 over the training pairs; all ones
+without weights) from the plan to the loss's row, which multiplies the
+pair's term by it: ``c_b`` and the pair's share of ``W`` scale with it.
 """
 
 import math
@@ -42,7 +46,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._numba_config import FASTMATH, NUMBA_CACHE
-from .._rng import random_below, shuffle_row, splitmix64, stream_seed
+from .._rng import random_below, shuffle_row_weighted, splitmix64, stream_seed
 from .._sampling import draw, inverse_probability
 from .._steps import Optimizer, adagrad_step
 from ._base import Solver, covariance_interval, kernel_for, twins
@@ -63,6 +67,7 @@ class BlockPlan(NamedTuple):
     slot_user: np.ndarray  # int32: the user of each slot
     slot_ptr: np.ndarray  # int64: slot s holds pairs slot_ptr[s]:slot_ptr[s + 1]
     pair_item: np.ndarray  # int32: the positive item of each pair
+    pair_weight: np.ndarray  # float32: the weight of each pair
 
 
 class Pool(NamedTuple):
@@ -109,14 +114,16 @@ class ItemPlan(NamedTuple):
 
 
 @njit(cache=NUMBA_CACHE)
-def _shuffled_groups(indptr, indices, group_size, seed):
+def _shuffled_groups(indptr, indices, weights, group_size, seed):
     """Each user's items shuffled and cut into groups of ``group_size``;
-    returns the shuffled items, each group's first pair and user, and a
-    random order of the groups."""
+    returns the shuffled items and their weights, each group's first pair
+    and user, and a random order of the groups."""
     state = splitmix64(np.uint64(seed)) | np.uint64(1)
     shuffled = np.empty(indices.shape[0], dtype=np.int32)
+    shuffled_weights = np.empty(indices.shape[0], dtype=np.float32)
     for row in range(indptr.shape[0] - 1):
-        state = shuffle_row(state, indices, shuffled, indptr[row], indptr[row + 1])
+        state = shuffle_row_weighted(state, indices, weights, shuffled, shuffled_weights,
+                                     indptr[row], indptr[row + 1])
     group_start, group_user = user_groups(indptr, group_size)
     n_groups = group_start.shape[0]
     order = np.empty(n_groups, dtype=np.int64)
@@ -124,29 +131,32 @@ def _shuffled_groups(indptr, indices, group_size, seed):
         state, j = random_below(state, i + 1)
         order[i] = order[j]
         order[j] = i
-    return shuffled, group_start, group_user, order
+    return shuffled, shuffled_weights, group_start, group_user, order
 
 
 @njit(cache=NUMBA_CACHE)
-def make_plan(indptr, indices, group_size, block_size, seed):
+def make_plan(indptr, indices, weights, group_size, block_size, seed):
     """Cut one epoch's pairs into blocks of slots, at random (``BlockPlan``).
 
     Each user's items are shuffled and cut into groups of ``group_size``
     (``group_size=0``: all of them in one group); the groups are shuffled
     and dealt in order into blocks of at least ``block_size`` pairs (the
     last one may be smaller).  Within a block, the groups of one user are
-    merged into one slot.  Everything depends on ``seed`` alone.
+    merged into one slot.  Each pair keeps its weight (``weights``,
+    aligned with ``indices``).  Everything depends on ``seed`` alone.
     """
     n_users = indptr.shape[0] - 1
     n_pairs = indices.shape[0]
     if group_size <= 0:
         group_size = n_pairs + 1
-    shuffled, group_start, group_user, order = _shuffled_groups(indptr, indices, group_size, seed)
+    shuffled, shuffled_weights, group_start, group_user, order = _shuffled_groups(
+        indptr, indices, weights, group_size, seed)
     n_groups = order.shape[0]
     block_ptr = np.zeros(n_groups + 1, dtype=np.int64)
     slot_user = np.empty(n_groups, dtype=np.int32)
     slot_ptr = np.zeros(n_groups + 1, dtype=np.int64)
     pair_item = np.empty(n_pairs, dtype=np.int32)
+    pair_weight = np.empty(n_pairs, dtype=np.float32)
     slot_of_user = np.full(n_users, -1, dtype=np.int64)
     block_of_user = np.full(n_users, -1, dtype=np.int64)
     cursor = np.empty(n_groups, dtype=np.int64)
@@ -181,12 +191,13 @@ def make_plan(indptr, indices, group_size, block_size, seed):
             s = slot_of_user[user]
             for p in range(group_start[g], min(group_start[g] + group_size, indptr[user + 1])):
                 pair_item[cursor[s]] = shuffled[p]
+                pair_weight[cursor[s]] = shuffled_weights[p]
                 cursor[s] += 1
         n_blocks += 1
         block_ptr[n_blocks] = n_slots
         first = last
     return BlockPlan(block_ptr[: n_blocks + 1].copy(), slot_user[:n_slots].copy(),
-                     slot_ptr[: n_slots + 1].copy(), pair_item)
+                     slot_ptr[: n_slots + 1].copy(), pair_item, pair_weight)
 
 
 # ------------------------------------------------------------------ the pool
@@ -245,7 +256,7 @@ def mask_user(row, user, indptr, indices, pool, block_stamp):
 
 
 def block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector, pairs,
-              item_embeddings, pair_coef, n_items):
+              pair_weights, item_embeddings, pair_coef, n_items):
     """One slot's loss against the pool (compiled code only).
 
     What a loss implements for this solver (``Loss.block_row``), chosen at
@@ -266,6 +277,10 @@ def block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vec
     user_vector : float32 array of shape (n_components,)
     pairs : int32 array
         The slot's positive items.
+    pair_weights : float32 array of shape (len(pairs),)
+        The weight of each pair (non-negative, mean 1 over the training
+        pairs; all 1 when the model has no weights): each pair's term of
+        the loss, and so its gradients, is multiplied by it.
     item_embeddings : float32 array
     pair_coef : float32 array of shape (len(pairs),)
         Out: ``dL/dd_b`` for each pair.
@@ -283,7 +298,7 @@ def block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vec
 
 @overload(block_row, inline="always")
 def _block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector, pairs,
-               item_embeddings, pair_coef, n_items):
+               pair_weights, item_embeddings, pair_coef, n_items):
     from .._losses import LOSSES
 
     if not isinstance(parameters, types.BaseNamedTuple):
@@ -295,9 +310,10 @@ def _block_row(parameters, distances, scratch, bits, pool, user, indptr, user_ve
     row_function = rows[0]
 
     def implementation(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
-                       pairs, item_embeddings, pair_coef, n_items):
+                       pairs, pair_weights, item_embeddings, pair_coef, n_items):
         return row_function(parameters, distances, scratch, bits, pool, user, indptr,
-                            user_vector, pairs, item_embeddings, pair_coef, n_items)
+                            user_vector, pairs, pair_weights, item_embeddings, pair_coef,
+                            n_items)
 
     return implementation
 
@@ -353,7 +369,8 @@ def _user_chunk(chunk, n_chunks, parameters, n_slots, slot_base, plan, pool, n_p
         total, loss = block_row(
             parameters, row, workspace.row_scratch[chunk], workspace.bits[chunk], pool, user,
             interactions.indptr, workspace.users[s], plan.pair_item[pair_start:pair_stop],
-            embeddings.items, pair_coef[pair_start:pair_stop], embeddings.items.shape[0],
+            plan.pair_weight[pair_start:pair_stop], embeddings.items,
+            pair_coef[pair_start:pair_stop], embeddings.items.shape[0],
         )  # fmt: skip
         workspace.row_sums[s] = total
         workspace.slot_losses[s] = loss
@@ -506,9 +523,12 @@ def _item_chunk(chunk, n_unique, pair_start, pool, plan, item_plan, workspace, p
 
 
 @njit(cache=NUMBA_CACHE, parallel=True)
-def fold_in_rows(parameters, sampler, interactions, embeddings, optimizer, group_size,
+def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimizer, group_size,
                  n_epochs, rng_states, pools, scratch, n_slots):
     """Place new users (``embeddings.users``) against frozen items.
+
+    ``weights`` are the weights of the rows' pairs, aligned with
+    ``interactions.indices``.
 
     Each row, with its own state ``rng_states[r]``, runs ``n_epochs`` passes
     over its items in a random order, one step per group of ``group_size``,
@@ -522,21 +542,21 @@ def fold_in_rows(parameters, sampler, interactions, embeddings, optimizer, group
     ``pools`` and ``scratch`` hold one row per thread slot.
     """
     for slot in prange(n_slots):
-        _fold_in_slot(slot, n_slots, parameters, sampler, interactions, embeddings, optimizer,
-                      group_size, n_epochs, rng_states, pools, scratch)
+        _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
+                      optimizer, group_size, n_epochs, rng_states, pools, scratch)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
-def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, embeddings, optimizer,
-                  group_size, n_epochs, rng_states, pools, scratch):
+def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
+                  optimizer, group_size, n_epochs, rng_states, pools, scratch):
     """The rows of ``fold_in_rows`` that thread slot ``slot`` places."""
     indptr, indices = interactions.indptr, interactions.indices
     pool = Pool(pools.items[slot], pools.counts[slot], pools.log_counts[slot],
                 pools.head[slot], pools.next[slot], pools.stamp[slot])
-    shuffled, distances, pool_vectors, pool_sq, row_scratch, bits, pair_coef = (
-        scratch.shuffled[slot], scratch.distances[slot], scratch.pool_vectors[slot],
-        scratch.pool_sq[slot], scratch.row_scratch[slot], scratch.bits[slot],
-        scratch.pair_coef[slot])
+    shuffled, shuffled_weights, distances, pool_vectors, pool_sq, row_scratch, bits, pair_coef = (
+        scratch.shuffled[slot], scratch.shuffled_weights[slot], scratch.distances[slot],
+        scratch.pool_vectors[slot], scratch.pool_sq[slot], scratch.row_scratch[slot],
+        scratch.bits[slot], scratch.pair_coef[slot])
     n_items = embeddings.items.shape[0]
     stamp = 0
     for row in range(slot, indptr.shape[0] - 1, n_slots):
@@ -547,9 +567,11 @@ def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, embeddings, 
         mean = scratch.mean[slot]
         n_averaged = 0
         for epoch in range(n_epochs):
-            rng_state = shuffle_row(rng_state, indices, shuffled, start, stop)
+            rng_state = shuffle_row_weighted(rng_state, indices, weights, shuffled,
+                                             shuffled_weights, start, stop)
             for first in range(start, stop, step):
                 pairs = shuffled[first:min(first + step, stop)]
+                pair_weights = shuffled_weights[first:min(first + step, stop)]
                 stamp += 1
                 rng_state = draw_pool(rng_state, sampler, n_items, pool, stamp)
                 gather_rows(embeddings.items, pool.items, pool_vectors, pool_sq)
@@ -562,7 +584,8 @@ def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, embeddings, 
                 mask_user(distances, row, indptr, indices, pool, stamp)
                 coefs = pair_coef[: pairs.shape[0]]
                 total, _ = block_row(parameters, distances, row_scratch, bits, pool, row,
-                                     indptr, user, pairs, embeddings.items, coefs, n_items)
+                                     indptr, user, pairs, pair_weights, embeddings.items, coefs,
+                                     n_items)
                 weighted = scratch.gradient[slot]
                 np.dot(distances, pool_vectors, weighted)
                 _user_step(embeddings, row, user, weighted, total, pairs, coefs, optimizer)
@@ -584,6 +607,7 @@ class FoldInScratch(NamedTuple):
     """Per-thread buffers of ``fold_in_rows``."""
 
     shuffled: np.ndarray  # int32 (n_slots, nnz)
+    shuffled_weights: np.ndarray  # float32 (n_slots, nnz)
     distances: np.ndarray  # float32 (n_slots, pool_size)
     pool_vectors: np.ndarray  # float32 (n_slots, pool_size, K)
     pool_sq: np.ndarray  # float32 (n_slots, pool_size)
@@ -633,7 +657,7 @@ def _workspace(max_slots, pool_size, n_components):
     )  # fmt: skip
 
 
-def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_components,
+def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads, n_components,
                between_chunks):
     """A function running one epoch on a training state: ``run(state, block_losses)``."""
     n_items, pool_size, block_size = data.n_items, params.pool_size, params.block_size
@@ -656,7 +680,7 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
 
     def run(state, block_losses):
         nonlocal work, stamp
-        plan = make_plan(data.indptr, data.indices, GROUP_SIZE, block_size,
+        plan = make_plan(data.indptr, data.indices, weights, GROUP_SIZE, block_size,
                          stream_seed(state.seed, "pair order", state.n_iter))
         embeddings = state.embeddings()
         max_slots = int(np.diff(plan.block_ptr).max(initial=0))
@@ -693,11 +717,13 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     return run
 
 
-def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads, rng_states):
+def fold_in(loss, data, weights, embeddings, params, sampler, reference_count, n_threads,
+            rng_states):
     """Move ``embeddings.users`` (new users, one per row of ``data``) in place."""
     pool_size, n_components = params.pool_size, embeddings.users.shape[1]
     scratch = FoldInScratch(
         np.empty((n_threads, data.n_interactions), np.int32),
+        np.empty((n_threads, data.n_interactions), np.float32),
         np.empty((n_threads, pool_size), np.float32),
         np.empty((n_threads, pool_size, n_components), np.float32),
         np.empty((n_threads, pool_size), np.float32), np.empty((n_threads, pool_size), np.float32),
@@ -708,8 +734,8 @@ def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads,
     )  # fmt: skip
     optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
     kernel_for(fold_in_rows, loss, _TWINS)(
-        loss.parameters(params, reference_count, True), sampler, data, embeddings, optimizer,
-        GROUP_SIZE, params.fold_in_epochs, rng_states,
+        loss.parameters(params, reference_count, True), sampler, data, weights, embeddings,
+        optimizer, GROUP_SIZE, params.fold_in_epochs, rng_states,
         _empty_pool(pool_size, embeddings.items.shape[0], (n_threads,)), scratch, n_threads,
     )  # fmt: skip
 

@@ -14,6 +14,10 @@ vectors without locks (Hogwild).
 Fold-in is the same step on new users with the items frozen: each row,
 with a random state of its own (a hash of its items), runs ``n_epochs``
 passes over its positives in a random order, by groups.
+
+Every positive carries its pair's weight (``CMLRecommender`` normalises
+the weights to mean 1; all ones without weights), which the loss's step
+multiplies into that pair's term.
 """
 
 from typing import NamedTuple
@@ -23,7 +27,12 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from .._numba_config import FASTMATH, NUMBA_CACHE
-from .._rng import random_permutation, shuffle_row, shuffle_within_rows, stream_seed
+from .._rng import (
+    random_permutation,
+    shuffle_row_weighted,
+    shuffle_within_rows_weighted,
+    stream_seed,
+)
 from .._steps import Optimizer, row_of_entry
 from ._base import Solver, covariance_interval, kernel_for, twins
 
@@ -32,6 +41,7 @@ class PairUnits(NamedTuple):
     """Work units of one pair: unit ``p`` is the pair at CSR position ``p``."""
 
     indices: np.ndarray  # int32: the training matrix's
+    weights: np.ndarray  # float32: each pair's weight
 
 
 class GroupUnits(NamedTuple):
@@ -40,6 +50,7 @@ class GroupUnits(NamedTuple):
     starts: np.ndarray  # int64: each group's first position in ``shuffled``
     users: np.ndarray  # int32: each group's user
     shuffled: np.ndarray  # int32: each row's items, reshuffled every epoch
+    shuffled_weights: np.ndarray  # float32: their pair weights, in the same order
     group_size: int
 
 
@@ -62,7 +73,7 @@ def user_groups(indptr, group_size):
 
 
 def work_unit(units, indptr, unit):
-    """``(user, positives)`` of work unit ``unit`` (compiled code only)."""
+    """``(user, positives, weights)`` of work unit ``unit`` (compiled code only)."""
     raise NotImplementedError("work_unit is compiled into the solver's kernels")
 
 
@@ -70,7 +81,8 @@ def work_unit(units, indptr, unit):
 def _work_unit(units, indptr, unit):
     if units.instance_class is PairUnits:
         def pair(units, indptr, unit):
-            return row_of_entry(indptr, unit), units.indices[unit:unit + 1]
+            return (row_of_entry(indptr, unit), units.indices[unit:unit + 1],
+                    units.weights[unit:unit + 1])
 
         return pair
 
@@ -78,12 +90,12 @@ def _work_unit(units, indptr, unit):
         user = units.users[unit]
         start = units.starts[unit]
         stop = min(start + units.group_size, indptr[user + 1])
-        return user, units.shuffled[start:stop]
+        return user, units.shuffled[start:stop], units.shuffled_weights[start:stop]
 
     return group
 
 
-def pair_step(parameters, sampler, user, positives, position, interactions, embeddings,
+def pair_step(parameters, sampler, user, positives, weights, position, interactions, embeddings,
               optimizer, scratch, slot, rng_state, update_items):
     """One step of a loss on a group of one user's positives (compiled code only).
 
@@ -99,6 +111,11 @@ def pair_step(parameters, sampler, user, positives, position, interactions, embe
         Row of the user in ``embeddings.users`` and in ``interactions``.
     positives : int32 array
         The step's positive items, at most ``Loss.group_size``.
+    weights : float32 array
+        The weight of each positive's pair (non-negative, mean 1 over the
+        training pairs; all 1 when the model has no weights): the step
+        multiplies each pair's term of the loss, and so its gradients, by
+        it.
     position : int
         The unit's position in the epoch's order, unique within a chunk
         (-1 in fold-in).
@@ -125,8 +142,8 @@ def pair_step(parameters, sampler, user, positives, position, interactions, embe
 
 
 @overload(pair_step, inline="always")
-def _pair_step(parameters, sampler, user, positives, position, interactions, embeddings,
-               optimizer, scratch, slot, rng_state, update_items):
+def _pair_step(parameters, sampler, user, positives, weights, position, interactions,
+               embeddings, optimizer, scratch, slot, rng_state, update_items):
     from .._losses import LOSSES  # the registry may have grown since import
 
     if not isinstance(parameters, types.BaseNamedTuple):
@@ -137,10 +154,10 @@ def _pair_step(parameters, sampler, user, positives, position, interactions, emb
         return None
     step = steps[0]
 
-    def implementation(parameters, sampler, user, positives, position, interactions,
+    def implementation(parameters, sampler, user, positives, weights, position, interactions,
                        embeddings, optimizer, scratch, slot, rng_state, update_items):
-        return step(parameters, sampler, user, positives, position, interactions, embeddings,
-                    optimizer, scratch, slot, rng_state, update_items)
+        return step(parameters, sampler, user, positives, weights, position, interactions,
+                    embeddings, optimizer, scratch, slot, rng_state, update_items)
 
     return implementation
 
@@ -180,10 +197,10 @@ def _slot_blocks(slot, n_slots, parameters, sampler, units, order, chunk_start, 
         block_start = chunk_start + (n_units * block) // n_blocks
         block_stop = chunk_start + (n_units * (block + 1)) // n_blocks
         for position in range(block_start, block_stop):
-            user, positives = work_unit(units, interactions.indptr, order[position])
+            user, positives, weights = work_unit(units, interactions.indptr, order[position])
             rng_state, unit_loss = pair_step(
-                parameters, sampler, user, positives, position, interactions, embeddings,
-                optimizer, scratch, slot, rng_state, True,
+                parameters, sampler, user, positives, weights, position, interactions,
+                embeddings, optimizer, scratch, slot, rng_state, True,
             )  # fmt: skip
             loss += unit_loss
         rng_states[block] = rng_state
@@ -191,24 +208,27 @@ def _slot_blocks(slot, n_slots, parameters, sampler, units, order, chunk_start, 
 
 
 @njit(cache=NUMBA_CACHE, parallel=True)
-def fold_in_rows(parameters, sampler, interactions, embeddings, optimizer, scratch, shuffled,
-                 group_size, n_epochs, rng_states, n_slots):
+def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimizer, scratch,
+                 shuffled, shuffled_weights, group_size, n_epochs, rng_states, n_slots):
     """Optimise new users' vectors (``embeddings.users``) against frozen items.
 
-    Row ``r`` of ``interactions`` is a new user's history; each epoch shuffles
-    its positives with the row's own state ``rng_states[r]`` and takes one
-    step per group of ``group_size``, so a row's result depends only on its
-    content and seed, never on the other rows or on the thread count.
-    ``shuffled`` is a scratch copy of ``interactions.indices``.
+    Row ``r`` of ``interactions`` is a new user's history, ``weights`` its
+    pairs' weights; each epoch shuffles its positives with the row's own
+    state ``rng_states[r]`` and takes one step per group of ``group_size``,
+    so a row's result depends only on its content and seed, never on the
+    other rows or on the thread count.  ``shuffled`` and
+    ``shuffled_weights`` are scratch copies of ``interactions.indices`` and
+    ``weights``.
     """
     for slot in prange(n_slots):
-        _slot_rows(slot, n_slots, parameters, sampler, interactions, embeddings, optimizer,
-                   scratch, shuffled, group_size, n_epochs, rng_states)
+        _slot_rows(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
+                   optimizer, scratch, shuffled, shuffled_weights, group_size, n_epochs,
+                   rng_states)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
-def _slot_rows(slot, n_slots, parameters, sampler, interactions, embeddings, optimizer, scratch,
-               shuffled, group_size, n_epochs, rng_states):
+def _slot_rows(slot, n_slots, parameters, sampler, interactions, weights, embeddings, optimizer,
+               scratch, shuffled, shuffled_weights, group_size, n_epochs, rng_states):
     """The rows of ``fold_in_rows`` that slot ``slot`` places."""
     indptr, indices = interactions.indptr, interactions.indices
     for row in range(slot, indptr.shape[0] - 1, n_slots):
@@ -216,12 +236,14 @@ def _slot_rows(slot, n_slots, parameters, sampler, interactions, embeddings, opt
         stop = indptr[row + 1]
         rng_state = rng_states[row]
         for _ in range(n_epochs):
-            rng_state = shuffle_row(rng_state, indices, shuffled, start, stop)
+            rng_state = shuffle_row_weighted(rng_state, indices, weights, shuffled,
+                                             shuffled_weights, start, stop)
             for group_start in range(start, stop, group_size):
                 group_stop = min(group_start + group_size, stop)
                 rng_state, _ = pair_step(
-                    parameters, sampler, row, shuffled[group_start:group_stop], -1,
-                    interactions, embeddings, optimizer, scratch, slot, rng_state, False,
+                    parameters, sampler, row, shuffled[group_start:group_stop],
+                    shuffled_weights[group_start:group_stop], -1, interactions, embeddings,
+                    optimizer, scratch, slot, rng_state, False,
                 )  # fmt: skip
 
 
@@ -234,7 +256,7 @@ _TWINS = twins({epoch_chunk: {"_slot_blocks": _slot_blocks},
                 fold_in_rows: {"_slot_rows": _slot_rows}})
 
 
-def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_components,
+def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads, n_components,
                between_chunks):
     """A function running one epoch on a training state: ``run(state, block_losses)``.
 
@@ -243,11 +265,12 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     """
     group_size = loss.group_size
     if group_size == 1:
-        units = PairUnits(data.indices)
+        units = PairUnits(data.indices, weights)
         n_units = data.n_interactions
     else:
         starts, users = user_groups(data.indptr, group_size)
-        units = GroupUnits(starts, users, np.empty_like(data.indices), group_size)
+        units = GroupUnits(starts, users, np.empty_like(data.indices), np.empty_like(weights),
+                           group_size)
         n_units = starts.shape[0]
     order = np.empty(n_units, dtype=np.int32)
     parameters = loss.parameters(params, reference_count, False)
@@ -261,8 +284,9 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
         # equals fit for k epochs then n - k partial_fit.
         random_permutation(order, stream_seed(state.seed, "pair order", state.n_iter))
         if group_size > 1:
-            shuffle_within_rows(data.indptr, data.indices, units.shuffled,
-                                stream_seed(state.seed, "row order", state.n_iter))
+            shuffle_within_rows_weighted(data.indptr, data.indices, weights, units.shuffled,
+                                         units.shuffled_weights,
+                                         stream_seed(state.seed, "row order", state.n_iter))
         embeddings = state.embeddings()
         for chunk_start in range(0, n_units, units_per_chunk):
             loss.prepare_chunk(scratch)
@@ -276,14 +300,15 @@ def make_epoch(loss, data, params, sampler, reference_count, n_threads, n_compon
     return run
 
 
-def fold_in(loss, data, embeddings, params, sampler, reference_count, n_threads, rng_states):
+def fold_in(loss, data, weights, embeddings, params, sampler, reference_count, n_threads,
+            rng_states):
     """Move ``embeddings.users`` (new users, one per row of ``data``) in place."""
     optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
     kernel_for(fold_in_rows, loss, _TWINS)(
-        loss.parameters(params, reference_count, True), sampler, data, embeddings, optimizer,
-        loss.scratch(n_threads, embeddings.users.shape[1], data.n_items, params),
-        np.empty_like(data.indices), loss.group_size, params.fold_in_epochs, rng_states,
-        n_threads,
+        loss.parameters(params, reference_count, True), sampler, data, weights, embeddings,
+        optimizer, loss.scratch(n_threads, embeddings.users.shape[1], data.n_items, params),
+        np.empty_like(data.indices), np.empty_like(weights), loss.group_size,
+        params.fold_in_epochs, rng_states, n_threads,
     )  # fmt: skip
 
 
