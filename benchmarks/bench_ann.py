@@ -70,12 +70,10 @@ def mean_recall(approximate, exact):
 
 def drop_self(neighbors, k):
     """The first ``k`` entries of each row that are not the row's own index."""
-    rows = np.arange(neighbors.shape[0])[:, None]
-    kept = np.empty((neighbors.shape[0], k), dtype=np.int64)
-    for row, (found, own) in enumerate(zip(neighbors, rows[:, 0])):
+    kept = np.full((neighbors.shape[0], k), -1, dtype=np.int64)
+    for own, found in enumerate(neighbors):
         others = found[found != own][:k]
-        kept[row, : others.size] = others
-        kept[row, others.size :] = -1
+        kept[own, : others.size] = others
     return kept
 
 
