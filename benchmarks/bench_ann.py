@@ -1,0 +1,281 @@
+"""Approximate top-k against the exact search: recall and query time.
+
+Run from the repository root (with the approximate-search packages
+installed: ``pip install pynndescent faiss-cpu hnswlib``; a missing one is
+skipped)::
+
+    python benchmarks/bench_ann.py [--data PATH] [--cache DIR] [--threads 2]
+        [--synthetic-items 100000] [--synthetic-users 20000]
+        [--synthetic-epochs 3] [--synthetic-queries 10000]
+
+Two catalogues of item vectors, float32 as fitted:
+
+- ``ml-1m``: CMLRecommender with the package defaults (``random_state=0``)
+  fitted on MovieLens-1M (ratings of 4 and up); with ``--cache`` the fitted
+  model is saved there and loaded on later runs;
+- ``synthetic``: CMLRecommender (defaults, ``--synthetic-epochs`` epochs)
+  fitted on ``make_interactions`` with ``--synthetic-items`` items, to show
+  a catalogue where brute force costs more.
+
+Queries: the top-50 items of users (every user of MovieLens-1M; the first
+``--synthetic-queries`` users of the synthetic one), ``recommend(...,
+filter_seen=False)``; and the 10 nearest other items of every item,
+``kneighbors_items`` (MovieLens-1M only).  The exact lists come from the
+package; each backend builds an index of the item vectors (Euclidean) and
+answers the same queries at a few settings of its accuracy knob.  Recall@k
+of an approximate list is ``|approximate & exact| / k``, the mean over
+queries.  Times are wall clock, once each, with ``--threads`` threads for
+BLAS, Numba, OpenMP and the backends alike; compilation (pynndescent's
+Numba functions) happens in an untimed build on 500 random points first.
+
+It is a benchmark, not a test: it prints figures and asserts nothing.
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from _common import (
+    find_data_dir,
+    library_versions,
+    load_positives,
+    machine_description,
+    utc_now,
+)
+from threadpoolctl import threadpool_limits
+
+from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml.datasets import make_interactions
+
+RECOMMEND_K = 50
+NEIGHBORS_K = 10
+
+
+def timed(function, *args):
+    """``(seconds, result)`` of one call of ``function(*args)``."""
+    started = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - started, result
+
+
+def mean_recall(approximate, exact):
+    """Mean over rows of ``|approximate & exact| / k``, ``k`` the width of ``exact``."""
+    k = exact.shape[1]
+    hits = [np.intersect1d(a, e).size for a, e in zip(approximate, exact)]
+    return float(np.mean(hits)) / k
+
+
+def drop_self(neighbors, k):
+    """The first ``k`` entries of each row that are not the row's own index."""
+    kept = np.full((neighbors.shape[0], k), -1, dtype=np.int64)
+    for own, found in enumerate(neighbors):
+        others = found[found != own][:k]
+        kept[own, : others.size] = others
+    return kept
+
+
+# --------------------------------------------------------------------------
+# Backends: build(items, threads) returns an index; search(index, queries, k,
+# setting) returns (n_queries, k) item indices, nearest first.
+# --------------------------------------------------------------------------
+
+
+def pynndescent_backend():
+    import pynndescent
+
+    def build(items, threads):
+        index = pynndescent.NNDescent(items, metric="euclidean", n_neighbors=30,
+                                      n_jobs=threads, random_state=0)
+        index.prepare()
+        return index
+
+    def search(index, queries, k, epsilon):
+        return index.query(queries, k=k, epsilon=epsilon)[0]
+
+    return ("pynndescent", pynndescent.__version__, "n_neighbors=30", "epsilon",
+            (0.05, 0.1, 0.2), build, search)
+
+
+def faiss_backend():
+    import faiss
+
+    def build(items, threads):
+        faiss.omp_set_num_threads(threads)
+        index = faiss.IndexHNSWFlat(items.shape[1], 32)
+        index.hnsw.efConstruction = 200
+        index.add(np.ascontiguousarray(items))
+        return index
+
+    def search(index, queries, k, ef):
+        index.hnsw.efSearch = max(ef, k)
+        return index.search(np.ascontiguousarray(queries), k)[1]
+
+    return ("faiss HNSWFlat", faiss.__version__, "M=32, efConstruction=200", "efSearch",
+            (64, 128, 256), build, search)
+
+
+def hnswlib_backend():
+    import hnswlib
+
+    def build(items, threads):
+        index = hnswlib.Index(space="l2", dim=items.shape[1])
+        index.init_index(max_elements=items.shape[0], M=32, ef_construction=200,
+                         random_seed=0)
+        index.set_num_threads(threads)
+        index.add_items(items, np.arange(items.shape[0]))
+        return index
+
+    def search(index, queries, k, ef):
+        index.set_ef(max(ef, k))
+        return index.knn_query(queries, k=k)[0].astype(np.int64)
+
+    version = getattr(hnswlib, "__version__", None)
+    if version is None:
+        from importlib import metadata
+        version = metadata.version("hnswlib")
+    return ("hnswlib", version, "M=32, ef_construction=200", "ef",
+            (64, 128, 256), build, search)
+
+
+def available_backends():
+    backends = []
+    for make in (pynndescent_backend, faiss_backend, hnswlib_backend):
+        try:
+            backends.append(make())
+        except ImportError as error:
+            print(f"skipped: {error}")
+    return backends
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+
+def movielens_model(data_dir, cache):
+    """CMLRecommender with the defaults fitted on MovieLens-1M (or its cached copy)."""
+    path = cache / "ml-1m-defaults.cml" if cache else None
+    if path is not None and path.exists():
+        return load_model(path), "loaded from the cache"
+    X = load_positives("ml-1m", data_dir).tocsr()
+    seconds, model = timed(lambda: CMLRecommender(random_state=0).fit(X))
+    if path is not None:
+        model.save(path)
+    return model, f"fitted in {seconds:.0f} s"
+
+
+def synthetic_model(n_users, n_items, n_epochs, cache):
+    """CMLRecommender (defaults, ``n_epochs``) fitted on ``make_interactions``."""
+    name = f"synthetic-{n_users}x{n_items}-{n_epochs}.cml"
+    path = cache / name if cache else None
+    if path is not None and path.exists():
+        return load_model(path), "loaded from the cache"
+    X = make_interactions(n_users=n_users, n_items=n_items, n_clusters=100,
+                          mean_interactions=30, random_state=0)
+    seconds, model = timed(
+        lambda: CMLRecommender(n_epochs=n_epochs, random_state=0).fit(X))
+    if path is not None:
+        model.save(path)
+    return model, f"{X.nnz} pairs, fitted in {seconds:.0f} s"
+
+
+# --------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------
+
+
+def measure(model, users, backends, threads, with_neighbors):
+    """Rows of the table for one catalogue: the exact path, then each backend setting."""
+    items = np.ascontiguousarray(model.item_embeddings_, dtype=np.float32)
+    user_vectors = np.ascontiguousarray(model.user_embeddings_[users], dtype=np.float32)
+    exact_seconds, exact = timed(
+        lambda: model.recommend(users, n_items=RECOMMEND_K, filter_seen=False))
+    exact_row = ["exact (package)", "", "", "", f"{exact_seconds:.3f}", "1.000"]
+    if with_neighbors:
+        neighbors_seconds, exact_neighbors = timed(
+            lambda: model.kneighbors_items(n_neighbors=NEIGHBORS_K, return_distance=False))
+        exact_row += [f"{neighbors_seconds:.3f}", "1.000"]
+    rows = [exact_row]
+
+    warm_up = np.random.default_rng(0).standard_normal((500, items.shape[1]))
+    warm_up = warm_up.astype(np.float32)
+    for name, version, build_setting, knob, values, build, search in backends:
+        # Untimed: a build and a query on a small set first, so that
+        # compilation (pynndescent's Numba functions) is not counted.
+        search(build(warm_up, threads), warm_up[:10], RECOMMEND_K, values[0])
+        build_seconds, index = timed(build, items, threads)
+        search(index, user_vectors[:10], RECOMMEND_K, values[0])
+        for value in values:
+            seconds, found = timed(search, index, user_vectors, RECOMMEND_K, value)
+            row = [f"{name} {version}", f"{build_seconds:.2f}", build_setting,
+                   f"{knob}={value}", f"{seconds:.3f}", f"{mean_recall(found, exact):.3f}"]
+            if with_neighbors:
+                # k + 1: the item itself comes back first, and is dropped.
+                item_seconds, found_items = timed(search, index, items, NEIGHBORS_K + 1, value)
+                recall = mean_recall(drop_self(found_items, NEIGHBORS_K), exact_neighbors)
+                row += [f"{item_seconds:.3f}", f"{recall:.3f}"]
+            rows.append(row)
+    return rows
+
+
+def print_table(title, rows, with_neighbors):
+    print(f"\n{title}\n")
+    header = ["backend", "build (s)", "index", "query setting",
+              f"top-{RECOMMEND_K} query (s)", f"recall@{RECOMMEND_K}"]
+    if with_neighbors:
+        header += [f"item neighbours, k={NEIGHBORS_K} (s)", f"recall@{NEIGHBORS_K}"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] * 4 + ["---:"] * (len(header) - 4)) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--cache", default=None,
+                        help="folder for the fitted models (saved once, loaded after)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--synthetic-items", type=int, default=100_000,
+                        help="items of the synthetic catalogue; 0 skips it")
+    parser.add_argument("--synthetic-users", type=int, default=20_000)
+    parser.add_argument("--synthetic-epochs", type=int, default=3)
+    parser.add_argument("--synthetic-queries", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    numba.set_num_threads(args.threads)
+    print(f"{utc_now()}; {machine_description(args.threads)}")
+    print(library_versions())
+    backends = available_backends()
+    with threadpool_limits(limits=args.threads):
+        model, how = movielens_model(find_data_dir(args.data), cache)
+        print(f"ml-1m: {model.user_embeddings_.shape[0]} users, "
+              f"{model.item_embeddings_.shape[0]} items, "
+              f"{model.item_embeddings_.shape[1]} dimensions; {how}")
+        users = np.arange(model.user_embeddings_.shape[0])
+        rows = measure(model, users, backends, args.threads, with_neighbors=True)
+        print_table(f"MovieLens-1M: top-{RECOMMEND_K} of all {users.size} users, "
+                    f"{NEIGHBORS_K} neighbours of all {model.item_embeddings_.shape[0]} "
+                    f"items; {args.threads} threads", rows, with_neighbors=True)
+
+        if args.synthetic_items:
+            model, how = synthetic_model(args.synthetic_users, args.synthetic_items,
+                                         args.synthetic_epochs, cache)
+            print(f"\nsynthetic: {model.user_embeddings_.shape[0]} users, "
+                  f"{model.item_embeddings_.shape[0]} items; {how}")
+            users = np.arange(min(args.synthetic_queries, model.user_embeddings_.shape[0]))
+            rows = measure(model, users, backends, args.threads, with_neighbors=False)
+            print_table(f"Synthetic: top-{RECOMMEND_K} of {users.size} users over "
+                        f"{model.item_embeddings_.shape[0]} items; {args.threads} threads",
+                        rows, with_neighbors=False)
+
+
+if __name__ == "__main__":
+    main()
