@@ -121,18 +121,24 @@ def recommend_batches(
         Chunks in flight at once; by default twice the number of worker
         threads.
 
-    Yields
-    ------
-    users : ndarray of shape (n_chunk,)
-        The chunk's users, as given.
-    distances : ndarray of shape (n_chunk, n_items), float32
-        Ascending in each row.
-    items : ndarray of shape (n_chunk, n_items)
-        Item indices, or item ids, nearest first.  Distances and items are
-        those of ``model.recommend(users, n_items, filter_seen=filter_seen,
-        return_distance=True)`` on the chunk.  (One call on all the users
-        may differ in the last bit of some distances: the matrix product
-        behind them rounds differently for a different number of rows.)
+    Returns
+    -------
+    batches : iterator of tuple (users, distances, items)
+        One tuple per chunk, in the order of the chunks, computed as the
+        iterator is read:
+
+        - ``users``, ndarray of shape (n_chunk,): the chunk's users, as
+          given;
+        - ``distances``, float32 ndarray of shape (n_chunk, n_items),
+          ascending in each row;
+        - ``items``, ndarray of shape (n_chunk, n_items): item indices, or
+          item ids, nearest first.
+
+        Distances and items are those of ``model.recommend(users, n_items,
+        filter_seen=filter_seen, return_distance=True)`` on the chunk.
+        (One call on all the users may differ in the last bit of some
+        distances: the matrix product behind them rounds differently for a
+        different number of rows.)
 
     Raises
     ------
