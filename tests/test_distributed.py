@@ -179,3 +179,14 @@ def test_importing_the_package_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_without_a_client_the_error_says_how_to_start_one(model, monkeypatch):
+    distributed = _needs_dask()
+
+    def no_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(distributed, "default_client", no_client)
+    with pytest.raises(ValueError, match=r"no Dask client: create one first"):
+        recommend_batches(model, [[0]])
