@@ -748,7 +748,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         )
         if candidates is not None:  # positions among the candidates back to item ids
             found = np.where(found >= 0, candidates[np.maximum(found, 0)], -1)
-        found = self._item_labels(found)
+        found = self._labels("item", found)
         return (distances, found) if return_distance else found
 
     def _candidate_items(self, items, filter_items):
@@ -850,7 +850,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             items = np.arange(n_known) if item_ids is None else self._item_columns(
                 item_ids, "item_ids", "Items not seen in fit have no vector.")
             distances, neighbors = _nearest_others(self.item_embeddings_, items, n_neighbors)
-        neighbors = self._item_labels(neighbors)
+        neighbors = self._labels("item", neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
     def similar_users(self, user_ids=None, n_users=10, return_distance=True):
@@ -892,8 +892,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         users = np.arange(n_known) if user_ids is None else self._user_rows(
             user_ids, "Use transform for users not seen in fit.")
         distances, neighbors = _nearest_others(self.user_embeddings_, users, n_users)
-        if self.user_ids_ is not None:
-            neighbors = self._lookup("user").labels(neighbors)
+        neighbors = self._labels("user", neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
     def pair_distances(self, user_ids, item_ids):
@@ -1134,7 +1133,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             self._fold_in(data, values), self.item_embeddings_, n_items,
             (data.indptr, data.indices),
         )  # fmt: skip
-        return self._item_labels(items)
+        return self._labels("item", items)
 
     def score(self, X, y=None):
         """Mean recall@``top_k`` of new users' held-out items.
@@ -1197,9 +1196,12 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             return validate_ids(item_ids, self.item_embeddings_.shape[0], what, fix)
         return self._lookup("item").positions(item_ids, what, fix)
 
-    def _item_labels(self, columns):
-        """Item ids of ``columns`` (-1: none) when fitted on an encoded table."""
-        return columns if self.item_ids_ is None else self._lookup("item").labels(columns)
+    def _labels(self, kind, positions):
+        """Ids of ``positions`` (rows for ``kind="user"``, columns for
+        ``"item"``; -1: none) when fitted on an encoded table, else the
+        positions themselves."""
+        ids = self.user_ids_ if kind == "user" else self.item_ids_
+        return positions if ids is None else self._lookup(kind).labels(positions)
 
     def _fold_in(self, data, values):
         """Vectors of new users (``Interactions``, X's ``values``): see ``transform``."""
