@@ -83,17 +83,24 @@ class IdLookup:
 
     def __init__(self, ids):
         self.ids = ids
-        self._table = None
+        self._sorted = self._order = self._table = None
         try:
             self._order = np.argsort(ids, kind="stable")
             self._sorted = ids[self._order]
-        except TypeError:
-            self._table = {v: i for i, v in enumerate(ids.tolist())}
+        except TypeError:  # ids of kinds that cannot be compared, such as 1 and "a"
+            pass
+
+    def _dictionary(self):
+        """``{id: position}``, built once, for ids that cannot be sorted or
+        queries that cannot be compared with them."""
+        if self._table is None:
+            self._table = {v: i for i, v in enumerate(self.ids.tolist())}
+        return self._table
 
     def has_repeats(self):
         """Whether an id occurs twice."""
-        if self._table is not None:
-            return len(self._table) < self.ids.size
+        if self._sorted is None:
+            return len(self._dictionary()) < self.ids.size
         return bool(np.any(self._sorted[1:] == self._sorted[:-1]))
 
     def positions(self, query, what, fix):
@@ -112,7 +119,7 @@ class IdLookup:
 
     def find(self, query):
         """Positions of ``query``'s ids (an array from ``as_ids``), -1 for unknown ones."""
-        if self._table is None and query.size:
+        if self._sorted is not None and query.size:
             try:
                 at = np.minimum(np.searchsorted(self._sorted, query), self._sorted.size - 1)
                 hit = self._sorted[at] == query
@@ -120,8 +127,7 @@ class IdLookup:
                     return np.where(hit, self._order[at], -1)
             except TypeError:  # e.g. None among object ids
                 pass
-        table = self._table if self._table is not None else {
-            v: i for i, v in enumerate(self.ids.tolist())}
+        table = self._dictionary()
         return np.fromiter((table.get(v, -1) for v in query.tolist()), np.int64, query.size)
 
     def labels(self, positions):
