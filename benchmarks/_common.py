@@ -210,7 +210,7 @@ def library_versions():
     """Python and the installed versions of the packages the benchmarks use."""
     versions = {"python": platform.python_version(), "sklearn-cml": sklearn_cml.__version__}
     for package in ("numpy", "scipy", "scikit-learn", "numba",
-                    "lightfm-next", "implicit", "matplotlib"):
+                    "lightfm-next", "implicit", "matplotlib", "pynndescent"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions

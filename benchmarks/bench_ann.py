@@ -4,7 +4,7 @@ Run from the repository root (with the approximate-search packages
 installed: ``pip install pynndescent faiss-cpu hnswlib``; a missing one is
 skipped)::
 
-    python benchmarks/bench_ann.py [--data PATH] [--cache DIR] [--threads 2]
+    python benchmarks/bench_ann.py [--data PATH] [--cache DIR] [--threads 2] [--backends]
         [--synthetic-items 100000] [--synthetic-users 20000]
         [--synthetic-epochs 3] [--synthetic-queries 10000]
 
@@ -16,6 +16,17 @@ Two catalogues of item vectors, float32 as fitted:
 - ``synthetic``: CMLRecommender (defaults, ``--synthetic-epochs`` epochs)
   fitted on ``make_interactions`` with ``--synthetic-items`` items, to show
   a catalogue where brute force costs more.
+
+First through the package: ``search="nndescent"`` against the default
+``search="exact"``, the same model answering ``recommend`` (top 50, with
+``filter_seen`` off and on: seen items excluded, the everyday query) and
+``kneighbors_items`` (10 neighbours); "graph (s)" is the first query's
+build of the graph, after an untimed build on a small model has compiled
+pynndescent (the compilation, paid once per process, is printed apart).
+A second table gives the cost of one graph query asked for 64 to 2,048
+items against one exact query: the search sends a query to the exact
+search when it would ask the graph for more than 2% of the items.
+Then, with ``--backends``, the libraries side by side on the bare vectors.
 
 Queries: the top-50 items of users (every user of MovieLens-1M; the first
 ``--synthetic-queries`` users of the synthetic one), ``recommend(...,
@@ -48,10 +59,13 @@ from _common import (
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml._ann import DEFAULT_SEARCH_PARAMS
+from sklearn_cml._topk import exact_top_k
 from sklearn_cml.datasets import make_interactions
 
 RECOMMEND_K = 50
 NEIGHBORS_K = 10
+WIDTH_QUERIES = 500
 
 
 def timed(function, *args):
@@ -156,30 +170,31 @@ def available_backends():
 
 
 def movielens_model(data_dir, cache):
-    """CMLRecommender with the defaults fitted on MovieLens-1M (or its cached copy)."""
+    """CMLRecommender with the defaults fitted on MovieLens-1M (or its cached
+    copy), and the matrix it was fitted on."""
     path = cache / "ml-1m-defaults.cml" if cache else None
-    if path is not None and path.exists():
-        return load_model(path), "loaded from the cache"
     X = load_positives("ml-1m", data_dir).tocsr()
+    if path is not None and path.exists():
+        return load_model(path), X, "loaded from the cache"
     seconds, model = timed(lambda: CMLRecommender(random_state=0).fit(X))
     if path is not None:
         model.save(path)
-    return model, f"fitted in {seconds:.0f} s"
+    return model, X, f"fitted in {seconds:.0f} s"
 
 
 def synthetic_model(n_users, n_items, n_epochs, cache):
     """CMLRecommender (defaults, ``n_epochs``) fitted on ``make_interactions``."""
     name = f"synthetic-{n_users}x{n_items}-{n_epochs}.cml"
     path = cache / name if cache else None
-    if path is not None and path.exists():
-        return load_model(path), "loaded from the cache"
     X = make_interactions(n_users=n_users, n_items=n_items, n_clusters=100,
                           mean_interactions=30, random_state=0)
+    if path is not None and path.exists():
+        return load_model(path), X, "loaded from the cache"
     seconds, model = timed(
         lambda: CMLRecommender(n_epochs=n_epochs, random_state=0).fit(X))
     if path is not None:
         model.save(path)
-    return model, f"{X.nnz} pairs, fitted in {seconds:.0f} s"
+    return model, X, f"{X.nnz} pairs, fitted in {seconds:.0f} s"
 
 
 # --------------------------------------------------------------------------
@@ -221,6 +236,76 @@ def measure(model, users, backends, threads, with_neighbors):
     return rows
 
 
+def compile_search():
+    """Seconds of a first graph and query on a small model: pynndescent's
+    compilation, paid once per process."""
+    X = make_interactions(n_users=200, n_items=300, random_state=0)
+    model = CMLRecommender(n_components=8, n_epochs=1, random_state=0).fit(X)
+    model.set_params(search="nndescent")
+    return timed(model.recommend, np.arange(10), 5)[0]
+
+
+def measure_package(model, X, users, with_neighbors):
+    """Rows of the package table: ``search="exact"`` then ``"nndescent"``."""
+    seen = X[users]
+    queries = {
+        "unfiltered": lambda: model.recommend(users, n_items=RECOMMEND_K, filter_seen=False),
+        "filtered": lambda: model.recommend(users, n_items=RECOMMEND_K, user_items=seen),
+    }
+    if with_neighbors:
+        queries["neighbours"] = lambda: model.kneighbors_items(n_neighbors=NEIGHBORS_K,
+                                                               return_distance=False)
+    rows, exact = [], {}
+    for search in ("exact", "nndescent"):
+        model.set_params(search=search)
+        model.__dict__.pop("_search_index", None)
+        graph_seconds = ""
+        if search == "nndescent":  # the first query builds the graph
+            started = time.perf_counter()
+            model.recommend(users[:1], n_items=1, filter_seen=False)
+            graph_seconds = f"{time.perf_counter() - started:.2f}"
+        row = [f"search={search!r}", graph_seconds]
+        for name, query in queries.items():
+            seconds, found = timed(query)
+            exact.setdefault(name, found)
+            row += [f"{seconds:.3f}", f"{mean_recall(found, exact[name]):.3f}"]
+        rows.append(row)
+    model.set_params(search="exact")
+    return rows
+
+
+def print_widths(model, users, widths=(64, 128, 256, 512, 1024, 2048)):
+    """Milliseconds per query of the graph asked for ``width`` items, against
+    one exact query: where the exact search becomes the cheaper one."""
+    model.set_params(search="nndescent")
+    model.recommend(users[:1], n_items=1, filter_seen=False)  # the graph
+    index, n_items = model._search_index, model.item_embeddings_.shape[0]
+    queries = model.user_embeddings_[users[:WIDTH_QUERIES]]
+    exact_seconds, _ = timed(exact_top_k, queries, model.item_embeddings_, RECOMMEND_K, None)
+    exact_ms = exact_seconds / queries.shape[0] * 1e3
+    print(f"\nCost of a graph query ({queries.shape[0]} queries), against "
+          f"{exact_ms:.3f} ms per exact query\n")
+    print("| items asked | share of the catalogue | ms per query | / exact |")
+    print("|---:|---:|---:|---:|")
+    for width in (w for w in widths if w <= n_items // 2):
+        seconds, _ = timed(index.graph.query, queries, width, DEFAULT_SEARCH_PARAMS["epsilon"])
+        ms = seconds / queries.shape[0] * 1e3
+        print(f"| {width} | {width / n_items:.3f} | {ms:.3f} | {ms / exact_ms:.2f} |")
+    model.set_params(search="exact")
+
+
+def print_package_table(title, rows, with_neighbors):
+    print(f"\n{title}\n")
+    header = ["search", "graph (s)", f"top-{RECOMMEND_K}, all items (s)", "recall",
+              f"top-{RECOMMEND_K}, seen left out (s)", "recall"]
+    if with_neighbors:
+        header += [f"item neighbours, k={NEIGHBORS_K} (s)", "recall"]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "|".join(["---:"] * (len(header) - 1)) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def print_table(title, rows, with_neighbors):
     print(f"\n{title}\n")
     header = ["backend", "build (s)", "index", "query setting",
@@ -244,6 +329,8 @@ def main(argv=None):
     parser.add_argument("--synthetic-users", type=int, default=20_000)
     parser.add_argument("--synthetic-epochs", type=int, default=3)
     parser.add_argument("--synthetic-queries", type=int, default=10_000)
+    parser.add_argument("--backends", action="store_true",
+                        help="also measure pynndescent, faiss and hnswlib on the bare vectors")
     args = parser.parse_args(argv)
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
@@ -253,24 +340,39 @@ def main(argv=None):
     numba.set_num_threads(args.threads)
     print(f"{utc_now()}; {machine_description(args.threads)}")
     print(library_versions())
-    backends = available_backends()
+    backends = available_backends() if args.backends else []
     with threadpool_limits(limits=args.threads):
-        model, how = movielens_model(find_data_dir(args.data), cache)
+        print(f"pynndescent's compilation (first graph in this process): "
+              f"{compile_search():.1f} s")
+        model, X, how = movielens_model(find_data_dir(args.data), cache)
         print(f"ml-1m: {model.user_embeddings_.shape[0]} users, "
               f"{model.item_embeddings_.shape[0]} items, "
               f"{model.item_embeddings_.shape[1]} dimensions; {how}")
         users = np.arange(model.user_embeddings_.shape[0])
-        rows = measure(model, users, backends, args.threads, with_neighbors=True)
-        print_table(f"MovieLens-1M: top-{RECOMMEND_K} of all {users.size} users, "
-                    f"{NEIGHBORS_K} neighbours of all {model.item_embeddings_.shape[0]} "
-                    f"items; {args.threads} threads", rows, with_neighbors=True)
+        print_package_table(
+            f"MovieLens-1M through the package: {users.size} users, "
+            f"{model.item_embeddings_.shape[0]} items; {args.threads} threads",
+            measure_package(model, X, users, with_neighbors=True), with_neighbors=True)
+        print_widths(model, users)
+        if backends:
+            rows = measure(model, users, backends, args.threads, with_neighbors=True)
+            print_table(f"MovieLens-1M: top-{RECOMMEND_K} of all {users.size} users, "
+                        f"{NEIGHBORS_K} neighbours of all {model.item_embeddings_.shape[0]} "
+                        f"items; {args.threads} threads", rows, with_neighbors=True)
 
         if args.synthetic_items:
-            model, how = synthetic_model(args.synthetic_users, args.synthetic_items,
-                                         args.synthetic_epochs, cache)
+            model, X, how = synthetic_model(args.synthetic_users, args.synthetic_items,
+                                            args.synthetic_epochs, cache)
             print(f"\nsynthetic: {model.user_embeddings_.shape[0]} users, "
                   f"{model.item_embeddings_.shape[0]} items; {how}")
             users = np.arange(min(args.synthetic_queries, model.user_embeddings_.shape[0]))
+            print_package_table(
+                f"Synthetic through the package: top-{RECOMMEND_K} of {users.size} users over "
+                f"{model.item_embeddings_.shape[0]} items; {args.threads} threads",
+                measure_package(model, X, users, with_neighbors=False), with_neighbors=False)
+            print_widths(model, users)
+            if not backends:
+                return
             rows = measure(model, users, backends, args.threads, with_neighbors=False)
             print_table(f"Synthetic: top-{RECOMMEND_K} of {users.size} users over "
                         f"{model.item_embeddings_.shape[0]} items; {args.threads} threads",

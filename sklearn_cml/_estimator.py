@@ -15,13 +15,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
+from ._ann import SEARCHES, NNDescentIndex, check_search
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
 from ._ids import IdLookup
 from ._interactions import validate_count, validate_ids, validate_interactions
 from ._losses import LOSSES
+from ._rng import stream_seed
 from ._solvers import SOLVERS
+from ._threads import effective_n_threads
 from ._topk import top_k_nearest
 from ._weights import INTERACTION_WEIGHTS, fold_in_weights, pair_weights
 from .metrics import make_ranking_scorer
@@ -213,6 +216,26 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
     top_k : int, default=50
         Number of items returned by ``predict`` (at most the number of
         items), and the cut-off of the recall that ``score`` returns.
+    search : {"exact", "nndescent"}, default="exact"
+        How ``recommend``, ``predict`` and ``kneighbors_items`` find the
+        nearest items.  ``"exact"``: every distance, then a partial sort.
+        ``"nndescent"``: an approximate search in a nearest-neighbour graph
+        of the item vectors (needs pynndescent: ``pip install
+        'sklearn-cml[ann]'``), built on the first query after ``fit`` and
+        kept until the vectors change; worth it on large catalogues (on
+        100,000 items, 12 times faster than exact with seen items left out,
+        at recall@50 0.995; on MovieLens-1M's 3,706, no faster).  Items excluded from a
+        query (``filter_seen``, ``filter_items``, the item itself) are
+        never returned either way: the graph is asked for that many more.
+        A query that would ask it for more than 2% of the catalogue (where
+        the exact search costs less), or that recommends among ``items``,
+        is answered exactly.  ``score`` and the metrics always rank every
+        item exactly.  See docs/performance.md, "Approximate top-k".
+    search_params : dict, default=None
+        With ``search="nndescent"``: ``"n_neighbors"`` (int >= 2, default
+        30), the degree of the graph, and ``"epsilon"`` (float in [0, 10],
+        default 0.1), how far beyond the current candidates a query
+        searches: larger is slower and finds more of the exact answer.
     score_holdout : float, default=0.2
         Fraction of each row that ``score`` holds out when called without
         ``y``.
@@ -338,6 +361,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         "validation_interval": [_Integer(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "top_k": [_Integer(1, None, closed="left")],
+        "search": [StrOptions(set(SEARCHES))],
+        "search_params": [dict, None],
         "score_holdout": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
         "n_jobs": [_Integer(None, -1, closed="right"), _Integer(1, None, closed="left"), None],
@@ -379,6 +404,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         validation_interval=1,
         tol=1e-4,
         top_k=50,
+        search="exact",
+        search_params=None,
         score_holdout=0.2,
         random_state=None,
         n_jobs=None,
@@ -416,6 +443,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self.validation_interval = validation_interval
         self.tol = tol
         self.top_k = top_k
+        self.search = search
+        self.search_params = search_params
         self.score_holdout = score_holdout
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -490,6 +519,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         >>> model.fit(X, sample_weight=weights).user_embeddings_.shape
         (100, 8)
         """
+        check_search(self.search, self.search_params)  # before training, not after
         with _unchanged_on_error(self):
             data, values = validate_interactions(self, X, reset=True, with_values=True)
             self._check_trainable(data)
@@ -535,6 +565,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self : CMLRecommender
             The updated estimator.
         """
+        check_search(self.search, self.search_params)
         with _unchanged_on_error(self):
             first_call = not hasattr(self, "user_embeddings_")
             data, values = validate_interactions(self, X, reset=first_call, with_values=True)
@@ -631,6 +662,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self._state = state
         self._fitted_parameters = self._parameter_values()
         self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
+        # Training may have moved the vectors in place: the graph is stale.
+        self.__dict__.pop("_search_index", None)
         self.n_iter_ = state.n_iter
         self.loss_curve_ = state.loss_curve
         encoder = state.encoder
@@ -737,6 +770,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             distances, found = top_k_nearest(self.user_embeddings_[users], candidates, n_items)
             return (distances, found) if return_distance else found
         seen = self._seen_items(users, filter_seen, user_items)
+        if self.search != "exact" and items is None:
+            return self._recommend_from_graph(users, n_items, seen, filter_items,
+                                              return_distance)
         candidates = self._candidate_items(items, filter_items)
         vectors = self.item_embeddings_
         if candidates is not None:  # the same candidates for every user
@@ -750,6 +786,46 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             found = np.where(found >= 0, candidates[np.maximum(found, 0)], -1)
         found = self._labels("item", found)
         return (distances, found) if return_distance else found
+
+    def _recommend_from_graph(self, users, n_items, seen, filter_items, return_distance):
+        """``recommend`` by the approximate search: the graph holds every
+        item, so ``filter_items`` join each user's excluded items."""
+        width = min(n_items, seen.shape[1])
+        if filter_items is not None:
+            columns = np.unique(self._item_columns(
+                filter_items, "filter_items", "Items not seen in fit cannot be recommended."))
+            n_users, n_filtered = seen.shape[0], columns.size
+            filtered = sparse.csr_matrix(
+                (np.ones(n_users * n_filtered, np.float32), np.tile(columns, n_users),
+                 np.arange(0, n_users * n_filtered + 1, n_filtered)), shape=seen.shape)
+            seen = (seen + filtered).tocsr()
+            # The width the exact search gives: capped by the candidates left.
+            width = min(n_items, seen.shape[1] - n_filtered)
+        distances, found = self._nearest_items(
+            self.user_embeddings_[users], width, (seen.indptr, seen.indices))
+        found = self._labels("item", found)
+        return (distances, found) if return_distance else found
+
+    def _nearest_items(self, queries, k, exclude=None):
+        """``top_k_nearest`` over the item vectors, by the search ``search`` names."""
+        if self.search == "exact":
+            return top_k_nearest(queries, self.item_embeddings_, k, exclude)
+        params = check_search(self.search, self.search_params)
+        index = self.__dict__.get("_search_index")
+        if (index is None or index.item_embeddings is not self.item_embeddings_
+                or index.n_neighbors != params["n_neighbors"]):
+            index = NNDescentIndex(
+                self.item_embeddings_, params["n_neighbors"],
+                stream_seed(self._state.seed, "search graph"), effective_n_threads(self.n_jobs),
+            )  # fmt: skip
+            self._search_index = index
+        return index.top_k(queries, k, exclude, params["epsilon"])
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ may return the instance's own __dict__.
+        state = dict(super().__getstate__())
+        state.pop("_search_index", None)  # a cache: rebuilt on first use
+        return state
 
     def _candidate_items(self, items, filter_items):
         """Sorted ids of the items ``items`` and ``filter_items`` leave to
@@ -843,13 +919,14 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         if item_features is not None:
             if item_ids is not None:
                 raise ValueError("Give item_ids or item_features, not both.")
-            distances, neighbors = top_k_nearest(
-                self.transform_items(item_features), self.item_embeddings_, n_neighbors
+            distances, neighbors = self._nearest_items(
+                self.transform_items(item_features), n_neighbors
             )
         else:
             items = np.arange(n_known) if item_ids is None else self._item_columns(
                 item_ids, "item_ids", "Items not seen in fit have no vector.")
-            distances, neighbors = _nearest_others(self.item_embeddings_, items, n_neighbors)
+            distances, neighbors = self._nearest_items(
+                self.item_embeddings_[items], n_neighbors, _themselves(items))
         neighbors = self._labels("item", neighbors)
         return (distances, neighbors) if return_distance else neighbors
 
@@ -1129,10 +1206,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self._check_fitted()
         n_items = self.top_k if n_items is None else validate_count(n_items, "n_items")
         data, values = validate_interactions(self, X, reset=False, with_values=True)
-        _, items = top_k_nearest(
-            self._fold_in(data, values), self.item_embeddings_, n_items,
-            (data.indptr, data.indices),
-        )  # fmt: skip
+        _, items = self._nearest_items(
+            self._fold_in(data, values), n_items, (data.indptr, data.indices)
+        )
         return self._labels("item", items)
 
     def score(self, X, y=None):
@@ -1223,10 +1299,14 @@ def _ids_of(X):
     return user_ids, item_ids
 
 
+def _themselves(rows):
+    """CSR structure that excludes, for the query of each of ``rows``, that row."""
+    return np.arange(rows.shape[0] + 1, dtype=np.int64), rows.astype(np.int32)
+
+
 def _nearest_others(vectors, rows, k):
     """The ``k`` rows of ``vectors`` nearest to each of ``rows``, never the row itself."""
-    itself = (np.arange(rows.shape[0] + 1, dtype=np.int64), rows.astype(np.int32))
-    return top_k_nearest(vectors[rows], vectors, k, itself)
+    return top_k_nearest(vectors[rows], vectors, k, _themselves(rows))
 
 
 @contextmanager

@@ -48,7 +48,7 @@ _STRUCTURED = {"user_embeddings_", "item_embeddings_", "user_items_", "feature_e
                "feature_idf_"}
 _PRIVATE = {"_state", "_content", "_item_counts", "_fitted_parameters", "_fitted_cold_start"}
 # Private caches, rebuilt on first use: not stored.
-_CACHES = {"_id_lookups"}
+_CACHES = {"_id_lookups", "_search_index"}
 # Generic 1-d arrays whose length is known: one entry per user or per item.
 _LENGTHS = {"user_ids_": "users", "item_ids_": "items", "feature_names_in_": "items"}
 # Fitted attributes that the estimator's methods read.
@@ -142,13 +142,15 @@ def _generic_array(name, array):
 
 
 def _json_value(name, value, parameter=False):
-    """``value`` as JSON (None, bool, int, float, str, lists of those), or an error."""
+    """``value`` as JSON (None, bool, int, float, str, lists and dicts of those), or an error."""
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
         return [_json_value(name, item, parameter) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):  # search_params
+        return {key: _json_value(name, item, parameter) for key, item in value.items()}
     if parameter:
         raise ValueError(
             f"The parameter {name}={value!r} cannot be written to a model file, which holds "

@@ -108,6 +108,7 @@ _STREAMS = {
     "row order": (1_000_003, 0, 0x5851F42D4C957F2D),
     "feature order": (7_919, 0, 0),
     "fold-in rows": (1, 0, 0),
+    "search graph": (1, 3, 0),
 }
 
 
@@ -124,8 +125,9 @@ def stream_seed(seed, stream, epoch=0):
         blocks"`` (the per-block states of the two kinds of epochs),
         ``"pair order"`` and ``"row order"`` (each epoch's order of the
         training pairs, and of the items within each row), ``"feature
-        order"`` (each epoch's order of the items in the feature pass) and
-        ``"fold-in rows"`` (mixed with each new row's items).
+        order"`` (each epoch's order of the items in the feature pass),
+        ``"fold-in rows"`` (mixed with each new row's items) and ``"search
+        graph"`` (the random trees that start ``search="nndescent"``'s graph).
     epoch : int, default=0
         Epochs already run, for the streams drawn anew each epoch.
 

@@ -1,0 +1,164 @@
+"""Approximate nearest items: a pynndescent graph behind the top-k hook.
+
+``search="nndescent"`` answers ``recommend``, ``predict`` and
+``kneighbors_items`` from a k-nearest-neighbour graph of the item vectors
+(pynndescent, Euclidean: CML's distance needs no transform), built on
+first use and kept until the vectors change.  The contract is that of
+``_topk.top_k_nearest``: excluded items never come back, rows are sorted by
+distance then item, and a row is padded with -1 only when fewer items are
+eligible.  The graph knows nothing of exclusions, so each query asks for
+``k`` plus its number of excluded items and drops them; a query that would
+have to ask for more than a small share of the catalogue (where the exact
+search is cheaper), or whose approximate list comes up short, is answered
+by the exact search instead.
+"""
+
+from importlib.util import find_spec
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._threads import thread_limits
+from ._topk import exact_top_k
+
+SEARCHES = ("exact", "nndescent")
+# The graph's degree and the query's search breadth (pynndescent's
+# defaults), measured on MovieLens-1M in docs/performance.md.
+DEFAULT_SEARCH_PARAMS = {"n_neighbors": 30, "epsilon": 0.1}
+# A query that would ask the graph for more than this share of the items
+# goes to the exact search: a graph query costs about linearly in the items
+# asked for, an exact one in the catalogue's size, and they cost the same at
+# 1.5% to 3% of the items (MovieLens-1M, 3,706 items; 100,000 synthetic items).
+EXACT_SHARE = 0.02
+INSTALL_HINT = "pip install pynndescent (or pip install 'sklearn-cml[ann]')"
+
+
+def check_search(search, search_params):
+    """``search_params`` merged into the defaults; errors that name the fix.
+
+    Raises ImportError when ``search="nndescent"`` and pynndescent is not
+    installed, so that ``fit`` fails at once rather than after training.
+    """
+    if search_params is not None and not isinstance(search_params, dict):
+        raise TypeError(f"search_params must be a dict or None, got {search_params!r}.")
+    params = dict(DEFAULT_SEARCH_PARAMS)
+    if search == "exact":
+        return params
+    unknown = set(search_params or ()) - set(params)
+    if unknown:
+        raise ValueError(
+            f"search_params has unknown keys {sorted(unknown)}; search='nndescent' takes "
+            f"{sorted(params)}."
+        )
+    params.update(search_params or {})
+    degree, epsilon = params["n_neighbors"], params["epsilon"]
+    if isinstance(degree, bool) or not isinstance(degree, Integral) or degree < 2:
+        raise ValueError(f"search_params['n_neighbors'] must be an int >= 2, got {degree!r}.")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, Real) or not 0 <= epsilon <= 10:
+        raise ValueError(
+            f"search_params['epsilon'] must be a number in [0, 10], got {epsilon!r}: "
+            "larger searches more of the graph, slower and more accurate."
+        )
+    if find_spec("pynndescent") is None:
+        raise ImportError(f"search='nndescent' needs pynndescent: {INSTALL_HINT}.")
+    return params
+
+
+class NNDescentIndex:
+    """A pynndescent graph of ``item_embeddings``, queried as ``top_k_nearest``.
+
+    Parameters
+    ----------
+    item_embeddings : ndarray of shape (n_items, n_components), float32
+        Kept by reference: the index answers for these vectors only.
+    n_neighbors : int
+        Degree of the graph.
+    seed : int
+        Seeds the random projection trees that start the graph.
+    n_threads : int
+        Threads that build the graph (queries run on one).
+    """
+
+    def __init__(self, item_embeddings, n_neighbors, seed, n_threads):
+        import pynndescent
+
+        self.item_embeddings = item_embeddings
+        self.n_neighbors = n_neighbors
+        self.seed = seed
+        # A graph cannot be wider than the catalogue.
+        degree = max(1, min(n_neighbors, item_embeddings.shape[0] - 1))
+        with thread_limits(n_threads):
+            self.graph = pynndescent.NNDescent(
+                item_embeddings, metric="euclidean", n_neighbors=degree,
+                random_state=seed, n_jobs=n_threads,
+            )  # fmt: skip
+            self.graph.prepare()
+
+    def top_k(self, queries, k, exclude, epsilon):
+        """``(distances, indices)`` as ``top_k_nearest`` returns them."""
+        n_queries, n_items = queries.shape[0], self.item_embeddings.shape[0]
+        n_selected = min(k, n_items)
+        distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
+        indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
+        if n_queries == 0:
+            return distances, indices
+        n_excluded = np.zeros(n_queries, np.int64) if exclude is None else np.diff(exclude[0])
+        asked = n_selected + n_excluded
+        # One graph search per power of two asked: few calls, little over-asking.
+        widths = 2 ** np.ceil(np.log2(np.maximum(asked, 1))).astype(np.int64)
+        approximate = widths <= EXACT_SHARE * n_items
+        short = [np.flatnonzero(~approximate)]
+        for width in np.unique(widths[approximate]):
+            rows = np.flatnonzero(approximate & (widths == width))
+            found, found_dist = self.graph.query(
+                queries[rows], k=int(min(width, n_items)), epsilon=epsilon
+            )
+            best, best_dist = _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected)
+            eligible = np.minimum(n_selected, n_items - n_excluded[rows])
+            complete = np.isfinite(best_dist).sum(axis=1) >= eligible
+            indices[rows[complete]] = best[complete]
+            distances[rows[complete]] = best_dist[complete]
+            short.append(rows[~complete])
+        fallback = np.concatenate(short)
+        if fallback.size:
+            distances[fallback], indices[fallback] = exact_top_k(
+                queries[fallback], self.item_embeddings, k, _rows_of(exclude, fallback)
+            )
+        return distances, indices
+
+
+def _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected):
+    """The ``n_selected`` nearest of the graph's answers that are not excluded,
+    sorted by distance then item (-1 and inf where too few remain)."""
+    found = found.astype(np.int64, copy=False)
+    found_dist = found_dist.astype(np.float32, copy=True)
+    found_dist[found < 0] = np.inf
+    if exclude is not None:
+        indptr, excluded = exclude
+        counts = indptr[rows + 1] - indptr[rows]
+        local = np.repeat(np.arange(rows.size, dtype=np.int64), counts)
+        positions = _positions(indptr[rows], counts)
+        excluded_keys = np.unique(local * n_items + excluded[positions])
+        found_keys = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + found
+        found_dist[np.isin(found_keys, excluded_keys)] = np.inf
+    order = np.lexsort((found, found_dist), axis=1)[:, :n_selected]
+    best = np.take_along_axis(found, order, axis=1)
+    best_dist = np.take_along_axis(found_dist, order, axis=1)
+    return np.where(np.isfinite(best_dist), best, -1), best_dist
+
+
+def _rows_of(exclude, rows):
+    """The CSR structure ``exclude`` restricted to ``rows``, or None."""
+    if exclude is None:
+        return None
+    indptr, excluded = exclude
+    counts = indptr[rows + 1] - indptr[rows]
+    sub_indptr = np.zeros(rows.size + 1, np.int64)
+    np.cumsum(counts, out=sub_indptr[1:])
+    return sub_indptr, excluded[_positions(indptr[rows], counts)]
+
+
+def _positions(starts, counts):
+    """Concatenated ``arange(start, start + count)`` of each row, without a loop."""
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(ends[-1] if ends.size else 0)

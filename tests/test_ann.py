@@ -1,0 +1,282 @@
+"""search="nndescent": the approximate top-k keeps the exact search's contract.
+
+The exact search is the reference (tests/test_recommend_options.py checks it
+against brute force).  An approximate list may differ from the exact one,
+so these tests check what must hold whatever the graph: excluded items never
+come back, rows are sorted, distances are the true ones, shapes and padding
+are those of the exact search, most of the exact answer is found, and the
+graph follows the vectors it was built on.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, check_search
+from sklearn_cml._topk import exact_top_k
+from sklearn_cml.datasets import make_interactions
+
+try:
+    import pynndescent  # noqa: F401
+except ImportError:  # pragma: no cover - the test extra installs it
+    _REASON = "pynndescent is not installed: pip install -e '.[test]' (or '.[ann]')"
+    print(f"SKIP: {_REASON}")
+    pytestmark = pytest.mark.skip(reason=_REASON)
+
+N_USERS, N_ITEMS = 300, 4000
+
+
+@pytest.fixture(scope="module")
+def interactions():
+    return make_interactions(n_users=N_USERS, n_items=N_ITEMS, n_clusters=8,
+                             mean_interactions=15, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(interactions):
+    """A model with the approximate search, its graph built once for the module."""
+    model = CMLRecommender(n_components=16, n_epochs=5, random_state=0, search="nndescent")
+    model.fit(interactions)
+    model.recommend([0], n_items=1)
+    return model
+
+
+def exact(model):
+    """The same fitted model, answering exactly."""
+    twin = pickle.loads(pickle.dumps(model))
+    return twin.set_params(search="exact")
+
+
+def overlap(approximate, reference):
+    """Mean share of each reference row found in the approximate row (-1 ignored)."""
+    shares = [np.isin(b[b >= 0], a).mean()
+              for a, b in zip(approximate, reference) if (b >= 0).any()]
+    return float(np.mean(shares))
+
+
+def check_rows(distances, items, queries, item_vectors):
+    """Sorted by (distance, item); each distance that of the query and the item."""
+    valid = items >= 0
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert np.isinf(distances[~valid]).all()
+    rows, cols = np.nonzero(valid)
+    true = np.linalg.norm(queries[rows].astype(np.float64)
+                          - item_vectors[items[rows, cols]].astype(np.float64), axis=1)
+    np.testing.assert_allclose(distances[rows, cols], true, rtol=1e-5, atol=1e-6)
+    for row in range(items.shape[0]):
+        found = items[row][valid[row]]
+        assert np.unique(found).size == found.size
+
+
+class _CountingGraph:
+    """Counts the queries that reach the graph."""
+
+    def __init__(self, graph):
+        self.graph, self.n_queries = graph, 0
+
+    def query(self, queries, k, epsilon):
+        self.n_queries += queries.shape[0]
+        return self.graph.query(queries, k=k, epsilon=epsilon)
+
+
+def test_recommend_finds_the_exact_top_k_and_never_a_seen_item(fitted, monkeypatch):
+    users = np.arange(N_USERS)
+    counter = _CountingGraph(fitted._search_index.graph)
+    monkeypatch.setattr(fitted._search_index, "graph", counter)
+    distances, items = fitted.recommend(users, n_items=20, return_distance=True)
+    # Most users exclude few enough items for the graph to answer them.
+    assert counter.n_queries >= N_USERS // 2
+    exact_distances, exact_items = exact(fitted).recommend(users, n_items=20,
+                                                          return_distance=True)
+    assert items.shape == exact_items.shape
+    assert overlap(items, exact_items) >= 0.95
+    seen = fitted.user_items_
+    for user in users:
+        assert not np.isin(items[user], seen[user].indices).any()
+    check_rows(distances, items, fitted.user_embeddings_, fitted.item_embeddings_)
+    # Never nearer than the exact answer: the k-th distance is at least as large.
+    assert (distances[:, -1] >= exact_distances[:, -1] - 1e-6).all()
+
+
+def test_kneighbors_items_never_returns_the_item_itself(fitted):
+    distances, neighbors = fitted.kneighbors_items(n_neighbors=10)
+    _, exact_neighbors = exact(fitted).kneighbors_items(n_neighbors=10)
+    assert not (neighbors == np.arange(N_ITEMS)[:, None]).any()
+    assert overlap(neighbors, exact_neighbors) >= 0.9
+    check_rows(distances, neighbors, fitted.item_embeddings_, fitted.item_embeddings_)
+
+
+def test_predict_leaves_out_the_rows_own_items(fitted, interactions):
+    rows = interactions[:40]
+    items = fitted.predict(rows, n_items=15)
+    assert items.shape == exact(fitted).predict(rows, n_items=15).shape
+    for row in range(40):
+        assert not np.isin(items[row], rows[row].indices).any()
+    assert overlap(items, exact(fitted).predict(rows, n_items=15)) >= 0.95
+
+
+def test_filter_items_are_left_out_and_cap_the_width_as_in_exact_search(fitted):
+    filtered = np.arange(0, N_ITEMS, 2)
+    users = np.arange(50)
+    for n_items in (10, N_ITEMS):
+        items = fitted.recommend(users, n_items=n_items, filter_items=filtered)
+        exact_items = exact(fitted).recommend(users, n_items=n_items, filter_items=filtered)
+        assert items.shape == exact_items.shape
+        assert not np.isin(items, filtered).any()
+        # More than EXACT_SHARE of the items are excluded: answered exactly.
+        np.testing.assert_array_equal(items, exact_items)
+
+
+def test_items_restricts_the_candidates_exactly(fitted):
+    candidates = np.arange(100, 160)
+    items = fitted.recommend(np.arange(20), n_items=10, items=candidates)
+    np.testing.assert_array_equal(
+        items, exact(fitted).recommend(np.arange(20), n_items=10, items=candidates))
+
+
+def test_a_query_asking_for_every_item_pads_as_the_exact_search(fitted):
+    users = np.arange(10)
+    distances, items = fitted.recommend(users, n_items=N_ITEMS + 5, return_distance=True)
+    exact_distances, exact_items = exact(fitted).recommend(users, n_items=N_ITEMS + 5,
+                                                          return_distance=True)
+    np.testing.assert_array_equal(items, exact_items)
+    np.testing.assert_array_equal(distances, exact_distances)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n_queries=st.integers(0, 12), k=st.integers(1, 40),
+       max_excluded=st.integers(0, 300))
+def test_the_index_keeps_the_top_k_contract_under_any_exclusions(
+    fitted, seed, n_queries, k, max_excluded
+):
+    rng = np.random.default_rng(seed)
+    index = fitted._search_index
+    queries = rng.standard_normal((n_queries, 16)).astype(np.float32) * 0.3
+    counts = rng.integers(0, max_excluded + 1, n_queries)
+    rows = [np.sort(rng.choice(N_ITEMS, c, replace=False)) for c in counts]
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    excluded = np.concatenate(rows + [np.zeros(0, np.int64)]).astype(np.int32)
+    distances, items = index.top_k(queries, k, (indptr, excluded), epsilon=0.1)
+    exact_distances, exact_items = exact_top_k(queries, fitted.item_embeddings_, k,
+                                               (indptr, excluded))
+    assert items.shape == exact_items.shape == (n_queries, min(k, N_ITEMS))
+    for row in range(n_queries):
+        assert not np.isin(items[row], rows[row]).any()
+        # As many items as are eligible (the exact search's count).
+        assert (items[row] >= 0).sum() == (exact_items[row] >= 0).sum()
+        if min(k, N_ITEMS) + counts[row] > EXACT_SHARE * N_ITEMS:
+            np.testing.assert_array_equal(items[row], exact_items[row])
+    check_rows(distances, items, queries, fitted.item_embeddings_)
+
+
+def test_the_graph_is_built_once_and_follows_the_vectors(interactions):
+    model = CMLRecommender(n_components=8, n_epochs=2, random_state=0, search="nndescent")
+    model.fit(interactions)
+    first = model.recommend(np.arange(5), n_items=5)
+    index = model._search_index
+    model.recommend(np.arange(5), n_items=5)
+    model.set_params(search_params={"epsilon": 0.3})  # a query setting: same graph
+    model.recommend(np.arange(5), n_items=5)
+    assert model._search_index is index
+    model.set_params(search_params={"n_neighbors": 10})  # another graph
+    model.recommend(np.arange(5), n_items=5)
+    assert model._search_index is not index and model._search_index.n_neighbors == 10
+    index = model._search_index
+    model.partial_fit(interactions)  # moves the vectors
+    assert "_search_index" not in model.__dict__
+    model.recommend(np.arange(5), n_items=5)
+    assert model._search_index is not index
+    assert model._search_index.item_embeddings is model.item_embeddings_
+    assert first.shape == (5, 5)
+
+
+def test_the_same_seed_builds_the_same_graph(fitted, interactions):
+    twin = CMLRecommender(n_components=16, n_epochs=5, random_state=0, search="nndescent")
+    twin.fit(interactions)
+    np.testing.assert_array_equal(twin.recommend(np.arange(N_USERS), n_items=20),
+                                  fitted.recommend(np.arange(N_USERS), n_items=20))
+
+
+def test_pickles_and_model_files_leave_the_graph_out(fitted, tmp_path):
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert "_search_index" not in restored.__dict__
+    fitted.set_params(search_params={"epsilon": 0.2, "n_neighbors": 30})
+    try:
+        fitted.save(tmp_path / "model.npz")
+        loaded = load_model(tmp_path / "model.npz")
+    finally:
+        fitted.set_params(search_params=None)
+    assert loaded.search == "nndescent"
+    assert loaded.search_params == {"epsilon": 0.2, "n_neighbors": 30}
+    items = loaded.recommend(np.arange(N_USERS), n_items=20, filter_seen=False)
+    reference = exact(fitted).recommend(np.arange(N_USERS), n_items=20, filter_seen=False)
+    assert overlap(items, reference) >= 0.95
+
+
+@pytest.mark.parametrize("search_params, message", [
+    ({"degree": 10}, "unknown keys ['degree']"),
+    ({"n_neighbors": 1}, "n_neighbors'] must be an int >= 2"),
+    ({"n_neighbors": 2.5}, "n_neighbors'] must be an int >= 2"),
+    ({"epsilon": -0.1}, "epsilon'] must be a number in [0, 10]"),
+    ({"epsilon": "wide"}, "epsilon'] must be a number in [0, 10]"),
+])
+def test_bad_search_params_are_refused_before_training_and_at_query(
+    interactions, search_params, message
+):
+    model = CMLRecommender(n_components=8, n_epochs=1, search="nndescent",
+                           search_params=search_params)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        model.fit(interactions)
+    assert not hasattr(model, "user_embeddings_")
+    model = CMLRecommender(n_components=8, n_epochs=1, random_state=0).fit(interactions)
+    before = model.recommend([0, 1], n_items=5)
+    model.set_params(search="nndescent", search_params=search_params)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        model.recommend([0, 1], n_items=5)
+    model.set_params(search="exact", search_params=None)
+    np.testing.assert_array_equal(model.recommend([0, 1], n_items=5), before)
+
+
+def test_search_params_must_be_a_dict(interactions):
+    with pytest.raises(Exception, match="search_params"):
+        CMLRecommender(n_epochs=1, search_params=[("epsilon", 0.1)]).fit(interactions)
+
+
+def test_without_pynndescent_the_error_says_how_to_install_it(monkeypatch):
+    import sklearn_cml._ann as ann
+
+    monkeypatch.setattr(ann, "find_spec", lambda name: None)
+    with pytest.raises(ImportError, match=r"pip install pynndescent"):
+        check_search("nndescent", None)
+    assert check_search("exact", None) == ann.DEFAULT_SEARCH_PARAMS
+
+
+def test_a_tiny_catalogue_is_answered_exactly():
+    vectors = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    index = NNDescentIndex(vectors, n_neighbors=30, seed=0, n_threads=1)
+    queries = vectors[[0, 2]]
+    itself = (np.arange(3, dtype=np.int64), np.array([0, 2], np.int32))
+    distances, items = index.top_k(queries, 5, itself, epsilon=0.1)
+    np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 5, itself))
+
+
+class _ShortGraph:
+    """A graph that finds only the first half of what it is asked for."""
+
+    def query(self, queries, k, epsilon):
+        found = np.tile(np.arange(k, dtype=np.int32), (queries.shape[0], 1))
+        found[:, k // 2:] = -1
+        return found, np.where(found >= 0, 1.0, np.inf).astype(np.float32)
+
+
+def test_rows_the_graph_leaves_short_are_answered_exactly():
+    vectors = np.random.default_rng(1).standard_normal((200, 4)).astype(np.float32)
+    index = NNDescentIndex.__new__(NNDescentIndex)
+    index.item_embeddings, index.graph = vectors, _ShortGraph()
+    queries = vectors[:6] + 0.01
+    distances, items = index.top_k(queries, 8, None, epsilon=0.1)
+    np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 8, None))
