@@ -59,13 +59,14 @@ from _common import (
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender, load_model
-from sklearn_cml._ann import DEFAULT_SEARCH_PARAMS
+from sklearn_cml._ann import NNDescentIndex
 from sklearn_cml._topk import exact_top_k
 from sklearn_cml.datasets import make_interactions
 
 RECOMMEND_K = 50
 NEIGHBORS_K = 10
 WIDTH_QUERIES = 500
+EPSILON = NNDescentIndex.DEFAULT_PARAMS["epsilon"]
 
 
 def timed(function, *args):
@@ -288,7 +289,7 @@ def print_widths(model, users, widths=(64, 128, 256, 512, 1024, 2048)):
     print("| items asked | share of the catalogue | ms per query | / exact |")
     print("|---:|---:|---:|---:|")
     for width in (w for w in widths if w <= n_items // 2):
-        seconds, _ = timed(index.graph.query, queries, width, DEFAULT_SEARCH_PARAMS["epsilon"])
+        seconds, _ = timed(index.graph.query, queries, width, EPSILON)
         ms = seconds / queries.shape[0] * 1e3
         print(f"| {width} | {width / n_items:.3f} | {ms:.3f} | {ms / exact_ms:.2f} |")
     model.set_params(search="exact")

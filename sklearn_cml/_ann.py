@@ -1,4 +1,4 @@
-"""Approximate nearest items: a pynndescent graph behind the top-k hook.
+"""Approximate nearest items: an index of the item vectors behind the top-k hook.
 
 ``search="nndescent"`` answers ``recommend``, ``predict`` and
 ``kneighbors_items`` from a k-nearest-neighbour graph of the item vectors
@@ -21,47 +21,11 @@ import numpy as np
 from ._threads import thread_limits
 from ._topk import exact_top_k
 
-SEARCHES = ("exact", "nndescent")
-# The graph's degree and the query's search breadth (pynndescent's
-# defaults), measured on MovieLens-1M in docs/performance.md.
-DEFAULT_SEARCH_PARAMS = {"n_neighbors": 30, "epsilon": 0.1}
 # A query that would ask the graph for more than this share of the items
 # goes to the exact search: a graph query costs about linearly in the items
 # asked for, an exact one in the catalogue's size, and they cost the same at
 # 1.5% to 3% of the items (MovieLens-1M, 3,706 items; 100,000 synthetic items).
 EXACT_SHARE = 0.02
-INSTALL_HINT = "pip install pynndescent (or pip install 'sklearn-cml[ann]')"
-
-
-def check_search(search, search_params):
-    """``search_params`` merged into the defaults; errors that name the fix.
-
-    Raises ImportError when ``search="nndescent"`` and pynndescent is not
-    installed, so that ``fit`` fails at once rather than after training.
-    """
-    if search_params is not None and not isinstance(search_params, dict):
-        raise TypeError(f"search_params must be a dict or None, got {search_params!r}.")
-    params = dict(DEFAULT_SEARCH_PARAMS)
-    if search == "exact":
-        return params
-    unknown = set(search_params or ()) - set(params)
-    if unknown:
-        raise ValueError(
-            f"search_params has unknown keys {sorted(unknown)}; search='nndescent' takes "
-            f"{sorted(params)}."
-        )
-    params.update(search_params or {})
-    degree, epsilon = params["n_neighbors"], params["epsilon"]
-    if isinstance(degree, bool) or not isinstance(degree, Integral) or degree < 2:
-        raise ValueError(f"search_params['n_neighbors'] must be an int >= 2, got {degree!r}.")
-    if isinstance(epsilon, bool) or not isinstance(epsilon, Real) or not 0 <= epsilon <= 10:
-        raise ValueError(
-            f"search_params['epsilon'] must be a number in [0, 10], got {epsilon!r}: "
-            "larger searches more of the graph, slower and more accurate."
-        )
-    if find_spec("pynndescent") is None:
-        raise ImportError(f"search='nndescent' needs pynndescent: {INSTALL_HINT}.")
-    return params
 
 
 class NNDescentIndex:
@@ -71,22 +35,57 @@ class NNDescentIndex:
     ----------
     item_embeddings : ndarray of shape (n_items, n_components), float32
         Kept by reference: the index answers for these vectors only.
-    n_neighbors : int
-        Degree of the graph.
+    params : dict
+        ``check_params``'s output: ``n_neighbors`` (the graph's degree) and
+        ``epsilon`` (a query setting, passed again to ``top_k``).
     seed : int
         Seeds the random projection trees that start the graph.
     n_threads : int
         Threads that build the graph (queries run on one).
     """
 
-    def __init__(self, item_embeddings, n_neighbors, seed, n_threads):
+    # The graph's degree and the query's search breadth (pynndescent's
+    # defaults), measured on MovieLens-1M in docs/performance.md.
+    DEFAULT_PARAMS = {"n_neighbors": 30, "epsilon": 0.1}
+    # Parameters of the graph itself: changing one builds a new graph.
+    BUILD_PARAMS = ("n_neighbors",)
+    INSTALL_HINT = "pip install pynndescent (or pip install 'sklearn-cml[ann]')"
+
+    @classmethod
+    def check_params(cls, search_params):
+        """``search_params`` merged into the defaults; errors that name the fix.
+
+        Raises ImportError when pynndescent is not installed, so that
+        ``fit`` fails at once rather than after training.
+        """
+        params = dict(cls.DEFAULT_PARAMS)
+        unknown = set(search_params or ()) - set(params)
+        if unknown:
+            raise ValueError(
+                f"search_params has unknown keys {sorted(unknown)}; search='nndescent' takes "
+                f"{sorted(params)}."
+            )
+        params.update(search_params or {})
+        degree, epsilon = params["n_neighbors"], params["epsilon"]
+        if isinstance(degree, bool) or not isinstance(degree, Integral) or degree < 2:
+            raise ValueError(
+                f"search_params['n_neighbors'] must be an int >= 2, got {degree!r}.")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, Real) or not 0 <= epsilon <= 10:
+            raise ValueError(
+                f"search_params['epsilon'] must be a number in [0, 10], got {epsilon!r}: "
+                "larger searches more of the graph, slower and more accurate."
+            )
+        if find_spec("pynndescent") is None:
+            raise ImportError(f"search='nndescent' needs pynndescent: {cls.INSTALL_HINT}.")
+        return params
+
+    def __init__(self, item_embeddings, params, seed, n_threads):
         import pynndescent
 
         self.item_embeddings = item_embeddings
-        self.n_neighbors = n_neighbors
-        self.seed = seed
+        self.build_params = {name: params[name] for name in self.BUILD_PARAMS}
         # A graph cannot be wider than the catalogue.
-        degree = max(1, min(n_neighbors, item_embeddings.shape[0] - 1))
+        degree = max(1, min(params["n_neighbors"], item_embeddings.shape[0] - 1))
         with thread_limits(n_threads):
             self.graph = pynndescent.NNDescent(
                 item_embeddings, metric="euclidean", n_neighbors=degree,
@@ -94,37 +93,71 @@ class NNDescentIndex:
             )  # fmt: skip
             self.graph.prepare()
 
-    def top_k(self, queries, k, exclude, epsilon):
+    def answers_for(self, item_embeddings, params):
+        """Whether this index holds ``item_embeddings`` with these build parameters."""
+        return item_embeddings is self.item_embeddings and all(
+            params[name] == value for name, value in self.build_params.items())
+
+    def top_k(self, queries, k, exclude, params):
         """``(distances, indices)`` as ``top_k_nearest`` returns them."""
-        n_queries, n_items = queries.shape[0], self.item_embeddings.shape[0]
-        n_selected = min(k, n_items)
-        distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
-        indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
-        if n_queries == 0:
-            return distances, indices
-        n_excluded = np.zeros(n_queries, np.int64) if exclude is None else np.diff(exclude[0])
-        asked = n_selected + n_excluded
-        # One graph search per power of two asked: few calls, little over-asking.
-        widths = 2 ** np.ceil(np.log2(np.maximum(asked, 1))).astype(np.int64)
-        approximate = widths <= EXACT_SHARE * n_items
-        short = [np.flatnonzero(~approximate)]
-        for width in np.unique(widths[approximate]):
-            rows = np.flatnonzero(approximate & (widths == width))
-            found, found_dist = self.graph.query(
-                queries[rows], k=int(min(width, n_items)), epsilon=epsilon
-            )
-            best, best_dist = _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected)
-            eligible = np.minimum(n_selected, n_items - n_excluded[rows])
-            complete = np.isfinite(best_dist).sum(axis=1) >= eligible
-            indices[rows[complete]] = best[complete]
-            distances[rows[complete]] = best_dist[complete]
-            short.append(rows[~complete])
-        fallback = np.concatenate(short)
-        if fallback.size:
-            distances[fallback], indices[fallback] = exact_top_k(
-                queries[fallback], self.item_embeddings, k, _rows_of(exclude, fallback)
-            )
+
+        def search(rows, width):
+            found, found_dist = self.graph.query(queries[rows], k=width,
+                                                 epsilon=params["epsilon"])
+            return found, found_dist
+
+        return approximate_top_k(search, queries, self.item_embeddings, k, exclude)
+
+
+# Approximate searches, by the name ``CMLRecommender(search=...)`` gives them.
+INDEXES = {"nndescent": NNDescentIndex}
+SEARCHES = ("exact", *INDEXES)
+
+
+def check_search(search, search_params):
+    """The parameters of ``search``, checked: ``{}`` for the exact search."""
+    if search_params is not None and not isinstance(search_params, dict):
+        raise TypeError(f"search_params must be a dict or None, got {search_params!r}.")
+    return {} if search == "exact" else INDEXES[search].check_params(search_params)
+
+
+def approximate_top_k(search, queries, item_embeddings, k, exclude):
+    """``top_k_nearest``'s answer from an approximate ``search(rows, width)``.
+
+    ``search`` returns, for the queries of ``rows``, ``width`` item indices
+    (-1 where it found fewer) and their distances, nearest first; it knows
+    nothing of ``exclude``.  So each query asks for ``k`` plus its excluded
+    items and drops them; a query that would ask for more than
+    ``EXACT_SHARE`` of the items, or whose answer comes up short, is
+    answered by ``exact_top_k``.
+    """
+    n_queries, n_items = queries.shape[0], item_embeddings.shape[0]
+    n_selected = min(k, n_items)
+    distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
+    indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
+    if n_queries == 0:
         return distances, indices
+    n_excluded = np.zeros(n_queries, np.int64) if exclude is None else np.diff(exclude[0])
+    asked = n_selected + n_excluded
+    # One search per power of two asked: few calls, little over-asking.
+    widths = 2 ** np.ceil(np.log2(np.maximum(asked, 1))).astype(np.int64)
+    approximate = widths <= EXACT_SHARE * n_items
+    short = [np.flatnonzero(~approximate)]
+    for width in np.unique(widths[approximate]):
+        rows = np.flatnonzero(approximate & (widths == width))
+        found, found_dist = search(rows, int(width))
+        best, best_dist = _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected)
+        eligible = np.minimum(n_selected, n_items - n_excluded[rows])
+        complete = np.isfinite(best_dist).sum(axis=1) >= eligible
+        indices[rows[complete]] = best[complete]
+        distances[rows[complete]] = best_dist[complete]
+        short.append(rows[~complete])
+    fallback = np.concatenate(short)
+    if fallback.size:
+        distances[fallback], indices[fallback] = exact_top_k(
+            queries[fallback], item_embeddings, k, _rows_of(exclude, fallback)
+        )
+    return distances, indices
 
 
 def _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected):

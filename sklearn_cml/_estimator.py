@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._ann import SEARCHES, NNDescentIndex, check_search
+from ._ann import INDEXES, SEARCHES, check_search
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
@@ -811,15 +811,16 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         if self.search == "exact":
             return top_k_nearest(queries, self.item_embeddings_, k, exclude)
         params = check_search(self.search, self.search_params)
+        index_class = INDEXES[self.search]
         index = self.__dict__.get("_search_index")
-        if (index is None or index.item_embeddings is not self.item_embeddings_
-                or index.n_neighbors != params["n_neighbors"]):
-            index = NNDescentIndex(
-                self.item_embeddings_, params["n_neighbors"],
+        if not (isinstance(index, index_class) and index.answers_for(self.item_embeddings_,
+                                                                     params)):
+            index = index_class(
+                self.item_embeddings_, params,
                 stream_seed(self._state.seed, "search graph"), effective_n_threads(self.n_jobs),
             )  # fmt: skip
             self._search_index = index
-        return index.top_k(queries, k, exclude, params["epsilon"])
+        return index.top_k(queries, k, exclude, params)
 
     def __getstate__(self):
         # A copy: object.__getstate__ may return the instance's own __dict__.

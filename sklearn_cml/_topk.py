@@ -6,9 +6,9 @@ per batch of queries, so the memory in use stays at about
 metrics score with the same function (``metrics.embedding_scores``).
 
 ``top_k_nearest`` answers ``recommend``, ``predict`` and
-``kneighbors_items`` through a backend of ``TOPK_BACKENDS``: today the
-exact search.  An approximate index would be one more entry; evaluation
-never goes through it (the metrics rank every item, exactly).
+``kneighbors_items`` with the exact search, unless ``search`` names an
+approximate index of ``_ann.INDEXES``, which answers with the same contract;
+evaluation never goes through one (the metrics rank every item, exactly).
 """
 
 import numpy as np
@@ -80,10 +80,7 @@ def _mask_excluded(sq_dist, start, stop, indptr, indices):
     sq_dist[rows, indices[lo:hi]] = np.inf
 
 
-TOPK_BACKENDS = {"exact": exact_top_k}
-
-
-def top_k_nearest(queries, item_embeddings, k, exclude=None, backend="exact"):
+def top_k_nearest(queries, item_embeddings, k, exclude=None):
     """The ``k`` items nearest to each query vector, excluded items removed.
 
     Parameters
@@ -98,8 +95,6 @@ def top_k_nearest(queries, item_embeddings, k, exclude=None, backend="exact"):
     exclude : tuple of ndarray, optional
         ``(indptr, indices)``: CSR structure (one row per query) of the
         items to leave out.
-    backend : str, default="exact"
-        A name of ``TOPK_BACKENDS``.
 
     Returns
     -------
@@ -107,4 +102,4 @@ def top_k_nearest(queries, item_embeddings, k, exclude=None, backend="exact"):
         Euclidean distances, ascending; equal distances in item order.
     indices : ndarray of shape (n_queries, min(k, n_items)), int64
     """
-    return TOPK_BACKENDS[backend](queries, item_embeddings, k, exclude)
+    return exact_top_k(queries, item_embeddings, k, exclude)

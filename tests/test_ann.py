@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_cml import CMLRecommender, load_model
-from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, check_search
+from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, approximate_top_k, check_search
 from sklearn_cml._topk import exact_top_k
 from sklearn_cml.datasets import make_interactions
 
@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - the test extra installs it
     pytestmark = pytest.mark.skip(reason=_REASON)
 
 N_USERS, N_ITEMS = 300, 4000
+DEFAULTS = NNDescentIndex.DEFAULT_PARAMS
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_the_index_keeps_the_top_k_contract_under_any_exclusions(
     rows = [np.sort(rng.choice(N_ITEMS, c, replace=False)) for c in counts]
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     excluded = np.concatenate(rows + [np.zeros(0, np.int64)]).astype(np.int32)
-    distances, items = index.top_k(queries, k, (indptr, excluded), epsilon=0.1)
+    distances, items = index.top_k(queries, k, (indptr, excluded), DEFAULTS)
     exact_distances, exact_items = exact_top_k(queries, fitted.item_embeddings_, k,
                                                (indptr, excluded))
     assert items.shape == exact_items.shape == (n_queries, min(k, N_ITEMS))
@@ -184,7 +185,8 @@ def test_the_graph_is_built_once_and_follows_the_vectors(interactions):
     assert model._search_index is index
     model.set_params(search_params={"n_neighbors": 10})  # another graph
     model.recommend(np.arange(5), n_items=5)
-    assert model._search_index is not index and model._search_index.n_neighbors == 10
+    assert model._search_index is not index
+    assert model._search_index.build_params == {"n_neighbors": 10}
     index = model._search_index
     model.partial_fit(interactions)  # moves the vectors
     assert "_search_index" not in model.__dict__
@@ -252,31 +254,30 @@ def test_without_pynndescent_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(ann, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"pip install pynndescent"):
         check_search("nndescent", None)
-    assert check_search("exact", None) == ann.DEFAULT_SEARCH_PARAMS
+    assert check_search("exact", None) == {}
 
 
 def test_a_tiny_catalogue_is_answered_exactly():
     vectors = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
-    index = NNDescentIndex(vectors, n_neighbors=30, seed=0, n_threads=1)
+    index = NNDescentIndex(vectors, DEFAULTS, seed=0, n_threads=1)
     queries = vectors[[0, 2]]
     itself = (np.arange(3, dtype=np.int64), np.array([0, 2], np.int32))
-    distances, items = index.top_k(queries, 5, itself, epsilon=0.1)
+    distances, items = index.top_k(queries, 5, itself, DEFAULTS)
     np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 5, itself))
 
 
-class _ShortGraph:
-    """A graph that finds only the first half of what it is asked for."""
+def test_rows_the_search_leaves_short_are_answered_exactly():
+    vectors = np.random.default_rng(1).standard_normal((1000, 4)).astype(np.float32)
+    asked = []
 
-    def query(self, queries, k, epsilon):
-        found = np.tile(np.arange(k, dtype=np.int32), (queries.shape[0], 1))
-        found[:, k // 2:] = -1
+    def half_found(rows, width):
+        """A search that finds only the first half of what it is asked for."""
+        asked.append(rows.size)
+        found = np.tile(np.arange(width, dtype=np.int32), (rows.size, 1))
+        found[:, width // 2:] = -1
         return found, np.where(found >= 0, 1.0, np.inf).astype(np.float32)
 
-
-def test_rows_the_graph_leaves_short_are_answered_exactly():
-    vectors = np.random.default_rng(1).standard_normal((200, 4)).astype(np.float32)
-    index = NNDescentIndex.__new__(NNDescentIndex)
-    index.item_embeddings, index.graph = vectors, _ShortGraph()
     queries = vectors[:6] + 0.01
-    distances, items = index.top_k(queries, 8, None, epsilon=0.1)
+    distances, items = approximate_top_k(half_found, queries, vectors, 8, None)
+    assert asked == [6]
     np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 8, None))
