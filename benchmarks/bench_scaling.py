@@ -32,6 +32,9 @@ solver of ``--solvers``:
   Above ``--topk-max-users`` users, ``--topk-sample-users`` users in
   chunks drawn at random are timed and the time is extrapolated linearly
   to all users (marked ``*``): the exact search costs the same per user.
+  Its matrix products run on the BLAS library's threads (all cores unless
+  ``OPENBLAS_NUM_THREADS`` or the like says otherwise), not on
+  ``--threads``; the JSON records how many.
 
 Every (size, solver) runs in a fresh process, so that its RSS is its own;
 the matrix goes to it through a file in a temporary folder, written by
@@ -77,6 +80,7 @@ from _common import (
     tiny_matrix,
     utc_now,
 )
+from threadpoolctl import threadpool_info
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import make_interactions
@@ -346,6 +350,8 @@ def run(args):
     results = {"command": "python benchmarks/bench_scaling.py " + shlex.join(sys.argv[1:]),
                "date": utc_now(), "machine": machine_description(args.threads),
                "versions": library_versions(), "options": options,
+               "blas_threads": [pool["num_threads"] for pool in threadpool_info()
+                                if pool["user_api"] == "blas"],
                "epochs": {"epochs": args.epochs, "epochs_large": args.epochs_large,
                           "large": args.large},
                "generation": [], "rows": [], "failed": []}
