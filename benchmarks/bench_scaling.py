@@ -97,7 +97,7 @@ def shape_for(n_pairs):
 
 
 def max_rss_bytes():
-    """``getrusage``'s maximum resident set of this process (KiB on Linux)."""
+    """``getrusage``'s maximum resident set of this process, in bytes (it counts KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
