@@ -121,6 +121,18 @@ def check_search(search, search_params):
     return {} if search == "exact" else INDEXES[search].check_params(search_params)
 
 
+def graph_width(n_asked):
+    """Items a search is asked for, for ``n_asked``: the power of two at or
+    above it, so that queries share few calls at little over-asking."""
+    return 2 ** np.ceil(np.log2(np.maximum(n_asked, 1))).astype(np.int64)
+
+
+def graph_may_answer(n_asked, n_items):
+    """Whether the graph answers a query that needs ``n_asked`` items (else
+    the exact search, cheaper for a wide query)."""
+    return graph_width(n_asked) <= EXACT_SHARE * n_items
+
+
 def approximate_top_k(search, queries, item_embeddings, k, exclude):
     """``top_k_nearest``'s answer from an approximate ``search(rows, width)``.
 
@@ -138,10 +150,8 @@ def approximate_top_k(search, queries, item_embeddings, k, exclude):
     if n_queries == 0:
         return distances, indices
     n_excluded = np.zeros(n_queries, np.int64) if exclude is None else np.diff(exclude[0])
-    asked = n_selected + n_excluded
-    # One search per power of two asked: few calls, little over-asking.
-    widths = 2 ** np.ceil(np.log2(np.maximum(asked, 1))).astype(np.int64)
-    approximate = widths <= EXACT_SHARE * n_items
+    widths = graph_width(n_selected + n_excluded)
+    approximate = graph_may_answer(n_selected + n_excluded, n_items)
     short = [np.flatnonzero(~approximate)]
     for width in np.unique(widths[approximate]):
         rows = np.flatnonzero(approximate & (widths == width))

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._ann import INDEXES, SEARCHES, check_search
+from ._ann import INDEXES, SEARCHES, check_search, graph_may_answer
 from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
@@ -25,7 +25,7 @@ from ._losses import LOSSES
 from ._rng import stream_seed
 from ._solvers import SOLVERS
 from ._threads import effective_n_threads
-from ._topk import top_k_nearest
+from ._topk import BATCH_ENTRIES, top_k_nearest
 from ._weights import INTERACTION_WEIGHTS, fold_in_weights, pair_weights
 from .metrics import make_ranking_scorer
 
@@ -772,8 +772,13 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             return (distances, found) if return_distance else found
         seen = self._seen_items(users, filter_seen, user_items)
         if self.search != "exact" and items is None:
-            return self._recommend_from_graph(users, n_items, seen, filter_items,
-                                              return_distance)
+            filtered = None if filter_items is None else np.unique(self._item_columns(
+                filter_items, "filter_items", "Items not seen in fit cannot be recommended."))
+            # A long filter sends every query to the exact search: the
+            # candidates' path below does that without an entry per user.
+            if filtered is None or graph_may_answer(n_items + filtered.size, seen.shape[1]):
+                return self._recommend_from_graph(users, n_items, seen, filtered,
+                                                  return_distance)
         candidates = self._candidate_items(items, filter_items)
         vectors = self.item_embeddings_
         if candidates is not None:  # the same candidates for every user
@@ -788,22 +793,25 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         found = self._labels("item", found)
         return (distances, found) if return_distance else found
 
-    def _recommend_from_graph(self, users, n_items, seen, filter_items, return_distance):
-        """``recommend`` by the approximate search: the graph holds every
-        item, so ``filter_items`` join each user's excluded items."""
-        width = min(n_items, seen.shape[1])
-        if filter_items is not None:
-            columns = np.unique(self._item_columns(
-                filter_items, "filter_items", "Items not seen in fit cannot be recommended."))
-            n_users, n_filtered = seen.shape[0], columns.size
-            filtered = sparse.csr_matrix(
-                (np.ones(n_users * n_filtered, np.float32), np.tile(columns, n_users),
-                 np.arange(0, n_users * n_filtered + 1, n_filtered)), shape=seen.shape)
-            seen = (seen + filtered).tocsr()
-            # The width the exact search gives: capped by the candidates left.
-            width = min(n_items, seen.shape[1] - n_filtered)
-        distances, found = self._nearest_items(
-            self.user_embeddings_[users], width, (seen.indptr, seen.indices))
+    def _recommend_from_graph(self, users, n_items, seen, filtered, return_distance):
+        """``recommend`` by the approximate search.  The graph holds every
+        item, so the ``filtered`` columns join each user's excluded items: an
+        entry per user and filtered item, so users go a chunk at a time."""
+        queries = self.user_embeddings_[users]
+        if filtered is None:
+            distances, found = self._nearest_items(
+                queries, min(n_items, seen.shape[1]), (seen.indptr, seen.indices))
+        else:
+            # The width of the exact search: capped by the candidates left.
+            width = min(n_items, seen.shape[1] - filtered.size)
+            step = max(1, BATCH_ENTRIES // max(filtered.size, 1))
+            answers = [
+                self._nearest_items(queries[start:start + step], width,
+                                    _plus_columns(seen[start:start + step], filtered))
+                for start in range(0, max(users.size, 1), step)
+            ]  # fmt: skip
+            distances = np.vstack([answer[0] for answer in answers])
+            found = np.vstack([answer[1] for answer in answers])
         found = self._labels("item", found)
         return (distances, found) if return_distance else found
 
@@ -1299,6 +1307,16 @@ def _ids_of(X):
         if IdLookup(ids).has_repeats():
             raise ValueError(f"X.{what} repeats an id: each row and column needs its own id.")
     return user_ids, item_ids
+
+
+def _plus_columns(rows, columns):
+    """CSR structure of ``rows`` (a CSR matrix) with ``columns`` added to every row."""
+    n_rows, n_columns = rows.shape[0], columns.size
+    added = sparse.csr_matrix(
+        (np.ones(n_rows * n_columns, np.float32), np.tile(columns, n_rows),
+         np.arange(0, n_rows * n_columns + 1, n_columns)), shape=rows.shape)
+    union = (rows + added).tocsr()
+    return union.indptr, union.indices
 
 
 def _themselves(rows):

@@ -281,3 +281,33 @@ def test_rows_the_search_leaves_short_are_answered_exactly():
     distances, items = approximate_top_k(half_found, queries, vectors, 8, None)
     assert asked == [6]
     np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 8, None))
+
+
+def test_a_short_filter_reaches_the_graph_a_chunk_of_users_at_a_time(fitted, monkeypatch):
+    import sklearn_cml._estimator as estimator
+
+    users, filtered = np.arange(40), np.arange(0, 40, 4)
+    whole = fitted.recommend(users, n_items=10, filter_items=filtered, return_distance=True)
+    monkeypatch.setattr(estimator, "BATCH_ENTRIES", 3 * filtered.size)  # 3 users a chunk
+    chunked = fitted.recommend(users, n_items=10, filter_items=filtered, return_distance=True)
+    # The rows sent to the exact search may round their distances
+    # differently in a product of fewer rows; the items are the same.
+    np.testing.assert_array_equal(chunked[1], whole[1])
+    np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-6)
+    assert not np.isin(chunked[1], filtered).any()
+    exact_items = exact(fitted).recommend(users, n_items=10, filter_items=filtered)
+    assert chunked[1].shape == exact_items.shape
+    assert overlap(chunked[1], exact_items) >= 0.95
+
+
+def test_a_long_filter_goes_to_the_exact_search_without_an_entry_per_user(fitted, monkeypatch):
+    import sklearn_cml._estimator as estimator
+
+    def refuse(rows, columns):
+        raise AssertionError("a long filter built an exclusion entry per user")
+
+    monkeypatch.setattr(estimator, "_plus_columns", refuse)
+    filtered = np.arange(0, N_ITEMS, 10)  # 10% of the items: past the graph's share
+    items = fitted.recommend(np.arange(30), n_items=10, filter_items=filtered)
+    np.testing.assert_array_equal(
+        items, exact(fitted).recommend(np.arange(30), n_items=10, filter_items=filtered))
