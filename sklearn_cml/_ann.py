@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from ._threads import thread_limits
-from ._topk import exact_top_k
+from ._topk import BATCH_ENTRIES, exact_top_k
 
 # A query that would ask the graph for more than this share of the items
 # goes to the exact search: a graph query costs about linearly in the items
@@ -154,14 +154,19 @@ def approximate_top_k(search, queries, item_embeddings, k, exclude):
     approximate = graph_may_answer(n_selected + n_excluded, n_items)
     short = [np.flatnonzero(~approximate)]
     for width in np.unique(widths[approximate]):
-        rows = np.flatnonzero(approximate & (widths == width))
-        found, found_dist = search(rows, int(width))
-        best, best_dist = _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected)
-        eligible = np.minimum(n_selected, n_items - n_excluded[rows])
-        complete = np.isfinite(best_dist).sum(axis=1) >= eligible
-        indices[rows[complete]] = best[complete]
-        distances[rows[complete]] = best_dist[complete]
-        short.append(rows[~complete])
+        same_width = np.flatnonzero(approximate & (widths == width))
+        # Chunks of about BATCH_ENTRIES answers, as the exact search's batches.
+        step = max(1, BATCH_ENTRIES // int(width))
+        for start in range(0, same_width.size, step):
+            rows = same_width[start : start + step]
+            found, found_dist = search(rows, int(width))
+            best, best_dist = _drop_excluded(found, found_dist, rows, exclude, n_items,
+                                             n_selected)
+            eligible = np.minimum(n_selected, n_items - n_excluded[rows])
+            complete = np.isfinite(best_dist).sum(axis=1) >= eligible
+            indices[rows[complete]] = best[complete]
+            distances[rows[complete]] = best_dist[complete]
+            short.append(rows[~complete])
     fallback = np.concatenate(short)
     if fallback.size:
         distances[fallback], indices[fallback] = exact_top_k(

@@ -311,3 +311,32 @@ def test_a_long_filter_goes_to_the_exact_search_without_an_entry_per_user(fitted
     items = fitted.recommend(np.arange(30), n_items=10, filter_items=filtered)
     np.testing.assert_array_equal(
         items, exact(fitted).recommend(np.arange(30), n_items=10, filter_items=filtered))
+
+
+def test_with_an_exact_search_behind_it_the_over_asking_is_exact(monkeypatch):
+    """The over-asking, dropping, chunking and fallback add no error of their own."""
+    import sklearn_cml._ann as ann
+
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((2000, 6)).astype(np.float32)
+    queries = rng.standard_normal((50, 6)).astype(np.float32)
+    counts = rng.integers(0, 60, 50)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    excluded = np.concatenate(
+        [np.sort(rng.choice(2000, c, replace=False)) for c in counts]).astype(np.int32)
+    calls = []
+
+    def exact_search(rows, width):
+        calls.append((rows.size, width))
+        distances, found = exact_top_k(queries[rows], vectors, width, None)
+        return found, distances
+
+    monkeypatch.setattr(ann, "BATCH_ENTRIES", 64)  # 4 queries a chunk at width 16
+    got = approximate_top_k(exact_search, queries, vectors, 8, (indptr, excluded))
+    # Chunked (more calls than widths, none past the bound), and the graph asked.
+    assert len(calls) > len({width for _, width in calls})
+    assert all(n_rows * width <= 64 for n_rows, width in calls)
+    assert sum(n_rows for n_rows, _ in calls) >= 10
+    want = exact_top_k(queries, vectors, 8, (indptr, excluded))
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
