@@ -774,10 +774,13 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         if self.search != "exact" and items is None:
             filtered = None if filter_items is None else np.unique(self._item_columns(
                 filter_items, "filter_items", "Items not seen in fit cannot be recommended."))
+            n_filtered = 0 if filtered is None else filtered.size
+            # The exact search's width: capped by the candidates left.
+            width = min(n_items, seen.shape[1] - n_filtered)
             # A long filter sends every query to the exact search: the
             # candidates' path below does that without an entry per user.
-            if filtered is None or graph_may_answer(n_items + filtered.size, seen.shape[1]):
-                return self._recommend_from_graph(users, n_items, seen, filtered,
+            if filtered is None or graph_may_answer(width + n_filtered, seen.shape[1]):
+                return self._recommend_from_graph(users, width, seen, filtered,
                                                   return_distance)
         candidates = self._candidate_items(items, filter_items)
         vectors = self.item_embeddings_
@@ -793,17 +796,15 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         found = self._labels("item", found)
         return (distances, found) if return_distance else found
 
-    def _recommend_from_graph(self, users, n_items, seen, filtered, return_distance):
-        """``recommend`` by the approximate search.  The graph holds every
-        item, so the ``filtered`` columns join each user's excluded items: an
-        entry per user and filtered item, so users go a chunk at a time."""
+    def _recommend_from_graph(self, users, width, seen, filtered, return_distance):
+        """``recommend`` by the approximate search, ``width`` items per user.
+        The graph holds every item, so the ``filtered`` columns join each
+        user's excluded items: an entry per user and filtered item, so users
+        go a chunk at a time."""
         queries = self.user_embeddings_[users]
         if filtered is None:
-            distances, found = self._nearest_items(
-                queries, min(n_items, seen.shape[1]), (seen.indptr, seen.indices))
+            distances, found = self._nearest_items(queries, width, (seen.indptr, seen.indices))
         else:
-            # The width of the exact search: capped by the candidates left.
-            width = min(n_items, seen.shape[1] - filtered.size)
             step = max(1, BATCH_ENTRIES // max(filtered.size, 1))
             answers = [
                 self._nearest_items(queries[start:start + step], width,

@@ -340,3 +340,11 @@ def test_with_an_exact_search_behind_it_the_over_asking_is_exact(monkeypatch):
     want = exact_top_k(queries, vectors, 8, (indptr, excluded))
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+
+
+def test_any_n_items_with_a_short_filter_answers_as_the_exact_search(fitted):
+    users, filtered = np.arange(5), np.arange(0, 40, 4)
+    for n_items in (N_ITEMS + 1, 2**70):
+        items = fitted.recommend(users, n_items=n_items, filter_items=filtered)
+        np.testing.assert_array_equal(
+            items, exact(fitted).recommend(users, n_items=n_items, filter_items=filtered))
