@@ -102,9 +102,7 @@ class NNDescentIndex:
         """``(distances, indices)`` as ``top_k_nearest`` returns them."""
 
         def search(rows, width):
-            found, found_dist = self.graph.query(queries[rows], k=width,
-                                                 epsilon=params["epsilon"])
-            return found, found_dist
+            return self.graph.query(queries[rows], k=width, epsilon=params["epsilon"])
 
         return approximate_top_k(search, queries, self.item_embeddings, k, exclude)
 
@@ -182,11 +180,9 @@ def _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected):
     found_dist = found_dist.astype(np.float32, copy=True)
     found_dist[found < 0] = np.inf
     if exclude is not None:
-        indptr, excluded = exclude
-        counts = indptr[rows + 1] - indptr[rows]
-        local = np.repeat(np.arange(rows.size, dtype=np.int64), counts)
-        positions = _positions(indptr[rows], counts)
-        excluded_keys = np.unique(local * n_items + excluded[positions])
+        indptr, excluded = _rows_of(exclude, rows)
+        local = np.repeat(np.arange(rows.size, dtype=np.int64), np.diff(indptr))
+        excluded_keys = np.unique(local * n_items + excluded)
         found_keys = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + found
         found_dist[np.isin(found_keys, excluded_keys)] = np.inf
     order = np.lexsort((found, found_dist), axis=1)[:, :n_selected]
