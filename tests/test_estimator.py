@@ -6,6 +6,13 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import (
+    SMALL,
+    held_out_dense_blocks,
+    hold_out,
+    planted_blocks,
+    recall_of_recommendations,
+)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -15,22 +22,10 @@ from sklearn.preprocessing import Binarizer
 from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import make_interactions
 
-SMALL = dict(n_components=8, n_negatives=5, n_epochs=10, fold_in_epochs=10)
 LOSSES = ["hinge", "softmax"]
 
 # Every test runs with each solver (the fixture sets the default solver).
 pytestmark = pytest.mark.usefixtures("each_solver")
-
-
-def planted_blocks(n_blocks=4, users_per_block=30, items_per_block=15, density=0.7, seed=0):
-    """Users of block b interact only with (a random 70% of) the items of block b."""
-    rng = np.random.default_rng(seed)
-    n_users, n_items = n_blocks * users_per_block, n_blocks * items_per_block
-    user_block = np.arange(n_users) // users_per_block
-    item_block = np.arange(n_items) // items_per_block
-    same_block = user_block[:, None] == item_block[None, :]
-    dense = same_block & (rng.random((n_users, n_items)) < density)
-    return sp.csr_matrix(dense.astype(np.float32)), user_block, item_block
 
 
 @pytest.fixture(scope="module")
@@ -74,34 +69,10 @@ def test_training_lowers_the_loss(blocks, loss):
     assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
 
 
-def hold_out(X, fraction, seed=0):
-    """Split each row's entries at random into (train, held-out) matrices."""
-    coo = X.tocoo()
-    held = np.random.default_rng(seed).random(coo.nnz) < fraction
-
-    def part(mask):
-        return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=X.shape)
-
-    return part(~held), part(held)
-
-
-def recall_of_recommendations(model, train, test, n_items):
-    """Mean recall@n_items of known users' held-out items (plain loop)."""
-    recommended = model.recommend(np.arange(train.shape[0]), n_items=n_items)
-    recalls = [
-        len(set(test[user].indices) & set(recommended[user])) / test[user].nnz
-        for user in range(train.shape[0])
-        if test[user].nnz
-    ]
-    return np.mean(recalls)
-
-
 @pytest.fixture(scope="module")
 def dense_blocks():
     """Fully dense blocks (a checkerboard), 20% of entries held out."""
-    X, user_block, item_block = planted_blocks(density=1.0)
-    train, test = hold_out(X, 0.2)
-    return train, test, user_block, item_block
+    return held_out_dense_blocks()
 
 
 @pytest.mark.parametrize("loss", LOSSES)

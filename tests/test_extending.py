@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from _helpers import SMALL, held_out_dense_blocks, recall_of_recommendations
 from numba import njit
-from test_estimator import SMALL, recall_of_recommendations
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._losses import LOSSES, Loss
@@ -111,11 +111,7 @@ def test_an_unregistered_loss_is_refused(dense_blocks):
 
 @pytest.fixture(scope="module")
 def dense_blocks():
-    from test_estimator import hold_out, planted_blocks
-
-    X, user_block, item_block = planted_blocks(density=1.0)
-    train, test = hold_out(X, 0.2)
-    return train, test, user_block, item_block
+    return held_out_dense_blocks()
 
 
 def test_an_outside_loss_leaves_the_kernel_cache_usable(with_toy_loss, dense_blocks):

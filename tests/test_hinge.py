@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from _numerics import central_difference
+from _numerics import central_difference, reference_adagrad
 
 from sklearn_cml._interactions import Interactions
 from sklearn_cml._losses import LOSSES
@@ -81,11 +81,7 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
             vector, grad_sq, row = user, grad_sq_user, 0
         else:
             vector, grad_sq, row = items[key], grad_sq_items, key
-        grad_sq[row] += np.mean(gradient**2)  # row-wise AdaGrad
-        vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
-        norm = np.linalg.norm(vector)
-        if norm > max_norm:
-            vector *= max_norm / norm
+        reference_adagrad(vector, grad_sq, row, gradient, learning_rate, max_norm)
     return weight * (threshold - distance)
 
 

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 import pytest
-from _numerics import central_difference
+from _numerics import central_difference, reference_adagrad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
@@ -192,14 +192,6 @@ def test_shuffle_within_rows_is_a_seeded_uniform_permutation():
     again = np.empty_like(indices)
     shuffle_within_rows(indptr, indices, again, 3999)
     np.testing.assert_array_equal(again, shuffled)
-
-
-def reference_adagrad(vector, grad_sq, row, gradient, learning_rate, max_norm):
-    grad_sq[row] += np.mean(gradient**2)
-    vector -= learning_rate * gradient / np.sqrt(grad_sq[row])
-    norm = np.linalg.norm(vector)
-    if norm > max_norm:
-        vector *= max_norm / norm
 
 
 @pytest.mark.parametrize("temperature_exponent", [0.0, 0.5])
