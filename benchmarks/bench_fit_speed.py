@@ -6,6 +6,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first for LightFM)::
         [--epochs N] [--n-components 100] [--n-negatives 20]
         [--negative-sampling-exponent BETA] [--loss {hinge,softmax}] [--no-average]
         [--solver {hogwild,block}] [--block-size B] [--pool-size N]
+        [--no-compile] [--pause SECONDS]
 
 Data: MovieLens-1M from ``--data`` (else ``$SKLEARN_CML_DATA``, else
 ``../shared/data`` beside the repository), the folder that holds ``ml-1m/``.
@@ -19,7 +20,8 @@ Figures, for each thread count:
               ``SKLEARN_CML_NUMBA_CACHE=0``, the first ``fit`` on a tiny matrix
               minus a second identical ``fit``.  ``cache load`` is the same
               first fit in a subprocess with the on-disk cache on and already
-              filled (first fit minus second fit there too).
+              filled (first fit minus second fit there too).  ``--no-compile``
+              leaves (a) out (its subprocesses compile every kernel anew).
 (b) epoch     CMLRecommender seconds per epoch after a warm-up: ``fit`` with
               ``n_epochs=1`` then ``--epochs`` calls of ``partial_fit`` (one
               epoch each); median and min.  ``fit(5)/5`` is a ``fit`` with
@@ -57,11 +59,12 @@ Figures, for each thread count:
 
 The epochs of (b), (c) and (d) are timed interleaved, one epoch of each in
 turn, so that a slow spell of a shared machine hits all three alike, and each
-timed epoch follows an untimed 1 s pause so that threads the previous one left
-busy-waiting (OpenBLAS spins for a while after each call) do not slow the
-next.  ``others`` is how many cores other processes kept busy during the timed
-epochs: with several threads a static parallel loop runs at the pace of its
-slowest thread, so trust the multi-thread rows only when it is near 0.
+timed epoch follows an untimed pause (``--pause``, 1 s by default) so that
+threads the previous one left busy-waiting (OpenBLAS spins for a while after
+each call) do not slow the next.  ``others`` is how many cores other
+processes kept busy during the timed epochs: with several threads a static
+parallel loop runs at the pace of its slowest thread, so trust the
+multi-thread rows only when it is near 0.
 
 It is a benchmark, not a test: it prints figures and never asserts times.
 """
@@ -96,9 +99,10 @@ from sklearn_cml._rng import random_below, seed_states
 from sklearn_cml._solvers import block as block_solver
 
 BARE_LOOP_BLOCKS = 64
-# Untimed pause before each timed epoch: worker threads that the previous
-# epoch left busy-waiting (OpenBLAS spins for a while after each call) get to
-# sleep, so one competitor's leftovers are not charged to the next.
+# Untimed pause before each timed epoch (the default of --pause): worker
+# threads that the previous epoch left busy-waiting (OpenBLAS spins for a
+# while after each call) get to sleep, so one competitor's leftovers are not
+# charged to the next.
 PAUSE_SECONDS = 1.0
 TARGETS = {"cml/bare": 2.0, "cml/blas": 1.5, "cml/lightfm": 0.5, "memory": 1.5}
 
@@ -333,7 +337,7 @@ def summary(epochs):
 
 def fit_per_epoch(X, n_threads, args, n_epochs=5):
     """``fit(n_epochs=5)`` seconds / 5: the epoch cost including setup."""
-    time.sleep(PAUSE_SECONDS)
+    time.sleep(args.pause)
     return timed(make_estimator(n_threads, args, n_epochs).fit, X) / n_epochs
 
 
@@ -459,18 +463,22 @@ def print_table(results, args):
 def run_one_thread_count(X, n_threads, args):
     """Every figure for one thread count, printed as it comes."""
     print(f"\n== {n_threads} thread(s) ==")
-    result = {"compile": measure_compile(n_threads, args)}
-    c = result["compile"]
-    print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
-          f"second {c['second_fit']:.3f}s, cache off); cache load "
-          f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
+    if args.no_compile:
+        result = {"compile": None}
+        print("(a) compile: not measured (--no-compile)")
+    else:
+        result = {"compile": measure_compile(n_threads, args)}
+        c = result["compile"]
+        print(f"(a) compile {c['compile']:.2f}s (first fit {c['first_fit_nocache']:.2f}s, "
+              f"second {c['second_fit']:.3f}s, cache off); cache load "
+              f"{c['cache_load']:.2f}s (first fit {c['first_fit_cached']:.2f}s, cache on)")
     floor = ("blas", blas_runner) if solver_of(args) == "block" else ("bare", bare_runner)
     runners = {"cml": cml_runner(X, n_threads, args), floor[0]: floor[1](X, n_threads, args)}
     if lightfm_warp.missing() is None:
         runners["lightfm"] = lightfm_runner(X, n_threads, args)
     else:
         print(f"(d) skipped: {lightfm_warp.missing()}; to compare: {INSTALL_HINT}")
-    times, others = time_interleaved(runners, args.epochs)
+    times, others = time_interleaved(runners, args.epochs, args.pause)
     for name, epochs in times.items():
         result[name] = summary(epochs)
     result["others"] = others
@@ -516,6 +524,12 @@ def parse_args(argv=None):
                         help="CMLRecommender's solver (default: the package default)")
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--pool-size", type=int, default=None)
+    parser.add_argument("--no-compile", action="store_true",
+                        help="leave out (a), the compile and cache-load times (fresh "
+                        "subprocesses that compile every kernel anew)")
+    parser.add_argument("--pause", type=float, default=PAUSE_SECONDS, metavar="SECONDS",
+                        help="untimed pause before each timed epoch, so that threads the "
+                        f"previous one left busy settle (default {PAUSE_SECONDS})")
     parser.add_argument("--compile-probe", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -3,7 +3,7 @@
 Run from the repository root (``pip install -e '.[bench]'`` first for the peers)::
 
     python benchmarks/compare.py --suite quick|full|large [--data PATH] [--threads 2]
-        [--out docs/benchmarks] [--models NAME ...]
+        [--out docs/benchmarks] [--models NAME ...] [--pause 0.2]
     python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw only
 
 It writes ``results.md`` (one table per dataset), ``results.json`` (all the
@@ -33,14 +33,14 @@ Protocol, the same for every model and measured in one run:
   epoch) on validation is scored on test: Recall@50, Recall@100, NDCG@50
   (``sklearn_cml.metrics.ranking_metrics``, scores computed in batches).
 - Timing: wall time inside the training calls only; the clock stops during
-  evaluation and during a short pause after it (BLAS is held to one thread
-  for the whole run, so no idle thread spins into the next epoch; implicit's
-  ALS asks for that anyway).  Reported for the chosen setting: seconds to
-  the best validation epoch (cumulative, from the start of training, JIT
-  compilation excluded by a warm-up), median seconds per epoch and the
-  training seconds of the whole grid.  CMLRecommender's time to its best
-  validation recall is divided by LightFM WARP's and implicit BPR's (same
-  run, same threads).
+  evaluation and during a short pause after it (``--pause``, 0.2 s by
+  default; BLAS is held to one thread for the whole run, so no idle thread
+  spins into the next epoch; implicit's ALS asks for that anyway).
+  Reported for the chosen setting: seconds to the best validation epoch
+  (cumulative, from the start of training, JIT compilation excluded by a
+  warm-up), median seconds per epoch and the training seconds of the whole
+  grid.  CMLRecommender's time to its best validation recall is divided by
+  LightFM WARP's and implicit BPR's (same run, same threads).
 
 A model whose library is not installed is skipped with the command that
 installs it.  It is a benchmark, not a test: it prints and writes figures
@@ -74,8 +74,8 @@ from sklearn_cml.metrics import ranking_metrics
 
 N_COMPONENTS = 100
 RANDOM_STATE = 0
-# Untimed pause after each evaluation, so that threads it left busy settle
-# before the training clock starts again.
+# Untimed pause after each evaluation (the default of --pause), so that
+# threads it left busy settle before the training clock starts again.
 PAUSE_SECONDS = 0.2
 
 # (maximum epochs, evaluate every) for each model schedule, per suite.
@@ -104,15 +104,16 @@ TARGET = "implicit ALS"  # whose best validation recall the others race to
 # --------------------------------------------------------------------------
 
 
-def run_setting(peer, setting, split, threads, schedule):
+def run_setting(peer, setting, split, threads, schedule, pause=PAUSE_SECONDS):
     """Train one setting epoch by epoch; return its curve and best snapshot.
 
     The curve holds, at each evaluated epoch, the validation Recall@50 and
     the training seconds so far.  The score function of the best epoch is
-    returned apart (it is not JSON).
+    returned apart (it is not JSON).  ``pause``: untimed seconds after each
+    evaluation.
     """
     max_epochs, every = schedule
-    best = BestEpoch(split, every, max_epochs, pause=PAUSE_SECONDS)
+    best = BestEpoch(split, every, max_epochs, pause=pause)
     peer.train(split[0], setting, n_components=N_COMPONENTS, threads=threads,
                n_epochs=max_epochs, random_state=RANDOM_STATE, after_epoch=best)
     best.stop()
@@ -131,12 +132,12 @@ def test_metrics(split, scores):
             "ndcg@50": at_50["ndcg"]}
 
 
-def run_model(peer, split, threads, schedule, grid):
+def run_model(peer, split, threads, schedule, grid, pause=PAUSE_SECONDS):
     """Every setting of ``grid``; the best on validation is scored on test."""
     peer.warm_up(threads)
     runs, best_scores, chosen = [], None, None
     for setting in grid:
-        run, scores = run_setting(peer, setting, split, threads, schedule)
+        run, scores = run_setting(peer, setting, split, threads, schedule, pause)
         runs.append(run)
         print(f"  {peer.NAME:<15} {format_setting(setting):<32} best epoch "
               f"{run['best_epoch']:>3}: validation Recall@50 "
@@ -196,7 +197,7 @@ def add_seconds_to_target(models):
             (point["seconds"] for point in chosen["curve"] if point["recall"] >= target), None)
 
 
-def run_dataset(name, data_dir, peers, threads, schedules, grids):
+def run_dataset(name, data_dir, peers, threads, schedules, grids, pause=PAUSE_SECONDS):
     """Split, run every available peer, return the dataset's results."""
     X, split = load_split(name, data_dir)
     info = describe_split(X, split)
@@ -207,7 +208,7 @@ def run_dataset(name, data_dir, peers, threads, schedules, grids):
     models = {}
     for peer in peers:
         models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE],
-                                      grids[peer.NAME])
+                                      grids[peer.NAME], pause)
     add_seconds_to_target(models)
     return {"label": DATASET_LABELS[name], "data": info, "models": models,
             "time_to_best_ratios": time_to_best_ratios(models),
@@ -393,6 +394,9 @@ def parse_args(argv=None):
                         help="run only these models (names as in the tables)")
     parser.add_argument("--render", metavar="JSON", help="run nothing: rewrite results.md "
                         "and the plots in --out from a results.json")
+    parser.add_argument("--pause", type=float, default=PAUSE_SECONDS, metavar="SECONDS",
+                        help="untimed pause after each evaluation, so that threads it left "
+                        f"busy settle (default {PAUSE_SECONDS})")
     return parser.parse_args(argv)
 
 
@@ -414,7 +418,8 @@ def main(argv=None):
     print(f"{command}\n{date}; data {data_dir}; {cpu_model()}, {os.cpu_count()} cores; "
           f"{args.threads} threads; load average {os.getloadavg()[0]:.2f}")
     with threadpool_limits(limits=1, user_api="blas"):
-        datasets = {name: run_dataset(name, data_dir, peers, args.threads, schedules, grids)
+        datasets = {name: run_dataset(name, data_dir, peers, args.threads, schedules, grids,
+                                      args.pause)
                     for name in SUITE_DATASETS[args.suite]}
     results = {
         "meta": {"suite": args.suite, "command": command, "date": date,
@@ -422,7 +427,8 @@ def main(argv=None):
                  "machine": machine_description(args.threads),
                  "versions": library_versions(),
                  "schedules": schedules, "n_components": N_COMPONENTS,
-                 "random_state": RANDOM_STATE, "skipped": skipped,
+                 "random_state": RANDOM_STATE, "pause_seconds": args.pause,
+                 "skipped": skipped,
                  "grids": {name: list(grid) for name, grid in grids.items()}},
         "datasets": datasets,
     }
