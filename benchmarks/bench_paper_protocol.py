@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python benchmarks/bench_paper_protocol.py [--data PATH] [--datasets ml-1m citeulike-a]
-        [--max-epochs 80] [--eval-every 5] [--n-jobs 2] [--set NAME=VALUE ...]
+        [--max-epochs 80] [--eval-every 5] [--n-jobs 2] [--seed 0] [--set NAME=VALUE ...]
 
 Protocol (Hsieh et al. 2017, section 5): per user, the observed items are
 split at random 60% train / 20% validation / 20% test, keeping users with at
@@ -13,10 +13,10 @@ uses every user-item pair.
 
 CMLRecommender is trained on the train part with the settings printed (the
 package defaults, K=100, unless ``--set`` changes them, for instance
-``--set n_components=50 --set learning_rate=0.03``), one ``partial_fit``
-per epoch; every ``--eval-every`` epochs (and after the last) its validation
-Recall@50 is measured, and the vectors of the best validation epoch are
-scored on test. Test items are ranked among all items except the user's
+``--set n_components=50 --set learning_rate=0.03``) and ``random_state``
+``--seed``, one ``partial_fit`` per epoch; every ``--eval-every`` epochs
+(and after the last) its validation Recall@50 is measured, and the vectors
+of the best validation epoch are scored on test. Test items are ranked among all items except the user's
 training items (as in the paper), ties counted as their expectation.
 Popularity ranks items by their number of training interactions.
 
@@ -52,7 +52,7 @@ def run_dataset(name, data_dir, args):
     n_components = settings.pop("n_components", 100)
     best = BestEpoch(split, args.eval_every, args.max_epochs)
     cml.train(train, settings, n_components=n_components, threads=args.n_jobs,
-              n_epochs=args.max_epochs, random_state=0, after_epoch=best)
+              n_epochs=args.max_epochs, random_state=args.seed, after_epoch=best)
     print("validation Recall@50 by epoch: "
           + ", ".join(f"{point['epoch']}: {point['recall']:.4f}" for point in best.curve))
     params = CMLRecommender(n_components=n_components, **settings).get_params()
@@ -76,11 +76,13 @@ def main(argv=None):
     parser.add_argument("--max-epochs", type=int, default=80)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="CMLRecommender's random_state")
     add_setting_option(parser)
     args = parser.parse_args(argv)
     args.settings = dict(args.settings)
     data_dir = find_data_dir(args.data)
-    print(f"data: {data_dir}; {utc_now()}; {os.cpu_count()} cores, n_jobs={args.n_jobs}")
+    print(f"data: {data_dir}; {utc_now()}; {os.cpu_count()} cores, n_jobs={args.n_jobs}, "
+          f"seed {args.seed}")
     for name in args.datasets:
         run_dataset(name, data_dir, args)
 

@@ -4,9 +4,7 @@
 Numba kernels on CPU; see its docstring and the documentation in ``docs/``.
 """
 
-from ._estimator import CMLRecommender
-from ._persistence import load_model
-
-__version__ = "0.1.0.dev0"
+from ._estimator import CMLRecommender, load_model
+from ._version import __version__
 
 __all__ = ["CMLRecommender", "__version__", "load_model"]

@@ -1,16 +1,16 @@
-"""Approximate nearest items: an index of the item vectors behind the top-k hook.
+"""Approximate nearest items: an index of the item vectors, with the exact contract.
 
 ``search="nndescent"`` answers ``recommend``, ``predict`` and
 ``kneighbors_items`` from a k-nearest-neighbour graph of the item vectors
 (pynndescent, Euclidean: CML's distance needs no transform), built on
 first use and kept until the vectors change.  The contract is that of
-``_topk.top_k_nearest``: excluded items never come back, rows are sorted by
+``_topk.exact_top_k``: excluded items never come back, rows are sorted by
 distance then item, and a row is padded with -1 only when fewer items are
 eligible.  The graph knows nothing of exclusions, so each query asks for
-``k`` plus its number of excluded items and drops them; a query that would
-have to ask for more than a small share of the catalogue (where the exact
-search is cheaper), or whose approximate list comes up short, is answered
-by the exact search instead.
+``k`` plus its number of excluded items and drops them
+(``approximate_top_k``); a query whose approximate list comes up short is
+answered by the exact search instead.  Which queries a graph answers at all
+is one rule, ``graph_answers``, that the query side (``_query``) applies.
 """
 
 from importlib.util import find_spec
@@ -28,8 +28,21 @@ from ._topk import BATCH_ENTRIES, exact_top_k
 EXACT_SHARE = 0.02
 
 
+def graph_width(n_asked):
+    """Items a graph is asked for, for ``n_asked``: the power of two at or
+    above it, so that queries share few calls at little over-asking."""
+    return 2 ** np.ceil(np.log2(np.maximum(n_asked, 1))).astype(np.int64)
+
+
+def graph_answers(n_asked, n_items):
+    """Whether an approximate search answers a query that needs ``n_asked``
+    items (its answer plus the items it excludes), else the exact search,
+    cheaper for a wide query: the one rule between the two."""
+    return graph_width(n_asked) <= EXACT_SHARE * n_items
+
+
 class NNDescentIndex:
-    """A pynndescent graph of ``item_embeddings``, queried as ``top_k_nearest``.
+    """A pynndescent graph of ``item_embeddings``, queried as ``exact_top_k``.
 
     Parameters
     ----------
@@ -44,6 +57,7 @@ class NNDescentIndex:
         Threads that build the graph (queries run on one).
     """
 
+    approximate = True
     # The graph's degree and the query's search breadth (pynndescent's
     # defaults), measured on MovieLens-1M in docs/performance.md.
     DEFAULT_PARAMS = {"n_neighbors": 30, "epsilon": 0.1}
@@ -99,7 +113,7 @@ class NNDescentIndex:
             params[name] == value for name, value in self.build_params.items())
 
     def top_k(self, queries, k, exclude, params):
-        """``(distances, indices)`` as ``top_k_nearest`` returns them."""
+        """``(distances, indices)`` as ``exact_top_k`` returns them."""
 
         def search(rows, width):
             return self.graph.query(queries[rows], k=width, epsilon=params["epsilon"])
@@ -107,39 +121,14 @@ class NNDescentIndex:
         return approximate_top_k(search, queries, self.item_embeddings, k, exclude)
 
 
-# Approximate searches, by the name ``CMLRecommender(search=...)`` gives them.
-INDEXES = {"nndescent": NNDescentIndex}
-SEARCHES = ("exact", *INDEXES)
-
-
-def check_search(search, search_params):
-    """The parameters of ``search``, checked: ``{}`` for the exact search."""
-    if search_params is not None and not isinstance(search_params, dict):
-        raise TypeError(f"search_params must be a dict or None, got {search_params!r}.")
-    return {} if search == "exact" else INDEXES[search].check_params(search_params)
-
-
-def graph_width(n_asked):
-    """Items a search is asked for, for ``n_asked``: the power of two at or
-    above it, so that queries share few calls at little over-asking."""
-    return 2 ** np.ceil(np.log2(np.maximum(n_asked, 1))).astype(np.int64)
-
-
-def graph_may_answer(n_asked, n_items):
-    """Whether the graph answers a query that needs ``n_asked`` items (else
-    the exact search, cheaper for a wide query)."""
-    return graph_width(n_asked) <= EXACT_SHARE * n_items
-
-
 def approximate_top_k(search, queries, item_embeddings, k, exclude):
-    """``top_k_nearest``'s answer from an approximate ``search(rows, width)``.
+    """``exact_top_k``'s answer from an approximate ``search(rows, width)``.
 
     ``search`` returns, for the queries of ``rows``, ``width`` item indices
     (-1 where it found fewer) and their distances, nearest first; it knows
     nothing of ``exclude``.  So each query asks for ``k`` plus its excluded
-    items and drops them; a query that would ask for more than
-    ``EXACT_SHARE`` of the items, or whose answer comes up short, is
-    answered by ``exact_top_k``.
+    items (rounded up by ``graph_width``) and drops them; a query whose
+    answer comes up short is answered by ``exact_top_k``.
     """
     n_queries, n_items = queries.shape[0], item_embeddings.shape[0]
     n_selected = min(k, n_items)
@@ -149,10 +138,9 @@ def approximate_top_k(search, queries, item_embeddings, k, exclude):
         return distances, indices
     n_excluded = np.zeros(n_queries, np.int64) if exclude is None else np.diff(exclude[0])
     widths = graph_width(n_selected + n_excluded)
-    approximate = graph_may_answer(n_selected + n_excluded, n_items)
-    short = [np.flatnonzero(~approximate)]
-    for width in np.unique(widths[approximate]):
-        same_width = np.flatnonzero(approximate & (widths == width))
+    short = []
+    for width in np.unique(widths):
+        same_width = np.flatnonzero(widths == width)
         # Chunks of about BATCH_ENTRIES answers, as the exact search's batches.
         step = max(1, BATCH_ENTRIES // int(width))
         for start in range(0, same_width.size, step):
@@ -168,7 +156,7 @@ def approximate_top_k(search, queries, item_embeddings, k, exclude):
     fallback = np.concatenate(short)
     if fallback.size:
         distances[fallback], indices[fallback] = exact_top_k(
-            queries[fallback], item_embeddings, k, _rows_of(exclude, fallback)
+            queries[fallback], item_embeddings, k, rows_of(exclude, fallback)
         )
     return distances, indices
 
@@ -180,7 +168,7 @@ def _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected):
     found_dist = found_dist.astype(np.float32, copy=True)
     found_dist[found < 0] = np.inf
     if exclude is not None:
-        indptr, excluded = _rows_of(exclude, rows)
+        indptr, excluded = rows_of(exclude, rows)
         local = np.repeat(np.arange(rows.size, dtype=np.int64), np.diff(indptr))
         excluded_keys = np.unique(local * n_items + excluded)
         found_keys = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + found
@@ -191,7 +179,7 @@ def _drop_excluded(found, found_dist, rows, exclude, n_items, n_selected):
     return np.where(np.isfinite(best_dist), best, -1), best_dist
 
 
-def _rows_of(exclude, rows):
+def rows_of(exclude, rows):
     """The CSR structure ``exclude`` restricted to ``rows``, or None."""
     if exclude is None:
         return None

@@ -156,7 +156,7 @@ def top_k_by_score(user_vectors, user_items, candidates, new_rows, content, cont
     """The ``k`` best candidates for each user by
     ``-|u - p|^2 / max_norm^2 + content_weight * cos(profile_u, x)``.
 
-    Returns ``(distances, indices)`` as ``top_k_nearest`` does: Euclidean
+    Returns ``(distances, indices)`` as ``_topk.exact_top_k`` does: Euclidean
     distances of the returned items (ranked by score, so not necessarily
     ascending) and their indices, best first (equal scores in item order).
     """

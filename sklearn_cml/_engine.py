@@ -1,13 +1,15 @@
-"""The training engine: the state of a model in training, and the loop over epochs.
+"""The training engine: the optimiser's state, the loop over epochs, fold-in.
 
-The estimator validates its parameters and inputs, then hands them here.
-The engine keeps everything training updates in one ``TrainingState``,
-runs the epochs (the solver's pass over the pairs with the covariance
-step between chunks, the feature pass, the checks that training did not
-break down, the running means of the epochs' vectors, early stopping and
-progress), and places new users (fold-in, the solver's steps with the items
-frozen) and new items (the feature MLP).  It reads hyperparameters from
-``params``, anything with the estimator's parameters as attributes.
+The estimator validates its parameters and inputs, builds a
+``_config.Config`` and hands both here.  The engine keeps everything
+training updates in one ``TrainingState`` (the SGD vectors, their AdaGrad
+sums, the random states, the running means, the epoch counter), runs the
+epochs (the solver's pass over the pairs with the covariance step between
+chunks, the feature pass, the checks that training did not break down, the
+running means of the epochs' vectors, early stopping and progress), turns
+a state into the ``_model.FittedModel`` that queries read
+(``fitted_model``), and places new users against a fitted model's frozen
+items (fold-in, the solver's own step: ``_solvers.fold_in``).
 """
 
 import dataclasses
@@ -17,17 +19,26 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from ._content import fit_content
 from ._covariance import covariance_step
-from ._features import FeatureStep, embed_items, feature_epoch, initial_encoder
+from ._features import FeatureStep, feature_epoch, initial_encoder
 from ._interactions import Interactions, to_interactions
 from ._losses import LOSSES
+from ._model import FittedModel, History
 from ._progress import EpochReport, compilation_notice, early_stopping_summary
 from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
 from ._sampling import SAMPLER_TYPES, make_sampler, popularity_sampler, sampler_type
-from ._solvers import solver_for
-from ._steps import Embeddings, Optimizer, broken_rows, clip_rows, update_running_mean
-from ._threads import effective_n_threads, thread_limits
+from ._solvers import fold_in as solver_fold_in
+from ._steps import (
+    FLOAT32_HEADROOM,
+    Embeddings,
+    Optimizer,
+    broken_rows,
+    clip_rows,
+    update_running_mean,
+)
+from ._threads import thread_limits
 from .metrics import embedding_scores, ranking_metrics
 from .model_selection import train_test_split
 
@@ -40,18 +51,15 @@ N_BLOCKS = 64
 # steps are not all of size learning_rate (as in TensorFlow's Adagrad).
 INITIAL_GRAD_SQ = 0.1
 
-# Parameters or inputs this many times off the scale of the unit ball make
-# float32 overflow; ``divergence_cause`` names them.
-FLOAT32_HEADROOM = 1e6
-
 
 @dataclass
 class TrainingState:
-    """Everything training updates, and what the fitted model answers with.
+    """Everything training updates: the optimiser's state.
 
     ``user_embeddings`` and ``item_embeddings`` are the vectors SGD moves;
     ``user_average`` and ``item_average`` their running means over the last
-    ``n_averaged`` epochs (None while nothing is averaged).
+    ``n_averaged`` epochs (None while nothing is averaged).  ``fitted_model``
+    turns a state into what queries read.
     """
 
     user_embeddings: np.ndarray
@@ -62,9 +70,6 @@ class TrainingState:
     feature_rng_states: np.ndarray  # one per block of the feature epochs
     seed: int  # the root of every random stream (``_rng.stream_seed``)
     median_user_count: float  # items of the median training user
-    # Mean of each interaction_weight transform of X's values in training:
-    # fold-in divides new users' values by it (``_weights.fold_in_weights``).
-    value_scales: dict = field(default_factory=dict)
     encoder: object = None  # ``_features.Encoder`` with item features
     encoder_grad_sq: object = None  # ``_features.EncoderGradSq``
     user_average: np.ndarray = None
@@ -122,17 +127,49 @@ class TrainingState:
     def resumed(self):
         """A copy to train further (``partial_fit``), so that a failed epoch
         changes nothing; validation scores start anew."""
-        if self.user_grad_sq is None:
-            raise ValueError(
-                "This model was loaded from a model file, which keeps what the model "
-                "answers with but not its optimiser state, so partial_fit cannot continue "
-                "its training. Call fit to train anew; to continue training a model "
-                "later, pickle it instead."
-            )
         copy = dataclasses.replace(self, **self.checkpoint(), loss_curve=list(self.loss_curve),
                                    feature_loss_curve=list(self.feature_loss_curve))
         copy.validation_scores, copy.best_epoch = [], None
         return copy
+
+
+def resume(state):
+    """``state.resumed()``, or the refusal for a model loaded from a file
+    (``state`` None), which has no optimiser state to continue from."""
+    if state is None:
+        raise ValueError(
+            "This model was loaded from a model file, which keeps what the model "
+            "answers with but not its optimiser state, so partial_fit cannot continue "
+            "its training. Call fit to train anew; to continue training a model "
+            "later, pickle it instead."
+        )
+    return state.resumed()
+
+
+def fitted_model(state, data, features=None, *, cold_start=None, value_scales, ids=(None, None),
+                 item_names=None):
+    """The ``FittedModel`` of a trained state, on the training ``data``.
+
+    ``features`` (``FeatureRows``) are the items' features, from which the
+    content model is fitted; ``cold_start`` says how new items are placed
+    from them.
+    """
+    users, items = state.model_vectors()
+    # Training pairs per item: fold-in draws negatives by this popularity.
+    item_counts = np.bincount(data.indices, minlength=data.n_items)
+    history = History(state.n_iter, list(state.loss_curve), list(state.feature_loss_curve),
+                      list(state.validation_scores), state.best_epoch)
+    has_features = features is not None
+    return FittedModel(
+        user_embeddings=users, item_embeddings=items, item_counts=item_counts,
+        # A copy: data.indices may be the caller's X.indices.
+        user_items=data.to_csr(copy=True), seed=state.seed,
+        median_user_count=state.median_user_count, value_scales=value_scales,
+        history=history, user_ids=ids[0], item_ids=ids[1], item_names=item_names,
+        cold_start=cold_start if has_features else None,
+        content=fit_content(features, item_counts) if has_features else None,
+        encoder=state.encoder,
+    )  # fmt: skip
 
 
 def _copy(value):
@@ -143,17 +180,17 @@ def _copy(value):
     return value
 
 
-def initial_state(data, params, features=None):
-    """Fresh vectors and optimiser state, all derived from ``params.random_state``."""
-    seed = int(check_random_state(params.random_state).randint(np.iinfo(np.int32).max))
+def initial_state(data, config, features=None):
+    """Fresh vectors and optimiser state, all derived from ``config.random_state``."""
+    seed = int(check_random_state(config.random_state).randint(np.iinfo(np.int32).max))
     rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
-    n_components = params.n_components
+    n_components = config.n_components
     scale = np.float32(1.0 / np.sqrt(n_components))
 
     def initial_vectors(n_rows):
         vectors = rng.standard_normal((n_rows, n_components), dtype=np.float32)
         vectors *= scale
-        clip_rows(vectors, params.max_norm)
+        clip_rows(vectors, config.max_norm)
         return vectors
 
     state = TrainingState(
@@ -168,37 +205,37 @@ def initial_state(data, params, features=None):
     )
     if features is not None:
         state.encoder, state.encoder_grad_sq = initial_encoder(
-            features.n_features, params.hidden_size, n_components,
+            features.n_features, config.hidden_size, n_components,
             features.indices.shape[0] / max(data.n_items, 1), rng,
         )  # fmt: skip
     return state
 
 
-def fit(data, params, features=None, weights=None):
+def fit(data, config, features=None, weights=None):
     """A model trained from scratch on ``data`` (``Interactions``): its state.
 
     ``weights`` (float32, aligned with ``data.indices``; None: all 1)
-    weigh the pairs.  With ``params.early_stopping``, part of each user's
+    weigh the pairs.  With ``config.early_stopping``, part of each user's
     interactions is held out, and the state of the best epoch on it is kept.
     """
-    if not params.early_stopping:
-        state = initial_state(data, params, features)
-        train(state, data, params, params.n_epochs, features, weights=weights)
+    if not config.early_stopping:
+        state = initial_state(data, config, features)
+        train(state, data, config, config.n_epochs, features, weights=weights)
         return state
-    train_part, validation, train_weights = _validation_split(data, params, weights)
-    state = initial_state(train_part, params, features)
-    stopper = EarlyStopping(train_part, validation, params.top_k, params.n_iter_no_change,
-                            params.tol, params.validation_interval, params.n_epochs)
-    train(state, train_part, params, params.n_epochs, features, after_epoch=stopper,
+    train_part, validation, train_weights = _validation_split(data, config, weights)
+    state = initial_state(train_part, config, features)
+    stopper = EarlyStopping(train_part, validation, config.top_k, config.n_iter_no_change,
+                            config.tol, config.validation_interval, config.n_epochs)
+    train(state, train_part, config, config.n_epochs, features, after_epoch=stopper,
           weights=train_weights)
     state.restore(stopper.best)
-    if params.verbose:
-        print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, params.top_k),
+    if config.verbose:
+        print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, config.top_k),
               flush=True)
     return state
 
 
-def _validation_split(data, params, weights):
+def _validation_split(data, config, weights):
     """``(train, validation, train_weights)`` for early stopping.
 
     The split runs on a matrix whose values are the pairs' positions plus
@@ -207,7 +244,7 @@ def _validation_split(data, params, weights):
     positions = np.arange(1, data.n_interactions + 1, dtype=np.float64)
     parts = train_test_split(
         sp.csr_matrix((positions, data.indices, data.indptr), shape=(data.n_users, data.n_items)),
-        test_size=params.validation_fraction, random_state=params.random_state,
+        test_size=config.validation_fraction, random_state=config.random_state,
     )  # fmt: skip
     (train_part, kept), (validation, _) = (to_interactions(part, with_values=True)
                                            for part in parts)
@@ -265,7 +302,7 @@ class EarlyStopping:
         return self.stopped
 
 
-def train(state, data, params, n_epochs, features=None, after_epoch=None, weights=None):
+def train(state, data, config, n_epochs, features=None, after_epoch=None, weights=None):
     """Run up to ``n_epochs`` epochs on ``state``, in place.
 
     Each epoch is the solver's pass over the pairs of ``data``, each pair's
@@ -276,21 +313,19 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None, weight
     stops training by returning True.  Raises FloatingPointError, naming the
     cause, if training breaks down.
     """
-    n_threads = effective_n_threads(params.n_jobs)
+    n_threads = config.n_threads
     block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
-    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
+    optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
 
     def covariance(state):
-        if params.covariance_weight > 0:
-            covariance_step(state.embeddings(), params.covariance_weight, optimizer)
+        if config.covariance_weight > 0:
+            covariance_step(state.embeddings(), config.covariance_weight, optimizer)
 
-    loss = LOSSES[params.loss]
-    solver = solver_for(params, loss)
-    report = _start_report(state, params, n_epochs, solver, loss, after_epoch)
-    epoch = solver.make_epoch(
-        loss, data, _unit_weights(data) if weights is None else weights, params,
-        make_sampler(data.indices, data.n_items, params.negative_sampling_exponent),
-        state.median_user_count, n_threads, state.item_embeddings.shape[1], covariance,
+    report = _start_report(state, config, n_epochs, after_epoch)
+    epoch = config.solver.make_epoch(
+        config, data, _unit_weights(data) if weights is None else weights,
+        make_sampler(data.indices, data.n_items, config.negative_sampling_exponent),
+        state.median_user_count, covariance,
     )  # fmt: skip
     with thread_limits(n_threads):
         for _ in range(n_epochs):
@@ -299,13 +334,13 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None, weight
             n_validations = len(state.validation_scores)
             block_losses[:] = 0.0
             epoch(state, block_losses)
-            check_trained(state, block_losses, "embedding loss", params)
+            check_trained(state, block_losses, "embedding loss", config)
             if features is not None:
-                feature_loss = _feature_pass(state, features, params)
+                feature_loss = _feature_pass(state, features, config)
                 state.feature_loss_curve.append(feature_loss)
-                check_trained(state, feature_loss, "feature loss", params, features)
+                check_trained(state, feature_loss, "feature loss", config, features)
             state.n_iter += 1
-            state.average_epoch(int(params.average))
+            state.average_epoch(config.average)
             state.loss_curve.append(float(block_losses.sum()) / data.n_interactions)
             if report is not None:
                 report.end_training()
@@ -318,34 +353,35 @@ def train(state, data, params, n_epochs, features=None, after_epoch=None, weight
                 break
 
 
-def _start_report(state, params, n_epochs, solver, loss, after_epoch):
+def _start_report(state, config, n_epochs, after_epoch):
     """With ``verbose``: say whether Numba is about to compile, and return
     the ``EpochReport`` that prints each epoch (None when silent)."""
-    if not params.verbose:
+    if not config.verbose:
         return None
+    loss = config.loss
     variants = [
         (loss.parameters_type, [known.parameters_type for known in LOSSES.values()]),
-        (sampler_type(params.negative_sampling_exponent), SAMPLER_TYPES),
+        (sampler_type(config.negative_sampling_exponent), SAMPLER_TYPES),
     ]
-    kernels = (*solver.epoch_kernels(loss), covariance_step,
+    kernels = (*config.solver.epoch_kernels(loss), covariance_step,
                *getattr(after_epoch, "KERNELS", ()))
     notice = compilation_notice(kernels, variants)
     if notice is not None:
         print(notice, flush=True)
     interval = getattr(after_epoch, "interval", None)
-    return EpochReport(state.n_iter + n_epochs, params.top_k, interval,
+    return EpochReport(state.n_iter + n_epochs, config.top_k, interval,
                        compiling=notice is not None)
 
 
-def _feature_pass(state, features, params):
+def _feature_pass(state, features, config):
     """One pass of the feature loss over all items; its mean per item."""
     n_items = state.item_embeddings.shape[0]
     item_order = np.empty(n_items, dtype=np.int32)
     random_permutation(item_order, stream_seed(state.seed, "feature order", state.n_iter))
     block_losses = np.zeros(N_BLOCKS, dtype=np.float64)
-    step = FeatureStep(np.float32(params.feature_weight), np.float32(params.feature_learning_rate),
-                       np.float32(params.learning_rate), np.float32(params.max_norm),
-                       np.float32(1.0 - params.dropout))
+    step = FeatureStep(np.float32(config.feature_weight), np.float32(config.feature_learning_rate),
+                       np.float32(config.learning_rate), np.float32(config.max_norm),
+                       np.float32(1.0 - config.dropout))
     feature_epoch(item_order, features, state.item_embeddings, state.item_grad_sq,
                   state.encoder, state.encoder_grad_sq, step, state.feature_rng_states,
                   block_losses)
@@ -355,7 +391,7 @@ def _feature_pass(state, features, params):
 # ------------------------------------------------------------ breakdowns
 
 
-def check_trained(state, losses, stage, params, features=None):
+def check_trained(state, losses, stage, config, features=None):
     """Raise FloatingPointError if ``stage`` of the epoch blew up or stalled.
 
     Checks the loss, the vectors (finite, none collapsed to zero), the
@@ -375,7 +411,7 @@ def check_trained(state, losses, stage, params, features=None):
     if problems:
         raise FloatingPointError(
             f"Training broke down at epoch {state.n_iter + 1}, in the {stage}: "
-            f"{'; '.join(problems)}. {divergence_cause(stage, params, features)}"
+            f"{'; '.join(problems)}. {divergence_cause(stage, config, features)}"
         )
 
 
@@ -394,7 +430,7 @@ def vector_problems(vectors, accumulators):
     return problems
 
 
-def divergence_cause(stage, params, features=None):
+def divergence_cause(stage, config, features=None):
     """The parameters or input most likely behind a breakdown in ``stage``.
 
     Values more than ``FLOAT32_HEADROOM`` times off their useful scale (the
@@ -410,80 +446,61 @@ def divergence_cause(stage, params, features=None):
                 "them to about unit size, for example with sklearn.preprocessing.normalize."
             )
         return (
-            f"Lower feature_learning_rate (now {params.feature_learning_rate}) or "
-            f"feature_weight (now {params.feature_weight})."
+            f"Lower feature_learning_rate (now {config.feature_learning_rate}) or "
+            f"feature_weight (now {config.feature_weight})."
         )
     causes = []
-    if params.learning_rate > np.sqrt(FLOAT32_HEADROOM):
-        causes.append(f"learning_rate={params.learning_rate}, far above useful values "
+    if config.learning_rate > np.sqrt(FLOAT32_HEADROOM):
+        causes.append(f"learning_rate={config.learning_rate}, far above useful values "
                       "(about 0.01 to 1): lower the learning rate")
-    ball = 4.0 * params.max_norm**2
-    if not 1.0 / FLOAT32_HEADROOM <= params.max_norm <= FLOAT32_HEADROOM:
-        causes.append(f"max_norm={params.max_norm}: keep the vectors in a ball of "
+    if not 1.0 / FLOAT32_HEADROOM <= config.max_norm <= FLOAT32_HEADROOM:
+        causes.append(f"max_norm={config.max_norm}: keep the vectors in a ball of "
                       "radius about 1")
-    elif params.loss == "softmax" and params.temperature * FLOAT32_HEADROOM < ball:
-        causes.append(f"temperature={params.temperature}, far below the squared "
-                      f"distances it divides (up to 4 * max_norm**2 = {ball:g}): use "
-                      f"a temperature of about {0.1 * ball:g} to {ball:g}")
-    elif params.margin > FLOAT32_HEADROOM * ball:
-        causes.append(f"margin={params.margin}, far above the squared distances in the "
-                      f"ball (at most 4 * max_norm**2 = {ball:g})")
-    if params.covariance_weight > FLOAT32_HEADROOM:
-        causes.append(f"covariance_weight={params.covariance_weight}: use a weight of "
+    else:
+        causes.extend(config.loss.overflow_causes(config))
+    if config.covariance_weight > FLOAT32_HEADROOM:
+        causes.append(f"covariance_weight={config.covariance_weight}: use a weight of "
                       "about 1")
     if not causes:
-        return f"Lower the learning rate (learning_rate={params.learning_rate})."
+        return f"Lower the learning rate (learning_rate={config.learning_rate})."
     return f"The cause is {'; and '.join(causes)}."
 
 
-# ------------------------------------------------------ new users and items
+# ------------------------------------------------------------- new users
 
 
-def fold_in(state, data, params, item_counts, weights=None):
-    """Vectors of new users (rows of ``data``) against the model's frozen items.
+def fold_in(model, data, config, weights=None):
+    """Vectors of new users (rows of ``data``) against ``model``'s frozen items.
 
-    Each row starts at the centroid of its items (the mean user when it has
-    none) and is moved by the solver's steps with the items frozen, its
-    pairs weighted by ``weights`` (None: all 1); negatives are drawn as in
-    training, from the popularity of the items: ``item_counts``, int64, the
-    training pairs of each item.
+    ``model`` is a ``FittedModel``.  Each row starts at the centroid of its
+    items (the mean user when it has none) and is moved by the solver's
+    steps with the items frozen (``_solvers.fold_in``), its pairs weighted
+    by ``weights`` (None: all 1); negatives are drawn as in training, from
+    the popularity of the items in the training pairs.
     """
-    users_fitted, items = state.model_vectors()
+    items = model.item_embeddings
     counts = np.diff(data.indptr)
     users = np.asarray(data.to_csr() @ items, dtype=np.float32)
     has_items = counts > 0
     users[has_items] /= counts[has_items, None].astype(np.float32)
-    users[~has_items] = users_fitted.mean(axis=0)
-    clip_rows(users, params.max_norm)
+    users[~has_items] = model.user_embeddings.mean(axis=0)
+    clip_rows(users, config.max_norm)
     grad_sq = np.full(data.n_users, INITIAL_GRAD_SQ, np.float32)
     # The steps are compiled with their item updates (not run here), which
     # a read-only array (a memory-mapped model) cannot be typed for.
     frozen = items if items.flags.writeable else items.copy()
     embeddings = Embeddings(users, grad_sq, frozen, np.empty(0, np.float32))
     rng_states = row_hash_states(data.indptr, data.indices,
-                                 stream_seed(state.seed, "fold-in rows"))
-    sampler = popularity_sampler(item_counts, params.negative_sampling_exponent)
-    n_threads = effective_n_threads(params.n_jobs)
-    with thread_limits(n_threads):
-        loss = LOSSES[params.loss]
-        solver_for(params, loss).fold_in(
-            loss, data, _unit_weights(data) if weights is None else weights, embeddings,
-            params, sampler, state.median_user_count, n_threads, rng_states,
-        )  # fmt: skip
+                                 stream_seed(model.seed, "fold-in rows"))
+    sampler = popularity_sampler(model.item_counts, config.negative_sampling_exponent)
+    with thread_limits(config.n_threads):
+        solver_fold_in(config, data, _unit_weights(data) if weights is None else weights,
+                       embeddings, sampler, model.median_user_count, rng_states)
         problems = vector_problems((users,), (grad_sq,))
     if problems:
         raise FloatingPointError(f"Placing the new users broke down: {'; '.join(problems)}. "
-                                 f"{divergence_cause('embedding loss', params)}")
+                                 f"{divergence_cause('embedding loss', config)}")
     return users
-
-
-def place_items(state, features, params):
-    """``f(x)`` of each row of ``features`` (``FeatureRows``), in the ball."""
-    vectors = np.empty((features.indptr.shape[0] - 1, state.encoder.b2.shape[0]),
-                       dtype=np.float32)
-    with thread_limits(effective_n_threads(params.n_jobs)):
-        embed_items(features, state.encoder, np.float32(params.max_norm), vectors)
-    return vectors
 
 
 def _unit_weights(data):
@@ -498,5 +515,5 @@ def _median_user_count(indptr):
     return float(np.median(counts)) if counts.size else 1.0
 
 
-__all__ = ["Interactions", "TrainingState", "fit", "fold_in", "initial_state", "place_items",
-           "train"]
+__all__ = ["Interactions", "TrainingState", "fit", "fitted_model", "fold_in", "initial_state",
+           "resume", "train"]

@@ -1,31 +1,28 @@
 """CMLRecommender: parameters, validation and the public methods.
 
-Training and fold-in run in ``_engine``; this module validates what users
-pass and publishes what the engine returns.
+The estimator checks what users pass, builds the typed ``_config.Config``
+of its parameters, and hands the work on: training and fold-in to
+``_engine``, queries to ``_query``, files to ``_persistence``.  What it has
+learnt is one ``_model.FittedModel``, which its fitted attributes read.
 """
 
 from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine
-from ._ann import INDEXES, SEARCHES, check_search, graph_may_answer
-from ._content import feature_matrix, fit_content, place_by_neighbors, tfidf_rows, top_k_by_score
+from . import _engine, _persistence, _query
+from ._config import training_config
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
 from ._ids import IdLookup
 from ._interactions import validate_count, validate_ids, validate_interactions
 from ._losses import LOSSES
-from ._rng import stream_seed
 from ._solvers import SOLVERS
-from ._threads import effective_n_threads
-from ._topk import BATCH_ENTRIES, top_k_nearest
 from ._weights import INTERACTION_WEIGHTS, fold_in_weights, pair_weights
 from .metrics import make_ranking_scorer
 
@@ -38,6 +35,32 @@ class _Integer(Interval):
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+class _Fitted:
+    """A fitted attribute: a view of the estimator's ``FittedModel``.
+
+    What the model learnt is defined once, in the ``FittedModel``; the
+    attribute reads it (``read(model)``), and is missing (AttributeError)
+    until ``fit``.
+    """
+
+    def __init__(self, read):
+        self.read = read
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, estimator, owner=None):
+        if estimator is None:
+            return self
+        model = estimator.__dict__.get("_model")
+        if model is None:
+            raise AttributeError(
+                f"This {type(estimator).__name__} is not fitted yet, so it has no "
+                f"{self.name}: call fit first."
+            )
+        return self.read(model)
 
 
 class CMLRecommender(DocLinkMixin, BaseEstimator):
@@ -362,7 +385,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         "validation_interval": [_Integer(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "top_k": [_Integer(1, None, closed="left")],
-        "search": [StrOptions(set(SEARCHES))],
+        "search": [StrOptions(_query.SEARCHES.keys())],
         "search_params": [dict, None],
         "score_holdout": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
@@ -463,6 +486,31 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
+    # ---------------------------------------------------- fitted attributes
+
+    # Views of the fitted model (``_model.FittedModel``), documented above.
+    user_embeddings_ = _Fitted(lambda model: model.user_embeddings)
+    item_embeddings_ = _Fitted(lambda model: model.item_embeddings)
+    user_items_ = _Fitted(lambda model: model.user_items)
+    user_ids_ = _Fitted(lambda model: model.user_ids)
+    item_ids_ = _Fitted(lambda model: model.item_ids)
+    n_iter_ = _Fitted(lambda model: model.history.n_iter)
+    loss_curve_ = _Fitted(lambda model: model.history.loss_curve)
+    validation_scores_ = _Fitted(lambda model: model.history.validation_scores or None)
+    best_validation_score_ = _Fitted(
+        lambda model: max(model.history.validation_scores, default=None))
+    best_epoch_ = _Fitted(lambda model: model.history.best_epoch)
+    feature_encoder_ = _Fitted(
+        lambda model: None if model.encoder is None else model.encoder._asdict())
+    feature_idf_ = _Fitted(
+        lambda model: None if model.content is None else model.content.tfidf.idf_)
+    n_item_features_in_ = _Fitted(lambda model: model.n_item_features)
+    feature_loss_curve_ = _Fitted(
+        lambda model: None if model.encoder is None else model.history.feature_loss_curve)
+
+    def __sklearn_is_fitted__(self):
+        return "_model" in self.__dict__
+
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -520,7 +568,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         >>> model.fit(X, sample_weight=weights).user_embeddings_.shape
         (100, 8)
         """
-        check_search(self.search, self.search_params)  # before training, not after
+        _query.check_search(self.search, self.search_params)  # before training, not after
         with _unchanged_on_error(self):
             data, values = validate_interactions(self, X, reset=True, with_values=True)
             self._check_trainable(data)
@@ -530,10 +578,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             if item_features is not None:
                 features = validate_item_features(item_features, data.n_items)
             ids = _ids_of(X)
-            state = _engine.fit(data, self, self._network_features(features), weights)
-            state.value_scales = value_scales
-            self._store(state, data, features)
-            self.user_ids_, self.item_ids_ = ids
+            config = training_config(self.get_params(deep=False), data)
+            training = _engine.fit(data, config, self._network_features(features), weights)
+            self._keep(training, data, features, value_scales, ids)
         return self
 
     def _network_features(self, features):
@@ -566,33 +613,33 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self : CMLRecommender
             The updated estimator.
         """
-        check_search(self.search, self.search_params)
+        _query.check_search(self.search, self.search_params)
         with _unchanged_on_error(self):
-            first_call = not hasattr(self, "user_embeddings_")
+            first_call = not self.__sklearn_is_fitted__()
             data, values = validate_interactions(self, X, reset=first_call, with_values=True)
             self._check_trainable(data)
             weights, value_scales = pair_weights(data, values, self.interaction_weight,
                                                 sample_weight)
             features = self._partial_fit_features(item_features, data, first_call)
+            config = training_config(self.get_params(deep=False), data)
             if first_call:
                 ids = _ids_of(X)
-                state = _engine.initial_state(data, self, self._network_features(features))
+                training = _engine.initial_state(data, config,
+                                                 self._network_features(features))
             else:
                 self._check_fitted()
-                if data.n_users != self.user_embeddings_.shape[0]:
+                if data.n_users != self._model.n_users:
                     raise ValueError(
                         f"X has {data.n_users} users (rows) but the model was fitted on "
-                        f"{self.user_embeddings_.shape[0]}. partial_fit continues "
+                        f"{self._model.n_users}. partial_fit continues "
                         "training on the same users; use fit to start again, or "
                         "transform to place new users."
                     )
                 ids = self._check_same_ids(X)
-                state = self._state.resumed()
-            state.value_scales = value_scales
-            _engine.train(state, data, self, 1, self._network_features(features),
+                training = _engine.resume(self._training)
+            _engine.train(training, data, config, 1, self._network_features(features),
                           weights=weights)
-            self._store(state, data, features)
-            self.user_ids_, self.item_ids_ = ids
+            self._keep(training, data, features, value_scales, ids)
         return self
 
     def _check_same_ids(self, X):
@@ -635,11 +682,12 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         # while they are those that fit validated.
         if self._parameter_values() != getattr(self, "_fitted_parameters", None):
             self._validate_params()
-        fitted_values = {"n_components": self.item_embeddings_.shape[1]}
-        if self.n_item_features_in_ is not None:
-            fitted_values["cold_start"] = self._fitted_cold_start
-        if self.feature_encoder_ is not None:
-            fitted_values["hidden_size"] = self.feature_encoder_["b1"].shape[0]
+        model = self._model
+        fitted_values = {"n_components": model.n_components}
+        if model.cold_start is not None:
+            fitted_values["cold_start"] = model.cold_start
+        if model.encoder is not None:
+            fitted_values["hidden_size"] = model.encoder.b1.shape[0]
         for name, fitted in fitted_values.items():
             if getattr(self, name) != fitted:
                 raise ValueError(
@@ -658,33 +706,18 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                 "Pass a matrix where positive values mark interactions."
             )
 
-    def _store(self, state, data, features=None):
-        """Keep a trained state, and publish it as fitted attributes."""
-        self._state = state
+    def _keep(self, training, data, features, value_scales, ids):
+        """Keep what training made: the optimiser's state (for ``partial_fit``)
+        and the fitted model of it (for everything else)."""
+        model = _engine.fitted_model(
+            training, data, features, cold_start=self.cold_start, value_scales=value_scales,
+            ids=ids, item_names=getattr(self, "feature_names_in_", None),
+        )  # fmt: skip
+        self._attach(training, model)
+
+    def _attach(self, training, model):
+        self._training, self._model = training, model
         self._fitted_parameters = self._parameter_values()
-        self.user_embeddings_, self.item_embeddings_ = state.model_vectors()
-        # Training may have moved the vectors in place: the graph is stale.
-        self.__dict__.pop("_search_index", None)
-        self.n_iter_ = state.n_iter
-        self.loss_curve_ = state.loss_curve
-        encoder = state.encoder
-        self.feature_encoder_ = None if encoder is None else encoder._asdict()
-        self.feature_loss_curve_ = state.feature_loss_curve if encoder is not None else None
-        # Training pairs per item: fold-in draws negatives by this popularity.
-        self._item_counts = np.bincount(data.indices, minlength=data.n_items)
-        self._content = None
-        self.n_item_features_in_ = self.feature_idf_ = self._fitted_cold_start = None
-        if features is not None:
-            self._content = fit_content(features, self._item_counts)
-            self.n_item_features_in_ = features.n_features
-            self.feature_idf_ = self._content.tfidf.idf_
-            self._fitted_cold_start = self.cold_start
-        scores = state.validation_scores or None
-        self.validation_scores_ = scores
-        self.best_validation_score_ = max(scores) if scores else None
-        self.best_epoch_ = state.best_epoch
-        # A copy: data.indices may be the caller's X.indices.
-        self.user_items_ = data.to_csr(copy=True)
 
     # -------------------------------------------------------- known users
 
@@ -757,132 +790,40 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                     "items, filter_items and user_items select among the items of fit; "
                     "with item_features the candidates are the new items: give one or the other."
                 )
-            candidates, new_rows = self._place(item_features)
-            if self.content_weight > 0:
-                trained_on = self._training_matrix(
-                    "the content term (content_weight > 0) needs to profile each user by "
-                    "their items. Set content_weight=0 to rank the new items by distance alone"
-                )
-                distances, found = top_k_by_score(
-                    self.user_embeddings_[users], trained_on[users], candidates, new_rows,
-                    self._content, self.content_weight, self.max_norm, n_items,
-                )  # fmt: skip
-                return (distances, found) if return_distance else found  # rows of features
-            distances, found = top_k_nearest(self.user_embeddings_[users], candidates, n_items)
-            return (distances, found) if return_distance else found
-        seen = self._seen_items(users, filter_seen, user_items)
-        if self.search != "exact" and items is None:
-            filtered = None if filter_items is None else np.unique(self._item_columns(
-                filter_items, "filter_items", "Items not seen in fit cannot be recommended."))
-            n_filtered = 0 if filtered is None else filtered.size
-            # The exact search's width: capped by the candidates left.
-            width = min(n_items, seen.shape[1] - n_filtered)
-            # A long filter sends every query to the exact search: the
-            # candidates' path below does that without an entry per user.
-            if filtered is None or graph_may_answer(width + n_filtered, seen.shape[1]):
-                return self._recommend_from_graph(users, width, seen, filtered,
-                                                  return_distance)
-        candidates = self._candidate_items(items, filter_items)
-        vectors = self.item_embeddings_
-        if candidates is not None:  # the same candidates for every user
-            vectors = vectors[candidates]
-            seen = seen[:, candidates].tocsr()
-            seen.sort_indices()
-        distances, found = top_k_nearest(
-            self.user_embeddings_[users], vectors, n_items, (seen.indptr, seen.indices)
-        )
-        if candidates is not None:  # positions among the candidates back to item ids
-            found = np.where(found >= 0, candidates[np.maximum(found, 0)], -1)
-        found = self._labels("item", found)
-        return (distances, found) if return_distance else found
-
-    def _recommend_from_graph(self, users, width, seen, filtered, return_distance):
-        """``recommend`` by the approximate search, ``width`` items per user.
-        The graph holds every item, so the ``filtered`` columns join each
-        user's excluded items: an entry per user and filtered item, so users
-        go a chunk at a time."""
-        queries = self.user_embeddings_[users]
-        if filtered is None:
-            distances, found = self._nearest_items(queries, width, (seen.indptr, seen.indices))
-        else:
-            step = max(1, BATCH_ENTRIES // max(filtered.size, 1))
-            answers = [
-                self._nearest_items(queries[start:start + step], width,
-                                    _plus_columns(seen[start:start + step], filtered))
-                for start in range(0, max(users.size, 1), step)
-            ]  # fmt: skip
-            distances = np.vstack([answer[0] for answer in answers])
-            found = np.vstack([answer[1] for answer in answers])
-        found = self._labels("item", found)
-        return (distances, found) if return_distance else found
-
-    def _nearest_items(self, queries, k, exclude=None):
-        """``top_k_nearest`` over the item vectors, by the search ``search`` names."""
-        if self.search == "exact":
-            return top_k_nearest(queries, self.item_embeddings_, k, exclude)
-        params = check_search(self.search, self.search_params)
-        index_class = INDEXES[self.search]
-        index = self.__dict__.get("_search_index")
-        if not (isinstance(index, index_class) and index.answers_for(self.item_embeddings_,
-                                                                     params)):
-            index = index_class(
-                self.item_embeddings_, params,
-                stream_seed(self._state.seed, "search graph"), effective_n_threads(self.n_jobs),
+            placed, new_rows = self._place(item_features)
+            distances, found = _query.recommend_new_items(
+                self._model, users, n_items, placed, new_rows, self.content_weight,
+                self.max_norm,
             )  # fmt: skip
-            self._search_index = index
-        return index.top_k(queries, k, exclude, params)
+        else:
+            current = self._current_items(user_items, users.shape[0])
+            if items is not None:
+                items = self._item_columns(items, "items", "Items not seen in fit have no vector.")
+            if filter_items is not None:
+                filter_items = self._item_columns(
+                    filter_items, "filter_items", "Items not seen in fit cannot be recommended.")
+            distances, found = _query.recommend(
+                self._model, self._search(), users, n_items, filter_seen=filter_seen,
+                items=items, filter_items=filter_items, user_items=current,
+            )  # fmt: skip
+        return (distances, found) if return_distance else found
 
-    def __getstate__(self):
-        # A copy: object.__getstate__ may return the instance's own __dict__.
-        state = dict(super().__getstate__())
-        state.pop("_search_index", None)  # a cache: rebuilt on first use
-        return state
-
-    def _candidate_items(self, items, filter_items):
-        """Sorted ids of the items ``items`` and ``filter_items`` leave to
-        recommend, or None for all of them."""
-        if items is None and filter_items is None:
+    def _current_items(self, user_items, n_users):
+        """``recommend``'s ``user_items``, validated (checked even when
+        ``filter_seen`` is off), or None."""
+        if user_items is None:
             return None
-        n_known = self.item_embeddings_.shape[0]
-        allowed = np.ones(n_known, bool)
-        if items is not None:
-            allowed[:] = False
-            allowed[self._item_columns(items, "items",
-                                       "Items not seen in fit have no vector.")] = True
-        if filter_items is not None:
-            allowed[self._item_columns(filter_items, "filter_items",
-                                       "Items not seen in fit cannot be recommended.")] = False
-        return np.flatnonzero(allowed)
-
-    def _seen_items(self, users, filter_seen, user_items):
-        """CSR (one row per user) of the items ``filter_seen`` leaves out."""
-        n_users, n_known = users.shape[0], self.item_embeddings_.shape[0]
-        current = None
-        if user_items is not None:  # checked even when filter_seen is off
-            current = validate_interactions(self, user_items, reset=False)
-            if current.n_users != n_users:
-                raise ValueError(
-                    f"user_items has {current.n_users} rows but {n_users} users were given: "
-                    "give one row of current interactions per user of user_ids."
-                )
-        if not filter_seen:
-            return sparse.csr_matrix((n_users, n_known), dtype=np.float32)
-        if current is None:
-            return self._training_matrix(
-                "filter_seen needs to leave out the items each user has seen. Pass the "
-                "users' current items as user_items=, or filter_seen=False"
-            )[users]
-        return current.to_csr(copy=True)
-
-    def _training_matrix(self, why_and_fix):
-        """``user_items_``; when the model was loaded from a file saved without
-        it, a ValueError that says what needs it and what to do instead."""
-        if self.user_items_ is None:
+        current = validate_interactions(self, user_items, reset=False)
+        if current.n_users != n_users:
             raise ValueError(
-                f"This model was saved without its training matrix (user_items_), which "
-                f"{why_and_fix}; or save the model with include_training_matrix=True."
+                f"user_items has {current.n_users} rows but {n_users} users were given: "
+                "give one row of current interactions per user of user_ids."
             )
-        return self.user_items_
+        return current
+
+    def _search(self):
+        """The search that the ``search`` parameters name, checked."""
+        return _query.search_settings(self.search, self.search_params, self.n_jobs)
 
     def kneighbors_items(
         self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None
@@ -926,19 +867,18 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         """
         self._check_fitted()
         n_neighbors = validate_count(n_neighbors, "n_neighbors")
-        n_known = self.item_embeddings_.shape[0]
         if item_features is not None:
             if item_ids is not None:
                 raise ValueError("Give item_ids or item_features, not both.")
-            distances, neighbors = self._nearest_items(
-                self.transform_items(item_features), n_neighbors
-            )
+            distances, neighbors = _query.item_neighbors(
+                self._model, self._search(), n_neighbors,
+                vectors=self.transform_items(item_features),
+            )  # fmt: skip
         else:
-            items = np.arange(n_known) if item_ids is None else self._item_columns(
+            items = np.arange(self._model.n_items) if item_ids is None else self._item_columns(
                 item_ids, "item_ids", "Items not seen in fit have no vector.")
-            distances, neighbors = self._nearest_items(
-                self.item_embeddings_[items], n_neighbors, _themselves(items))
-        neighbors = self._labels("item", neighbors)
+            distances, neighbors = _query.item_neighbors(self._model, self._search(),
+                                                         n_neighbors, items=items)
         return (distances, neighbors) if return_distance else neighbors
 
     def similar_users(self, user_ids=None, n_users=10, return_distance=True):
@@ -976,11 +916,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         """
         self._check_fitted()
         n_users = validate_count(n_users, "n_users")
-        n_known = self.user_embeddings_.shape[0]
-        users = np.arange(n_known) if user_ids is None else self._user_rows(
+        users = np.arange(self._model.n_users) if user_ids is None else self._user_rows(
             user_ids, "Use transform for users not seen in fit.")
-        distances, neighbors = _nearest_others(self.user_embeddings_, users, n_users)
-        neighbors = self._labels("user", neighbors)
+        distances, neighbors = _query.similar_users(self._model, users, n_users)
         return (distances, neighbors) if return_distance else neighbors
 
     def pair_distances(self, user_ids, item_ids):
@@ -1015,8 +953,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                 f"user_ids has {users.shape[0]} ids and item_ids {items.shape[0]}: give one "
                 "user and one item per pair."
             )
-        difference = self.user_embeddings_[users] - self.item_embeddings_[items]
-        return np.sqrt(np.einsum("ij,ij->i", difference, difference))
+        return _query.pair_distances(self._model, users, items)
 
     def transform_items(self, item_features):
         """Place items from their features alone (cold start).
@@ -1064,11 +1001,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                 "from features: fit it with item_features=..."
             )
         features = validate_item_features(item_features, None, self.n_item_features_in_)
-        new_rows = tfidf_rows(self._content, feature_matrix(features))
-        if self.cold_start == "network":
-            return _engine.place_items(self._state, features, self), new_rows
-        return place_by_neighbors(self._content, new_rows, self.item_embeddings_,
-                                  self.cold_start_neighbors), new_rows
+        return _query.place_items(self._model, features, self.cold_start_neighbors,
+                                  self.max_norm, self.n_jobs)
 
     # ------------------------------------------------------------- saving
 
@@ -1126,10 +1060,10 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         >>> bool((loaded.transform(X[:5]) == model.transform(X[:5])).all())
         True
         """
-        from ._persistence import save_model
-
-        save_model(self, file, include_training_matrix=include_training_matrix,
-                   compress=compress)
+        self._check_fitted()
+        _persistence.save_model(file, self.get_params(deep=False), self._model,
+                                include_training_matrix=include_training_matrix,
+                                compress=compress)
 
     # ---------------------------------------------------------- new users
 
@@ -1217,10 +1151,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self._check_fitted()
         n_items = self.top_k if n_items is None else validate_count(n_items, "n_items")
         data, values = validate_interactions(self, X, reset=False, with_values=True)
-        _, items = self._nearest_items(
-            self._fold_in(data, values), n_items, (data.indptr, data.indices)
-        )
-        return self._labels("item", items)
+        return _query.predict(self._model, self._search(), self._fold_in(data, values), n_items,
+                              data)
 
     def score(self, X, y=None):
         """Mean recall@``top_k`` of new users' held-out items.
@@ -1263,37 +1195,25 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
 
     # ---------------------------------------------------------- original ids
 
-    def _lookup(self, kind):
-        """The ``IdLookup`` of the fitted user or item ids, built on first use."""
-        ids = self.user_ids_ if kind == "user" else self.item_ids_
-        lookups = self.__dict__.setdefault("_id_lookups", {})
-        if kind not in lookups or lookups[kind].ids is not ids:
-            lookups[kind] = IdLookup(ids)
-        return lookups[kind]
-
     def _user_rows(self, user_ids, fix):
         """Rows of the given users: ids of fit's table, or row numbers."""
-        if self.user_ids_ is None:
-            return validate_ids(user_ids, self.user_embeddings_.shape[0], "user_ids", fix)
-        return self._lookup("user").positions(user_ids, "user_ids", fix)
+        model = self._model
+        if model.user_ids is None:
+            return validate_ids(user_ids, model.n_users, "user_ids", fix)
+        return model.lookup("user").positions(user_ids, "user_ids", fix)
 
     def _item_columns(self, item_ids, what, fix):
         """Columns of the given items: ids of fit's table, or column numbers."""
-        if self.item_ids_ is None:
-            return validate_ids(item_ids, self.item_embeddings_.shape[0], what, fix)
-        return self._lookup("item").positions(item_ids, what, fix)
-
-    def _labels(self, kind, positions):
-        """Ids of ``positions`` (rows for ``kind="user"``, columns for
-        ``"item"``; -1: none) when fitted on an encoded table, else the
-        positions themselves."""
-        ids = self.user_ids_ if kind == "user" else self.item_ids_
-        return positions if ids is None else self._lookup(kind).labels(positions)
+        model = self._model
+        if model.item_ids is None:
+            return validate_ids(item_ids, model.n_items, what, fix)
+        return model.lookup("item").positions(item_ids, what, fix)
 
     def _fold_in(self, data, values):
         """Vectors of new users (``Interactions``, X's ``values``): see ``transform``."""
-        weights = fold_in_weights(values, self.interaction_weight, self._state.value_scales)
-        return _engine.fold_in(self._state, data, self, self._item_counts, weights)
+        weights = fold_in_weights(values, self.interaction_weight, self._model.value_scales)
+        config = training_config(self.get_params(deep=False), data)
+        return _engine.fold_in(self._model, data, config, weights)
 
 
 def _ids_of(X):
@@ -1310,26 +1230,6 @@ def _ids_of(X):
     return user_ids, item_ids
 
 
-def _plus_columns(rows, columns):
-    """CSR structure of ``rows`` (a CSR matrix) with ``columns`` added to every row."""
-    n_rows, n_columns = rows.shape[0], columns.size
-    added = sparse.csr_matrix(
-        (np.ones(n_rows * n_columns, np.float32), np.tile(columns, n_rows),
-         np.arange(0, n_rows * n_columns + 1, n_columns)), shape=rows.shape)
-    union = (rows + added).tocsr()
-    return union.indptr, union.indices
-
-
-def _themselves(rows):
-    """CSR structure that excludes, for the query of each of ``rows``, that row."""
-    return np.arange(rows.shape[0] + 1, dtype=np.int64), rows.astype(np.int32)
-
-
-def _nearest_others(vectors, rows, k):
-    """The ``k`` rows of ``vectors`` nearest to each of ``rows``, never the row itself."""
-    return top_k_nearest(vectors[rows], vectors, k, _themselves(rows))
-
-
 @contextmanager
 def _unchanged_on_error(estimator):
     """Restore the estimator's attributes if the block raises."""
@@ -1340,3 +1240,57 @@ def _unchanged_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
+
+
+def load_model(file):
+    """Read a model written by ``CMLRecommender.save``.
+
+    Parameters
+    ----------
+    file : str, path-like or binary file object
+        The model file.
+
+    Returns
+    -------
+    model : CMLRecommender
+        The fitted model, answering every query exactly as the saved model
+        did.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a model file, was written by a newer version of
+        the format, or fails any check of its arrays.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sklearn_cml import CMLRecommender, load_model
+    >>> from sklearn_cml.datasets import make_interactions
+    >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+    >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+    >>> file = io.BytesIO()
+    >>> model.save(file)
+    >>> loaded = load_model(io.BytesIO(file.getvalue()))
+    >>> bool((loaded.recommend([0, 1], filter_seen=False)
+    ...       == model.recommend([0, 1], filter_seen=False)).all())
+    True
+    """
+    estimator, model = _persistence.read_model(file, _estimator_of)
+    estimator.n_features_in_ = model.n_items
+    if model.item_names is not None:
+        estimator.feature_names_in_ = model.item_names
+    # A loaded model answers queries; it has no optimiser state to train on.
+    estimator._attach(None, model)
+    try:
+        estimator._check_fitted()
+    except ValueError as error:
+        raise _persistence.corrupt(f"its parameters do not fit its arrays ({error})") from error
+    return estimator
+
+
+def _estimator_of(params):
+    """A CMLRecommender of ``params``, validated."""
+    estimator = CMLRecommender(**params)
+    estimator._validate_params()
+    return estimator

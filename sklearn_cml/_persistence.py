@@ -1,13 +1,16 @@
-"""Saving a fitted CMLRecommender to one file, and loading it back safely.
+"""A fitted model to one file and back, safely.
 
 A model file is a numpy ``.npz`` archive (a zip of ``.npy`` arrays) that
-holds what the fitted model answers with: the user and item vectors, the
-items' training counts (fold-in samples negatives by them), the content
-model of item features (TF-IDF weights and rows, the feature MLP), the
-fitted attributes, and optionally the training matrix (which
+holds a ``_model.FittedModel``, what the fitted model answers with: the
+user and item vectors, the items' training counts (fold-in samples
+negatives by them), the content model of item features (TF-IDF weights
+and rows, the feature MLP), the ids and the history of training (as the
+estimator's fitted attributes), and optionally the training matrix (which
 ``recommend(filter_seen=True)`` reads).  A JSON header, itself an array of
 UTF-8 bytes, names the format and its version, the package version, the
-constructor parameters and every array with its dtype and shape.
+constructor parameters and every array with its dtype and shape.  This
+module knows the fitted model and the estimator's parameters, never the
+estimator: ``CMLRecommender.save`` and ``load_model`` call it.
 
 Not saved: the optimiser state (AdaGrad sums, the SGD vectors behind the
 averaged ones, random streams), so a loaded model answers exactly as the
@@ -30,26 +33,23 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from ._content import ItemContent
-from ._engine import TrainingState
-from ._estimator import CMLRecommender
 from ._features import Encoder
 from ._ids import IdLookup
+from ._model import FittedModel, History
 from ._sparse_checks import check_csr_arrays
+from ._version import __version__
 from ._weights import INTERACTION_WEIGHTS
 
 FORMAT = "sklearn-cml model"
 FORMAT_VERSION = 1
 _HEADER = "header"
 
-# Fitted attributes stored by their own rules below; every other public
-# attribute (ending in "_") is stored generically: JSON values in the header,
-# 1-d arrays in the archive.
-_STRUCTURED = {"user_embeddings_", "item_embeddings_", "user_items_", "feature_encoder_",
-               "feature_idf_"}
-_PRIVATE = {"_state", "_content", "_item_counts", "_fitted_parameters", "_fitted_cold_start"}
-# Private caches, rebuilt on first use: not stored.
-_CACHES = {"_id_lookups", "_search_index"}
-# Generic 1-d arrays whose length is known: one entry per user or per item.
+# The header's "attributes" and "array_attributes" hold the estimator's
+# fitted attributes besides the arrays stored by their own rules: JSON
+# values, and 1-d arrays with one entry per user or per item.
+_ATTRIBUTES = {"n_features_in_", "n_iter_", "loss_curve_", "feature_loss_curve_",
+               "n_item_features_in_", "validation_scores_", "best_validation_score_",
+               "best_epoch_", "user_ids_", "item_ids_"}
 _LENGTHS = {"user_ids_": "users", "item_ids_": "items", "feature_names_in_": "items"}
 # Fitted attributes that the estimator's methods read.
 _REQUIRED = {"n_features_in_", "n_item_features_in_", "n_iter_", "loss_curve_"}
@@ -57,39 +57,29 @@ _ENCODER_DTYPE = np.dtype(np.float32)
 _INDPTR, _INDICES = np.dtype(np.int64), np.dtype(np.int32)
 
 
-def save_model(model, file, *, include_training_matrix=False, compress=False):
-    """Write a fitted ``CMLRecommender`` to ``file``: see ``CMLRecommender.save``."""
-    from . import __version__
-
-    model._check_fitted()
-    arrays, attributes, generic = {}, {}, {}
-    arrays["user_embeddings"] = model.user_embeddings_
-    arrays["item_embeddings"] = model.item_embeddings_
-    arrays["item_counts"] = model._item_counts.astype(np.int64, copy=False)
+def save_model(file, params, model, *, include_training_matrix=False, compress=False):
+    """Write the ``FittedModel`` ``model`` of an estimator with parameters
+    ``params`` (a dict) to ``file``: see ``CMLRecommender.save``."""
+    arrays = {"user_embeddings": model.user_embeddings, "item_embeddings": model.item_embeddings,
+              "item_counts": model.item_counts.astype(np.int64, copy=False)}
     if include_training_matrix:
-        if model.user_items_ is None:
+        if model.user_items is None:
             raise ValueError(
                 "This model has no training matrix to save: it was loaded from a file "
                 "saved without it. Save it with include_training_matrix=False."
             )
-        arrays.update(_csr_arrays("user_items", model.user_items_))
-    content = model._content
+        arrays.update(_csr_arrays("user_items", model.user_items))
+    content = model.content
     if content is not None:
         arrays["content.idf"] = content.tfidf.idf_
         arrays["content.trained"] = content.trained
         arrays.update(_csr_arrays("content.rows", content.rows))
         arrays["content.rows.data"] = content.rows.data
-    encoder = model._state.encoder
-    if encoder is not None:
-        arrays.update({f"encoder.{name}": array for name, array in encoder._asdict().items()})
-    for name, value in vars(model).items():
-        if name in model._parameter_constraints or name in _STRUCTURED | _PRIVATE | _CACHES:
-            continue
-        if name.startswith("_"):
-            raise ValueError(
-                f"CMLRecommender has a private attribute {name!r} that the model file "
-                "format does not know: add it to sklearn_cml._persistence."
-            )
+    if model.encoder is not None:
+        arrays.update({f"encoder.{name}": array
+                       for name, array in model.encoder._asdict().items()})
+    attributes, generic = {}, {}
+    for name, value in _published(model).items():
         if isinstance(value, np.ndarray):
             arrays[f"attribute.{name}"], generic[name] = _generic_array(name, value)
         else:
@@ -100,13 +90,13 @@ def save_model(model, file, *, include_training_matrix=False, compress=False):
         "sklearn_cml_version": __version__,
         "estimator": "CMLRecommender",
         "params": {name: _json_value(name, value, parameter=True)
-                   for name, value in model.get_params(deep=False).items()},
+                   for name, value in params.items()},
         "attributes": attributes,
         "array_attributes": generic,
-        "state": {"seed": model._state.seed,
-                  "median_user_count": model._state.median_user_count,
-                  "value_scales": model._state.value_scales,
-                  "fitted_cold_start": model._fitted_cold_start},
+        "state": {"seed": model.seed,
+                  "median_user_count": model.median_user_count,
+                  "value_scales": model.value_scales,
+                  "fitted_cold_start": model.cold_start},
         "training_matrix": bool(include_training_matrix),
         "arrays": {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
                    for name, array in arrays.items()},
@@ -118,6 +108,26 @@ def save_model(model, file, *, include_training_matrix=False, compress=False):
     else:  # opened here, so that numpy does not append ".npz" to the name
         with open(file, "wb") as stream:
             write(stream, **arrays)
+
+
+def _published(model):
+    """The fitted attributes the header holds, by the estimator's names."""
+    history = model.history
+    attributes = {"n_features_in_": model.n_items}
+    if model.item_names is not None:
+        attributes["feature_names_in_"] = model.item_names
+    attributes.update({
+        "n_iter_": history.n_iter,
+        "loss_curve_": history.loss_curve,
+        "feature_loss_curve_": history.feature_loss_curve if model.encoder is not None else None,
+        "n_item_features_in_": model.n_item_features,
+        "validation_scores_": history.validation_scores or None,
+        "best_validation_score_": max(history.validation_scores, default=None),
+        "best_epoch_": history.best_epoch,
+        "user_ids_": model.user_ids,
+        "item_ids_": model.item_ids,
+    })
+    return attributes
 
 
 def _csr_arrays(prefix, matrix):
@@ -179,22 +189,22 @@ class _Archive:
         C-contiguous; ValueError otherwise."""
         self.read.add(name)
         if name not in self.described or name not in self.npz.files:
-            raise _corrupt(f"its array {name!r} is missing")
+            raise corrupt(f"its array {name!r} is missing")
         array = _read_member(self.npz, name)
         description = self.described[name]
         if array.dtype.str != description["dtype"] or list(array.shape) != description["shape"]:
-            raise _corrupt(f"its array {name!r} is {array.dtype.str} of shape {array.shape}, "
+            raise corrupt(f"its array {name!r} is {array.dtype.str} of shape {array.shape}, "
                            f"but its header says {description}")
         allowed = (array.dtype.kind in dtypes if isinstance(dtypes, str)
                    else array.dtype in [np.dtype(dtype) for dtype in dtypes])
         if not allowed:
-            raise _corrupt(f"its array {name!r} has dtype {array.dtype}, not one of {dtypes}")
+            raise corrupt(f"its array {name!r} has dtype {array.dtype}, not one of {dtypes}")
         if len(array.shape) != len(shape) or any(
                 want is not None and have != want for have, want in zip(array.shape, shape)):
             expected = tuple("any" if want is None else want for want in shape)
-            raise _corrupt(f"its array {name!r} has shape {array.shape}, not {expected}")
+            raise corrupt(f"its array {name!r} has shape {array.shape}, not {expected}")
         if finite and not np.isfinite(array).all():
-            raise _corrupt(f"its array {name!r} holds NaN or infinity")
+            raise corrupt(f"its array {name!r} holds NaN or infinity")
         return np.ascontiguousarray(array)
 
     def csr(self, prefix, shape, data=None):
@@ -206,11 +216,11 @@ class _Archive:
         indptr = self.get(f"{prefix}.indptr", [_INDPTR], (shape[0] + 1,))
         indices = self.get(f"{prefix}.indices", [_INDICES], (None,))
         if data is not None and data.shape != indices.shape:
-            raise _corrupt(f"{prefix} has {indices.shape[0]} indices but {data.shape[0]} "
+            raise corrupt(f"{prefix} has {indices.shape[0]} indices but {data.shape[0]} "
                            "values")
         problem = check_csr_arrays(indptr, indices, shape[1], canonical=data is None)
         if problem:
-            raise _corrupt(f"{prefix} is not a valid sparse matrix: {problem}")
+            raise corrupt(f"{prefix} is not a valid sparse matrix: {problem}")
         if data is None:
             data = np.ones(indices.shape[0], dtype=np.float32)
         return sp.csr_matrix((data, indices, indptr), shape=shape)
@@ -221,81 +231,61 @@ def _read_member(npz, name):
     try:
         return npz[name]
     except ValueError as error:  # among others, object arrays with allow_pickle=False
-        raise _corrupt(f"its array {name!r} cannot be read without pickle ({error})") \
+        raise corrupt(f"its array {name!r} cannot be read without pickle ({error})") \
             from error
     except (OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:
         # MemoryError: a damaged .npy header claiming a huge shape.
-        raise _corrupt(f"its array {name!r} cannot be read ({error!r})") from error
+        raise corrupt(f"its array {name!r} cannot be read ({error!r})") from error
 
 
-def _corrupt(problem):
+def corrupt(problem):
     return ValueError(f"This is not a valid sklearn-cml model file: {problem}. The file is "
                       "damaged or was not written by CMLRecommender.save.")
 
 
-def load_model(file):
-    """Read a model written by ``CMLRecommender.save``.
+def read_model(file, make_estimator):
+    """``(estimator, FittedModel)`` of a file written by ``save_model``.
 
-    Parameters
-    ----------
-    file : str, path-like or binary file object
-        The model file.
-
-    Returns
-    -------
-    model : CMLRecommender
-        The fitted model, answering every query exactly as the saved model
-        did.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a model file, was written by a newer version of
-        the format, or fails any check of its arrays.
-
-    Examples
-    --------
-    >>> import io
-    >>> from sklearn_cml import CMLRecommender, load_model
-    >>> from sklearn_cml.datasets import make_interactions
-    >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
-    >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
-    >>> file = io.BytesIO()
-    >>> model.save(file)
-    >>> loaded = load_model(io.BytesIO(file.getvalue()))
-    >>> bool((loaded.recommend([0, 1], filter_seen=False)
-    ...       == model.recommend([0, 1], filter_seen=False)).all())
-    True
+    ``make_estimator(params)`` returns the estimator of the header's
+    parameters, raising TypeError or ValueError when they are not valid
+    ones; its ``n_components`` shapes the vectors read.  Raises ValueError
+    if the file is not a model file, was written by a newer version of the
+    format, or fails any check of its arrays.
     """
     try:
         npz = np.load(file, allow_pickle=False)
     except (ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise _corrupt(f"numpy cannot open it as an .npz archive ({error})") from error
+        raise corrupt(f"numpy cannot open it as an .npz archive ({error})") from error
     if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _corrupt("it holds a single array, not an .npz archive")
+        raise corrupt("it holds a single array, not an .npz archive")
     with npz:
         header = _read_header(npz)
         archive = _Archive(npz, header["arrays"])
-        model = _build(header, archive)
+        try:
+            estimator = make_estimator(header["params"])
+        except (TypeError, ValueError) as error:
+            raise corrupt(f"its parameters are not those of a CMLRecommender ({error})") \
+                from error
+        model = _build(header, archive, estimator.n_components)
         unread = set(npz.files) - archive.read - {_HEADER}
         if unread:
-            raise _corrupt(f"it holds arrays this format does not have: {sorted(unread)}")
-    return model
+            raise corrupt(f"it holds arrays this format does not have: {sorted(unread)}")
+    return estimator, model
 
 
 def _read_header(npz):
     """The JSON header, with its format and version checked."""
     if _HEADER not in npz.files:
-        raise _corrupt("it has no header")
+        raise corrupt("it has no header")
     raw = _read_member(npz, _HEADER)
     if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise _corrupt("its header is not an array of bytes")
+        raise corrupt("its header is not an array of bytes")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (ValueError, RecursionError) as error:
-        raise _corrupt(f"its header is not JSON ({error})") from error
+        raise corrupt(f"its header is not JSON ({error})") from error
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise _corrupt("its header does not name the sklearn-cml model format")
+        raise corrupt("its header does not name the sklearn-cml model format")
     _check_version(header)
     _check_layout(header, npz)
     return header
@@ -311,7 +301,7 @@ def _check_version(header):
             f"{FORMAT_VERSION} only. Upgrade sklearn-cml to load it."
         )
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise _corrupt(f"its format version {version!r} is unknown")
+        raise corrupt(f"its format version {version!r} is unknown")
 
 
 def _check_layout(header, npz):
@@ -321,30 +311,28 @@ def _check_layout(header, npz):
                 "arrays": dict, "training_matrix": bool, "estimator": str}
     for key, kind in expected.items():
         if not isinstance(header.get(key), kind):
-            raise _corrupt(f"its header's {key!r} is missing or not a {kind.__name__}")
+            raise corrupt(f"its header's {key!r} is missing or not a {kind.__name__}")
     if header["estimator"] != "CMLRecommender":
-        raise _corrupt(f"it holds a {header['estimator']!r}, not a CMLRecommender")
+        raise corrupt(f"it holds a {header['estimator']!r}, not a CMLRecommender")
     missing = sorted(set(header["arrays"]) - set(npz.files))
     if missing:
-        raise _corrupt(f"its arrays {missing} are missing")
+        raise corrupt(f"its arrays {missing} are missing")
     for name, description in header["arrays"].items():
         if not (isinstance(description, dict) and isinstance(description.get("dtype"), str)
                 and isinstance(description.get("shape"), list)):
-            raise _corrupt(f"its header describes array {name!r} as {description!r}")
+            raise corrupt(f"its header describes array {name!r} as {description!r}")
 
 
-def _build(header, archive):
-    """The fitted model of a header and its checked arrays."""
-    model = _estimator(header["params"])
-    n_components = model.n_components
+def _build(header, archive, n_components):
+    """The ``FittedModel`` of a header and its checked arrays."""
     users = archive.get("user_embeddings", [np.float32], (None, n_components), finite=True)
     items = archive.get("item_embeddings", [np.float32], (None, n_components), finite=True)
     n_users, n_items = users.shape[0], items.shape[0]
     if n_users == 0 or n_items == 0:
-        raise _corrupt("it has no user or no item vectors")
+        raise corrupt("it has no user or no item vectors")
     counts = archive.get("item_counts", [np.int64], (n_items,))
     if counts.size and counts.min() < 0:
-        raise _corrupt("its item counts are negative")
+        raise corrupt("its item counts are negative")
     attributes = _attributes(header, archive, n_users, n_items)
     seed, median, value_scales = _fold_in_state(header["state"])
     fitted_cold_start = header["state"].get("fitted_cold_start")
@@ -354,31 +342,20 @@ def _build(header, archive):
     if header["training_matrix"]:
         user_items = archive.csr("user_items", (n_users, n_items))
         if not np.array_equal(np.bincount(user_items.indices, minlength=n_items), counts):
-            raise _corrupt("its item counts do not match its training matrix")
-
-    for name, value in attributes.items():
-        setattr(model, name, value)
-    model.user_embeddings_, model.item_embeddings_ = users, items
-    model.user_items_ = user_items
-    model._item_counts = counts
-    model._content = content
-    model._fitted_cold_start = fitted_cold_start
-    model.feature_idf_ = None if content is None else content.tfidf.idf_
-    model.feature_encoder_ = None if encoder is None else encoder._asdict()
-    # The state of a model that answers queries: its vectors are the
-    # published ones, and there is nothing to resume training from.
-    model._state = TrainingState(
-        user_embeddings=users, item_embeddings=items, user_grad_sq=None, item_grad_sq=None,
-        rng_states=None, feature_rng_states=None, seed=seed, median_user_count=median,
-        encoder=encoder, n_iter=model.n_iter_, loss_curve=model.loss_curve_,
-        value_scales=value_scales,
-    )
-    model._fitted_parameters = model._parameter_values()
-    try:
-        model._check_fitted()
-    except ValueError as error:
-        raise _corrupt(f"its parameters do not fit its arrays ({error})") from error
-    return model
+            raise corrupt("its item counts do not match its training matrix")
+    history = History(
+        n_iter=attributes["n_iter_"], loss_curve=attributes["loss_curve_"],
+        feature_loss_curve=attributes.get("feature_loss_curve_") or [],
+        validation_scores=attributes.get("validation_scores_") or [],
+        best_epoch=attributes.get("best_epoch_"),
+    )  # fmt: skip
+    return FittedModel(
+        user_embeddings=users, item_embeddings=items, item_counts=counts,
+        user_items=user_items, seed=seed, median_user_count=median,
+        value_scales=value_scales, history=history, user_ids=attributes.get("user_ids_"),
+        item_ids=attributes.get("item_ids_"), item_names=attributes.get("feature_names_in_"),
+        cold_start=fitted_cold_start, content=content, encoder=encoder,
+    )  # fmt: skip
 
 
 def _fold_in_state(state):
@@ -390,13 +367,13 @@ def _fold_in_state(state):
     # new users' weights are divided by.
     if not (isinstance(value_scales, dict) and set(value_scales) == set(INTERACTION_WEIGHTS)
             and all(type(v) in (int, float) and 0 < v < np.inf for v in value_scales.values())):
-        raise _corrupt(f"its value scales {value_scales!r} are not a positive mean per "
+        raise corrupt(f"its value scales {value_scales!r} are not a positive mean per "
                        f"interaction_weight ({sorted(INTERACTION_WEIGHTS)})")
     if not (type(seed) is int and 0 <= seed <= np.iinfo(np.int32).max):
-        raise _corrupt(f"its seed {seed!r} is not an int32")
+        raise corrupt(f"its seed {seed!r} is not an int32")
     # At most the largest number of interactions a model can be fitted on.
     if not (type(median) in (int, float) and 0 < median <= np.iinfo(np.int32).max):
-        raise _corrupt(f"its median user count {median!r} is not a positive number")
+        raise corrupt(f"its median user count {median!r} is not a positive number")
     return seed, float(median), {name: float(v) for name, v in value_scales.items()}
 
 
@@ -405,25 +382,14 @@ def _cold_start(archive, fitted_cold_start, n_items, n_features, n_components):
     None where the model has none."""
     if n_features is None:
         if fitted_cold_start is not None:
-            raise _corrupt("it has a cold start but no item features")
+            raise corrupt("it has a cold start but no item features")
         return None, None
     if fitted_cold_start not in ("neighbors", "network"):
-        raise _corrupt(f"its cold start {fitted_cold_start!r} is unknown")
+        raise corrupt(f"its cold start {fitted_cold_start!r} is unknown")
     encoder = None
     if fitted_cold_start == "network":
         encoder = _encoder(archive, n_features, n_components)
     return _content(archive, n_items, n_features), encoder
-
-
-def _estimator(params):
-    """A CMLRecommender of validated parameters."""
-    try:
-        model = CMLRecommender(**params)
-        model._validate_params()
-    except (TypeError, ValueError) as error:
-        raise _corrupt(f"its parameters are not those of a CMLRecommender ({error})") \
-            from error
-    return model
 
 
 def _attributes(header, archive, n_users, n_items):
@@ -431,31 +397,46 @@ def _attributes(header, archive, n_users, n_items):
     rely on verified."""
     attributes = dict(header["attributes"])
     for name in list(attributes) + list(header["array_attributes"]):
-        if not (name.endswith("_") and name.isidentifier() and not name.startswith("_")
-                and name not in _STRUCTURED):
-            raise _corrupt(f"its attribute {name!r} is not a fitted attribute")
+        if name not in _ATTRIBUTES | set(_LENGTHS):
+            raise corrupt(f"its attribute {name!r} is not a fitted attribute of this format")
     for name, description in header["array_attributes"].items():
         length = {"users": n_users, "items": n_items}.get(_LENGTHS.get(name))
         array = archive.get(f"attribute.{name}", "biufcU", (length,))
         if not isinstance(description, dict) or not isinstance(description.get("object"), bool):
-            raise _corrupt(f"its header describes attribute {name!r} as {description!r}")
+            raise corrupt(f"its header describes attribute {name!r} as {description!r}")
         attributes[name] = array.astype(object) if description["object"] else array
         if name in _LENGTHS and IdLookup(array).has_repeats():
-            raise _corrupt(f"its {name} repeats an id")
+            raise corrupt(f"its {name} repeats an id")
     missing = sorted(_REQUIRED - set(attributes))
     if missing:
-        raise _corrupt(f"its attributes {missing} are missing")
+        raise corrupt(f"its attributes {missing} are missing")
     # n_features_in_ bounds the item indices of every matrix given later.
     if attributes["n_features_in_"] != n_items:
-        raise _corrupt(f"its n_features_in_ {attributes['n_features_in_']!r} is not its "
+        raise corrupt(f"its n_features_in_ {attributes['n_features_in_']!r} is not its "
                        f"number of item vectors, {n_items}")
     n_features = attributes["n_item_features_in_"]
     if n_features is not None and not (type(n_features) is int and n_features > 0):
-        raise _corrupt(f"its n_item_features_in_ {n_features!r} is not a positive int")
+        raise corrupt(f"its n_item_features_in_ {n_features!r} is not a positive int")
+    _check_history(attributes)
+    return attributes
+
+
+def _check_history(attributes):
+    """ValueError unless the history of training has the types it is read with."""
     if type(attributes["n_iter_"]) is not int or not isinstance(attributes["loss_curve_"],
                                                                  list):
-        raise _corrupt("its n_iter_ is not an int or its loss_curve_ not a list")
-    return attributes
+        raise corrupt("its n_iter_ is not an int or its loss_curve_ not a list")
+    for name in ("feature_loss_curve_", "validation_scores_"):
+        value = attributes.get(name)
+        if value is not None and not (isinstance(value, list) and all(
+                type(number) in (int, float) for number in value)):
+            raise corrupt(f"its {name} is not a list of numbers")
+    best_epoch = attributes.get("best_epoch_")
+    if best_epoch is not None and type(best_epoch) is not int:
+        raise corrupt(f"its best_epoch_ {best_epoch!r} is not an int")
+    for name in ("user_ids_", "item_ids_"):
+        if attributes.get(name) is not None and not isinstance(attributes[name], np.ndarray):
+            raise corrupt(f"its {name} is not an array")
 
 
 def _content(archive, n_items, n_features):

@@ -17,6 +17,10 @@ from numba import njit, prange
 
 from ._numba_config import FASTMATH, NUMBA_CACHE
 
+# Parameters or inputs this many times off the scale of the unit ball make
+# float32 overflow: the message of a training breakdown names them.
+FLOAT32_HEADROOM = 1e6
+
 
 class Embeddings(NamedTuple):
     """The vectors a step moves, with their row-wise AdaGrad sums.
@@ -89,7 +93,12 @@ def project_into_ball(vector, sq_norm, max_norm):
             vector[d] *= scale
 
 
-@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+# Not inlined at Numba's level (LLVM inlines it): the caller often reaches
+# ``grad_sq`` through a NamedTuple's field, and when such a store sits in
+# inlined code, Numba's dead-code elimination can drop it (its alias analysis
+# misses the field of an inlined argument), which would silently freeze the
+# AdaGrad sums.  Inside this function ``grad_sq`` is an argument: kept.
+@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
 def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
     """Row-wise AdaGrad step on ``vector``, then projection into the ball.
 

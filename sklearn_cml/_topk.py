@@ -1,14 +1,14 @@
-"""Nearest items: squared distances by batches, and top-k behind a backend hook.
+"""Nearest items, exactly: squared distances by batches, then a partial sort.
 
 Squared distances come from ``|q|^2 - 2 q.v + |v|^2`` with one BLAS product
 per batch of queries, so the memory in use stays at about
 ``BATCH_ENTRIES`` floats whatever the number of queries.  The ranking
 metrics score with the same function (``metrics.embedding_scores``).
 
-``top_k_nearest`` answers ``recommend``, ``predict`` and
-``kneighbors_items`` with the exact search, unless ``search`` names an
-approximate index of ``_ann.INDEXES``, which answers with the same contract;
-evaluation never goes through one (the metrics rank every item, exactly).
+``ExactSearch`` is the default search of ``_query.SEARCHES``; the
+approximate ones (``_ann``) answer with the contract of ``exact_top_k``,
+and fall back on it.  Evaluation never goes through an approximate one
+(the metrics rank every item, exactly).
 """
 
 import numpy as np
@@ -41,14 +41,39 @@ def squared_norms(vectors):
     return np.einsum("ij,ij->i", vectors, vectors)
 
 
-def exact_top_k(queries, item_embeddings, k, exclude):
-    """The exact search: every distance, then a partial sort (``top_k_nearest``)."""
+def exact_top_k(queries, item_embeddings, k, exclude=None, item_sq_norms=None):
+    """The ``k`` items nearest to each query vector, excluded items removed.
+
+    Every distance, then a partial sort.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_queries, n_components), float32
+    item_embeddings : ndarray of shape (n_items, n_components), float32
+    k : int
+        Number of items to return per query, at most ``n_items``: a larger
+        ``k`` returns every item, so that memory is bounded by the data,
+        not by the argument.  Queries with fewer eligible items than that
+        are padded with index -1 and distance +inf.
+    exclude : tuple of ndarray, optional
+        ``(indptr, indices)``: CSR structure (one row per query) of the
+        items to leave out.
+    item_sq_norms : ndarray of shape (n_items,), optional
+        ``squared_norms(item_embeddings)``, when the caller keeps it.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, min(k, n_items)), float32
+        Euclidean distances, ascending; equal distances in item order.
+    indices : ndarray of shape (n_queries, min(k, n_items)), int64
+    """
     n_queries = queries.shape[0]
     n_items = item_embeddings.shape[0]
     n_selected = min(k, n_items)
     distances = np.full((n_queries, n_selected), np.inf, dtype=np.float32)
     indices = np.full((n_queries, n_selected), -1, dtype=np.int64)
-    item_sq_norms = squared_norms(item_embeddings)
+    if item_sq_norms is None:
+        item_sq_norms = squared_norms(item_embeddings)
     step = queries_per_batch(n_items)
 
     for start in range(0, n_queries, step):
@@ -80,26 +105,28 @@ def _mask_excluded(sq_dist, start, stop, indptr, indices):
     sq_dist[rows, indices[lo:hi]] = np.inf
 
 
-def top_k_nearest(queries, item_embeddings, k, exclude=None):
-    """The ``k`` items nearest to each query vector, excluded items removed.
+class ExactSearch:
+    """The exact search, with the interface of a search backend (``_query``).
 
-    Parameters
-    ----------
-    queries : ndarray of shape (n_queries, n_components), float32
-    item_embeddings : ndarray of shape (n_items, n_components), float32
-    k : int
-        Number of items to return per query, at most ``n_items``: a larger
-        ``k`` returns every item, so that memory is bounded by the data,
-        not by the argument.  Queries with fewer eligible items than that
-        are padded with index -1 and distance +inf.
-    exclude : tuple of ndarray, optional
-        ``(indptr, indices)``: CSR structure (one row per query) of the
-        items to leave out.
-
-    Returns
-    -------
-    distances : ndarray of shape (n_queries, min(k, n_items)), float32
-        Euclidean distances, ascending; equal distances in item order.
-    indices : ndarray of shape (n_queries, min(k, n_items)), int64
+    It keeps the items' squared norms, so that they are computed once per
+    fitted model rather than once per query.
     """
-    return exact_top_k(queries, item_embeddings, k, exclude)
+
+    approximate = False
+
+    @classmethod
+    def check_params(cls, search_params):
+        """The exact search takes no parameters: ``search_params`` is ignored."""
+        return {}
+
+    def __init__(self, item_embeddings, params, seed, n_threads):
+        self.item_embeddings = item_embeddings
+        self.item_sq_norms = squared_norms(item_embeddings)
+
+    def answers_for(self, item_embeddings, params):
+        """Whether this search holds ``item_embeddings``."""
+        return item_embeddings is self.item_embeddings
+
+    def top_k(self, queries, k, exclude, params):
+        """``(distances, indices)`` as ``exact_top_k`` returns them."""
+        return exact_top_k(queries, self.item_embeddings, k, exclude, self.item_sq_norms)

@@ -14,6 +14,7 @@ import os
 from collections import deque
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from ._interactions import validate_count
 
@@ -43,8 +44,7 @@ def _recommend_chunk(model, users, n_items, filter_seen):
 
 def _fitted_model(model):
     """The model to send: a fitted CMLRecommender, or one loaded from its file."""
-    from ._estimator import CMLRecommender
-    from ._persistence import load_model
+    from ._estimator import CMLRecommender, load_model
 
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
@@ -53,7 +53,7 @@ def _fitted_model(model):
             f"model must be a fitted CMLRecommender or the path of a saved one, "
             f"got {type(model).__name__}."
         )
-    model._check_fitted()
+    check_is_fitted(model)
     return model
 
 

@@ -20,17 +20,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml.preprocessing import InteractionEncoder
 
 EXPECTED = (ValueError, TypeError, FloatingPointError)
 
 _rng = np.random.default_rng(0)
 _dense = (_rng.random((12, 8)) < 0.4).astype(np.float64)
 _dense[np.arange(12), np.arange(12) % 8] = 1.0  # every user has items
-X = sp.csr_matrix(_dense)
+_coo = sp.coo_matrix(_dense)
+# A table with string user ids, so that the file holds ids as well.
+X = InteractionEncoder().fit_transform([(f"u{user:02d}", int(item))
+                                        for user, item in zip(_coo.row, _coo.col)])
 FEATURES = sp.csr_matrix((_rng.random((8, 5)) < 0.5).astype(np.float64))
 MODEL = CMLRecommender(n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, hidden_size=4,
                        cold_start="network", random_state=0).fit(X, item_features=FEATURES)
-MODEL.user_ids_ = np.array([f"u{i}" for i in range(X.shape[0])], dtype=object)
 _file = io.BytesIO()
 MODEL.save(_file, include_training_matrix=True)
 with np.load(io.BytesIO(_file.getvalue()), allow_pickle=False) as _npz:
@@ -101,18 +104,18 @@ def damaged_files(draw):
 
 def queries(model):
     """Every query method, as calls on a loaded model."""
-    new_users = X[:3]
-    yield lambda: model.recommend([0, 1], n_items=3, filter_seen=False)
-    yield lambda: model.recommend([0, 1], n_items=3)
-    yield lambda: model.recommend([0, 1], n_items=3, user_items=X[[0, 1]])
-    yield lambda: model.recommend([0], n_items=2, item_features=FEATURES[:3])
+    new_users, users = X[:3], list(MODEL.user_ids_[:2])
+    yield lambda: model.recommend(users, n_items=3, filter_seen=False)
+    yield lambda: model.recommend(users, n_items=3)
+    yield lambda: model.recommend(users, n_items=3, user_items=X[[0, 1]])
+    yield lambda: model.recommend(users[:1], n_items=2, item_features=FEATURES[:3])
     yield lambda: model.transform(new_users)
     yield lambda: model.predict(new_users)
     yield lambda: model.score(new_users)
     yield lambda: model.kneighbors_items([0, 1], n_neighbors=2)
     yield lambda: model.kneighbors_items(item_features=FEATURES[:2], n_neighbors=2)
-    yield lambda: model.similar_users([0], n_users=2)
-    yield lambda: model.pair_distances([0, 1], [1, 2])
+    yield lambda: model.similar_users(users[:1], n_users=2)
+    yield lambda: model.pair_distances(users, [1, 2])
     yield lambda: model.transform_items(FEATURES[:3])
     yield lambda: model.set_params(cold_start="neighbors").transform_items(FEATURES[:3])
 

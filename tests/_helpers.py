@@ -55,3 +55,16 @@ def recall_of_recommendations(model, train, test, n_items):
         if test[user].nnz
     ]
     return np.mean(recalls)
+
+
+def config_of(data=None, **params):
+    """The training ``Config`` of ``CMLRecommender``'s defaults with
+    ``params``, for ``data`` (``Interactions``; by default a one-item matrix
+    without users), as ``fit`` builds it."""
+    from sklearn_cml import CMLRecommender
+    from sklearn_cml._config import training_config
+    from sklearn_cml._interactions import Interactions
+
+    if data is None:
+        data = Interactions(np.zeros(1, np.int64), np.zeros(0, np.int32), 1)
+    return training_config({**CMLRecommender().get_params(), **params}, data)

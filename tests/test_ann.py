@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_cml import CMLRecommender, load_model
-from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, approximate_top_k, check_search
+from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, approximate_top_k
+from sklearn_cml._query import check_search, nearest_items
 from sklearn_cml._topk import exact_top_k
 from sklearn_cml.datasets import make_interactions
 
@@ -44,6 +45,11 @@ def fitted(interactions):
     model.fit(interactions)
     model.recommend([0], n_items=1)
     return model
+
+
+def index_of(model):
+    """The approximate search's index in the model's cache (None before a query)."""
+    return model._model._cache.get("search index")
 
 
 def exact(model):
@@ -86,8 +92,8 @@ class _CountingGraph:
 
 def test_recommend_finds_the_exact_top_k_and_never_a_seen_item(fitted, monkeypatch):
     users = np.arange(N_USERS)
-    counter = _CountingGraph(fitted._search_index.graph)
-    monkeypatch.setattr(fitted._search_index, "graph", counter)
+    counter = _CountingGraph(index_of(fitted).graph)
+    monkeypatch.setattr(index_of(fitted), "graph", counter)
     distances, items = fitted.recommend(users, n_items=20, return_distance=True)
     # Most users exclude few enough items for the graph to answer them.
     assert counter.n_queries >= N_USERS // 2
@@ -151,17 +157,19 @@ def test_a_query_asking_for_every_item_pads_as_the_exact_search(fitted):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), n_queries=st.integers(0, 12), k=st.integers(1, 40),
        max_excluded=st.integers(0, 300))
-def test_the_index_keeps_the_top_k_contract_under_any_exclusions(
+def test_the_search_keeps_the_top_k_contract_under_any_exclusions(
     fitted, seed, n_queries, k, max_excluded
 ):
+    """Through the one rule between the searches: a query that would ask the
+    graph for more than its share of the items is answered exactly."""
     rng = np.random.default_rng(seed)
-    index = fitted._search_index
     queries = rng.standard_normal((n_queries, 16)).astype(np.float32) * 0.3
     counts = rng.integers(0, max_excluded + 1, n_queries)
     rows = [np.sort(rng.choice(N_ITEMS, c, replace=False)) for c in counts]
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     excluded = np.concatenate(rows + [np.zeros(0, np.int64)]).astype(np.int32)
-    distances, items = index.top_k(queries, k, (indptr, excluded), DEFAULTS)
+    distances, items = nearest_items(fitted._model, fitted._search(), queries, k,
+                                     (indptr, excluded))
     exact_distances, exact_items = exact_top_k(queries, fitted.item_embeddings_, k,
                                                (indptr, excluded))
     assert items.shape == exact_items.shape == (n_queries, min(k, N_ITEMS))
@@ -178,21 +186,21 @@ def test_the_graph_is_built_once_and_follows_the_vectors(interactions):
     model = CMLRecommender(n_components=8, n_epochs=2, random_state=0, search="nndescent")
     model.fit(interactions)
     first = model.recommend(np.arange(5), n_items=5)
-    index = model._search_index
+    index = index_of(model)
     model.recommend(np.arange(5), n_items=5)
     model.set_params(search_params={"epsilon": 0.3})  # a query setting: same graph
     model.recommend(np.arange(5), n_items=5)
-    assert model._search_index is index
+    assert index_of(model) is index
     model.set_params(search_params={"n_neighbors": 10})  # another graph
     model.recommend(np.arange(5), n_items=5)
-    assert model._search_index is not index
-    assert model._search_index.build_params == {"n_neighbors": 10}
-    index = model._search_index
-    model.partial_fit(interactions)  # moves the vectors
-    assert "_search_index" not in model.__dict__
+    assert index_of(model) is not index
+    assert index_of(model).build_params == {"n_neighbors": 10}
+    index = index_of(model)
+    model.partial_fit(interactions)  # moves the vectors: a new fitted model
+    assert index_of(model) is None
     model.recommend(np.arange(5), n_items=5)
-    assert model._search_index is not index
-    assert model._search_index.item_embeddings is model.item_embeddings_
+    assert index_of(model) is not index
+    assert index_of(model).item_embeddings is model.item_embeddings_
     assert first.shape == (5, 5)
 
 
@@ -205,7 +213,7 @@ def test_the_same_seed_builds_the_same_graph(fitted, interactions):
 
 def test_pickles_and_model_files_leave_the_graph_out(fitted, tmp_path):
     restored = pickle.loads(pickle.dumps(fitted))
-    assert "_search_index" not in restored.__dict__
+    assert index_of(restored) is None
     fitted.set_params(search_params={"epsilon": 0.2, "n_neighbors": 30})
     try:
         fitted.save(tmp_path / "model.npz")
@@ -284,11 +292,11 @@ def test_rows_the_search_leaves_short_are_answered_exactly():
 
 
 def test_a_short_filter_reaches_the_graph_a_chunk_of_users_at_a_time(fitted, monkeypatch):
-    import sklearn_cml._estimator as estimator
+    import sklearn_cml._query as query
 
     users, filtered = np.arange(40), np.arange(0, 40, 4)
     whole = fitted.recommend(users, n_items=10, filter_items=filtered, return_distance=True)
-    monkeypatch.setattr(estimator, "BATCH_ENTRIES", 3 * filtered.size)  # 3 users a chunk
+    monkeypatch.setattr(query, "BATCH_ENTRIES", 3 * filtered.size)  # 3 users a chunk
     chunked = fitted.recommend(users, n_items=10, filter_items=filtered, return_distance=True)
     # The rows sent to the exact search may round their distances
     # differently in a product of fewer rows; the items are the same.
@@ -301,12 +309,12 @@ def test_a_short_filter_reaches_the_graph_a_chunk_of_users_at_a_time(fitted, mon
 
 
 def test_a_long_filter_goes_to_the_exact_search_without_an_entry_per_user(fitted, monkeypatch):
-    import sklearn_cml._estimator as estimator
+    import sklearn_cml._query as query
 
-    def refuse(rows, columns):
+    def refuse(*args):
         raise AssertionError("a long filter built an exclusion entry per user")
 
-    monkeypatch.setattr(estimator, "_plus_columns", refuse)
+    monkeypatch.setattr(query, "_plus_columns", refuse)
     filtered = np.arange(0, N_ITEMS, 10)  # 10% of the items: past the graph's share
     items = fitted.recommend(np.arange(30), n_items=10, filter_items=filtered)
     np.testing.assert_array_equal(
@@ -320,7 +328,7 @@ def test_with_an_exact_search_behind_it_the_over_asking_is_exact(monkeypatch):
     rng = np.random.default_rng(2)
     vectors = rng.standard_normal((2000, 6)).astype(np.float32)
     queries = rng.standard_normal((50, 6)).astype(np.float32)
-    counts = rng.integers(0, 60, 50)
+    counts = rng.integers(0, 25, 50)  # widths up to 32: within the chunks' bound
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     excluded = np.concatenate(
         [np.sort(rng.choice(2000, c, replace=False)) for c in counts]).astype(np.int32)

@@ -1,4 +1,4 @@
-"""The block solver against finite differences and a plain-numpy reference."""
+"""The losses' weights and the block solver against finite differences and numpy."""
 
 import math
 
@@ -8,11 +8,13 @@ import scipy.sparse as sp
 from _numerics import central_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._interactions import Interactions
-from sklearn_cml._losses.hinge import HingeParameters, hinge_block_row
-from sklearn_cml._losses.softmax import SoftmaxParameters, softmax_block_row
+from sklearn_cml._losses import LossRow, RowScratch, weigh_row
+from sklearn_cml._losses.hinge import HingeParameters
+from sklearn_cml._losses.softmax import SoftmaxParameters
 from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
 from sklearn_cml._solvers import block
 
@@ -29,9 +31,10 @@ def softmax_loss(u, pool, positives, log_counts, masked, pair_weights=None):
     return float(np.sum(terms if pair_weights is None else pair_weights * terms))
 
 
-def hinge_loss(u, pool, positives, counts, masked, n_items, pair_weights=None):
-    """The WARP hinge of each pair, shared by its pool impostors, with numpy;
-    each pair's term times its weight (1 without ``pair_weights``).
+def hinge_loss(u, pool, positives, counts, masked, n_items, pair_weights=None, hardest=False):
+    """The WARP hinge of each pair, shared by its pool impostors (with
+    ``hardest``, on the closest impostor alone), with numpy; each pair's
+    term times its weight (1 without ``pair_weights``).
 
     The rank weight and the impostor count are piecewise constant, so
     finite differences away from their steps see them as constants, as the
@@ -45,7 +48,8 @@ def hinge_loss(u, pool, positives, counts, masked, n_items, pair_weights=None):
         impostors = distances < threshold
         if impostors.any():
             weight = math.log(math.floor(min(counts[impostors].sum(), n_items)) + 1)
-            total += pair_weight * weight * np.mean(threshold - distances[impostors])
+            violations = threshold - distances[impostors]
+            total += pair_weight * weight * (violations.max() if hardest else violations.mean())
     return total
 
 
@@ -60,31 +64,31 @@ def row_case(seed, n_pool=12, n_components=5, n_pairs=3):
     return u, pool, positives, counts, masked
 
 
+@njit
+def _weigh(parameters, row, pair_coef, scratch):
+    return weigh_row(parameters, row, pair_coef, scratch)
+
+
 def row_gradients(loss, u, pool, positives, counts, masked, n_items=40, pair_weights=None):
-    """The solver's gradients of one slot, from the loss's row function."""
-    n_pool, n_components = pool.shape
-    items = np.vstack([pool, positives]).astype(np.float32)
-    pairs = np.arange(n_pool, n_pool + positives.shape[0], dtype=np.int32)
+    """The solvers' gradients of one row, from the loss's weights: ``dL/dD``
+    and ``dL/dd_b`` times ``dD/du = 2 (u - v)``."""
+    n_pool = pool.shape[0]
     distances = np.sum((u - pool) ** 2, axis=1).astype(np.float32)
     distances[masked] = np.inf
     counts32 = counts.astype(np.float32)
-    pool_tuple = block.Pool(np.arange(n_pool, dtype=np.int32), counts32, np.log(counts32),
-                            np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int64))
-    indptr = np.array([0, 10], dtype=np.int64)
     coefs = np.empty(positives.shape[0], dtype=np.float32)
-    scratch, bits = np.empty(n_pool, np.float32), np.empty(n_pool, np.int32)
     if loss == "softmax":
-        parameters = SoftmaxParameters(1, np.float32(1 / TEMPERATURE), np.float32(0.0),
+        parameters = SoftmaxParameters(np.float32(1 / TEMPERATURE), np.float32(0.0),
                                        np.float32(10.0))
-        row = softmax_block_row
     else:
-        parameters = HingeParameters(1, np.float32(MARGIN), True, -1)
-        row = hinge_block_row
+        parameters = HingeParameters(np.float32(MARGIN), True, loss == "hinge hardest")
     if pair_weights is None:
         pair_weights = np.ones(positives.shape[0])
-    total, value = row(parameters, distances, scratch, bits, pool_tuple, 0, indptr,
-                       u.astype(np.float32), pairs, pair_weights.astype(np.float32), items,
-                       coefs, n_items)
+    row = LossRow(np.sum((u - positives) ** 2, axis=1).astype(np.float32),
+                  pair_weights.astype(np.float32), distances, counts32, np.log(counts32), 10,
+                  n_items)
+    total, value = _weigh(parameters, row, coefs,
+                          RowScratch(np.empty(n_pool, np.float32), np.empty(n_pool, np.int32)))
     weights = distances.astype(np.float64)
     grad_u = 2 * ((weights.sum() + coefs.sum()) * u - weights @ pool - coefs @ positives)
     grad_pool = 2 * weights[:, None] * (pool - u)
@@ -94,9 +98,11 @@ def row_gradients(loss, u, pool, positives, counts, masked, n_items=40, pair_wei
 
 @pytest.mark.parametrize("pair_weights", [None, (0.5, 2.25, 0.0)])
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("loss", ["softmax", "hinge"])
-def test_block_row_gradients_match_finite_differences(loss, seed, pair_weights):
-    """Unweighted, and with pair weights (one of them 0) on the pairs' terms."""
+@pytest.mark.parametrize("loss", ["softmax", "hinge", "hinge hardest"])
+def test_row_weights_give_the_gradients_of_the_loss(loss, seed, pair_weights):
+    """Each loss's weights, turned into gradients as the solvers do, match
+    finite differences of the loss: unweighted, and with pair weights (one
+    of them 0) on the pairs' terms."""
     u, pool, positives, counts, masked = row_case(seed)
     if pair_weights is not None:
         pair_weights = np.array(pair_weights)
@@ -107,7 +113,8 @@ def test_block_row_gradients_match_finite_differences(loss, seed, pair_weights):
             return softmax_loss(u, pool, positives, np.log(counts), masked, pair_weights)
     else:
         def loss_of(u=u, pool=pool, positives=positives):
-            return hinge_loss(u, pool, positives, counts, masked, 40, pair_weights)
+            return hinge_loss(u, pool, positives, counts, masked, 40, pair_weights,
+                              hardest=loss == "hinge hardest")
 
     assert value == pytest.approx(loss_of(), rel=1e-5)
     assert total == pytest.approx(weights.sum(), rel=1e-5, abs=1e-6)
@@ -124,10 +131,11 @@ def test_block_row_gradients_match_finite_differences(loss, seed, pair_weights):
     assert np.abs(weights[~masked]).sum() > 0
 
 
-def test_hinge_row_without_impostor_has_no_loss():
+@pytest.mark.parametrize("loss", ["hinge", "hinge hardest"])
+def test_hinge_row_without_impostor_has_no_loss(loss):
     u, pool, positives, counts, masked = row_case(0)
     pool = pool + 10.0  # every pool item far beyond the margin
-    value, total, weights, grad_u, _, _ = row_gradients("hinge", u, pool, positives, counts,
+    value, total, weights, grad_u, _, _ = row_gradients(loss, u, pool, positives, counts,
                                                         masked)
     assert value == 0.0 and total == 0.0
     np.testing.assert_array_equal(weights, 0.0)
@@ -260,7 +268,7 @@ def test_one_block_matches_numpy_reference(loss):
                            learning_rate=0.1, random_state=0)
     model.set_params(n_epochs=1)
     model.fit(X)  # builds the state; the test replays its second epoch
-    state = model._state
+    state = model._training
     users, items = state.user_embeddings.copy(), state.item_embeddings.copy()
     user_grad_sq, item_grad_sq = state.user_grad_sq.copy(), state.item_grad_sq.copy()
     rng_state = state.rng_states[0]
@@ -310,16 +318,20 @@ def test_a_huge_block_size_is_bounded_by_the_data():
     assert model.loss_curve_[-1] < model.loss_curve_[0]
 
 
-def test_fold_in_step_matches_numpy_reference():
-    """One fold-in epoch of a new user (one group, one pool) against the
-    softmax's finite-difference gradient and a row-wise AdaGrad step."""
+@pytest.mark.parametrize("n_epochs", [1, 4])
+def test_fold_in_matches_numpy_reference(n_epochs):
+    """Fold-in epochs of a new user (one group, one pool each) against the
+    softmax's finite-difference gradient and row-wise AdaGrad steps, whose
+    sums accumulate over the epochs; the user ends at the mean of its
+    vectors at the end of the second half's epochs (with 4: the 3rd and
+    4th; with 1: none, the last)."""
     from sklearn_cml._rng import row_hash_states, shuffle_row, stream_seed
     from sklearn_cml._sampling import make_sampler
 
     rng = np.random.default_rng(0)
     X = sp.csr_matrix((rng.random((30, 20)) < 0.3).astype(np.float32))
     model = CMLRecommender(n_components=4, pool_size=8, n_epochs=3, temperature_exponent=0.0,
-                           covariance_weight=0.0, average=False, fold_in_epochs=1,
+                           covariance_weight=0.0, average=False, fold_in_epochs=n_epochs,
                            random_state=0).fit(X)
     new = sp.csr_matrix(X[:1])
     placed = model.transform(new)[0]
@@ -328,23 +340,27 @@ def test_fold_in_step_matches_numpy_reference():
     indices, indptr = new.indices.astype(np.int32), new.indptr.astype(np.int64)
     start = items[indices].mean(axis=0)  # the centroid of the user's items
     start /= max(1.0, np.linalg.norm(start))
-    state = row_hash_states(indptr, indices, stream_seed(model._state.seed, "fold-in rows"))[0]
-    shuffled = np.empty(indices.shape[0], np.int32)
-    state = shuffle_row(state, indices, shuffled, 0, indices.shape[0])
-    pool = block._empty_pool(8, X.shape[1])
+    state = row_hash_states(indptr, indices, stream_seed(model._model.seed, "fold-in rows"))[0]
     sampler = make_sampler(X.indices.astype(np.int32), X.shape[1],
                            model.negative_sampling_exponent)
-    block.draw_pool(np.uint64(state), sampler, X.shape[1], pool, 1)
-    masked = np.isin(pool.items, indices)
+    pool = block._empty_pool(8, X.shape[1])
+    user, grad_sq, ends = start, np.full(1, 0.1), []
+    for epoch in range(n_epochs):
+        shuffled = np.empty(indices.shape[0], np.int32)
+        state = shuffle_row(np.uint64(state), indices, shuffled, 0, indices.shape[0])
+        state = block.draw_pool(np.uint64(state), sampler, X.shape[1], pool, epoch + 1)
+        masked = np.isin(pool.items, indices)
 
-    def loss_of(u):
-        pool_logits = (np.log(pool.counts.astype(np.float64))
-                       - np.sum((u - items[pool.items]) ** 2, axis=1) / model.temperature)
-        pool_sum = np.exp(pool_logits[~masked]).sum()
-        logits = -np.sum((u - items[shuffled]) ** 2, axis=1) / model.temperature
-        return np.sum(np.log(np.exp(logits) + pool_sum) - logits)
+        def loss_of(u, shuffled=shuffled, masked=masked):
+            pool_logits = (np.log(pool.counts.astype(np.float64))
+                           - np.sum((u - items[pool.items]) ** 2, axis=1) / model.temperature)
+            pool_sum = np.exp(pool_logits[~masked]).sum()
+            logits = -np.sum((u - items[shuffled]) ** 2, axis=1) / model.temperature
+            return np.sum(np.log(np.exp(logits) + pool_sum) - logits)
 
-    expected = adagrad(start, np.full(1, 0.1), 0, central_difference(loss_of, start),
-                       model.learning_rate, model.max_norm)
+        user = adagrad(user, grad_sq, 0, central_difference(loss_of, user), model.learning_rate,
+                       model.max_norm)
+        ends.append(user)
+    expected = np.mean(ends[n_epochs // 2:], axis=0) if n_epochs > 1 else ends[-1]
     np.testing.assert_allclose(placed, expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(placed, start)

@@ -55,11 +55,10 @@ def test_covariance_step_decorrelates():
 def test_auto_covariance_interval_grows_with_the_vectors():
     """"auto": 10 pairs per user and item vector, so the steps' cost per
     epoch grows linearly with the data; an int is taken as given."""
-    from types import SimpleNamespace
+    from _helpers import config_of
 
     from sklearn_cml._interactions import Interactions
-    from sklearn_cml._solvers._base import covariance_interval
 
     data = Interactions(np.zeros(7, np.int64), np.zeros(0, np.int32), 40)  # 6 users
-    assert covariance_interval(SimpleNamespace(covariance_interval="auto"), data) == 460
-    assert covariance_interval(SimpleNamespace(covariance_interval=123), data) == 123
+    assert config_of(data, covariance_interval="auto").covariance_interval == 460
+    assert config_of(data, covariance_interval=123).covariance_interval == 123

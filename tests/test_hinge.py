@@ -1,55 +1,24 @@
-"""The WARP hinge against finite differences and a plain-numpy reference."""
+"""The per-pair solver's step with the WARP hinge against a plain-numpy reference."""
 
-import functools
 import math
 
 import numpy as np
 import pytest
-from _numerics import central_difference, reference_adagrad
+from _helpers import config_of
+from _numerics import reference_adagrad, reference_sample
 
 from sklearn_cml._interactions import Interactions
-from sklearn_cml._losses import LOSSES
-from sklearn_cml._losses.hinge import HingeParameters, HingeScratch, triplet_gradients
-from sklearn_cml._rng import next_uint64, random_below, seed_states
+from sklearn_cml._losses.hinge import HingeParameters
+from sklearn_cml._rng import seed_states
 from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
-from sklearn_cml._solvers.hogwild import PairUnits, epoch_chunk
+from sklearn_cml._solvers.hogwild import PairUnits, epoch_chunk, make_scratch
 from sklearn_cml._steps import Embeddings, Optimizer
-
-
-def test_triplet_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    margin, weight = 0.7, math.log(5.0)
-    for _ in range(5):
-        user, positive, negative = rng.normal(size=(3, 6)) * 0.4
-
-        def loss(u, p, n):
-            return weight * (margin + np.sum((u - p) ** 2) - np.sum((u - n) ** 2))
-
-        analytic = np.empty((3, 6))
-        triplet_gradients(user, positive, negative, weight, *analytic)
-        numeric = [
-            central_difference(functools.partial(loss, p=positive, n=negative), user),
-            central_difference(functools.partial(loss, user, n=negative), positive),
-            central_difference(functools.partial(loss, user, positive), negative),
-        ]
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
-
-
-def reference_draw(state, probability):
-    """An item drawn as the alias tables do: column from the high bits, then
-    kept with probability ``keep`` (exact, from the tables' definition)."""
-    keep_threshold, alias, _ = probability
-    state, bits = next_uint64(state)
-    column = ((int(bits) >> 32) * len(alias)) >> 32
-    if int(bits) & 0xFFFFFFFF < int(keep_threshold[column]):
-        return state, column
-    return state, int(alias[column])
 
 
 def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen,
                         states, n_negatives, margin, learning_rate, max_norm, tables=None,
                         pair_weight=1.0):
-    """Plain-numpy WARP step, drawing the same items as the kernel.
+    """Plain-numpy WARP step (the paper's), drawing the same items as the kernel.
 
     Uniform draws without ``tables``; otherwise alias draws, each impostor
     counting its inverse probability in the rank estimate.  The pair's
@@ -58,10 +27,7 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
     threshold = np.sum((user - items[positive]) ** 2) + margin
     impostors = []
     for _ in range(n_negatives):
-        if tables is None:
-            states[0], candidate = random_below(states[0], items.shape[0])
-        else:
-            states[0], candidate = reference_draw(states[0], tables)
+        states[0], candidate = reference_sample(states[0], items.shape[0], tables)
         distance = np.sum((user - items[candidate]) ** 2)
         if distance < threshold and candidate not in seen:  # positives are skipped
             impostors.append((distance, candidate))
@@ -70,7 +36,9 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
     distance, negative = min(impostors)
     counted = (len(impostors) if tables is None
                else sum(float(tables[2][k]) for _, k in impostors))
-    weight = pair_weight * math.log(math.floor(items.shape[0] * counted / n_negatives) + 1)
+    # The rank estimate is at most the catalogue's size.
+    rank = math.floor(min(items.shape[0] * counted / n_negatives, items.shape[0]))
+    weight = pair_weight * math.log(rank + 1)
     gradients = {
         "user": 2 * weight * (items[negative] - items[positive]),
         positive: 2 * weight * (items[positive] - user),
@@ -90,9 +58,10 @@ def reference_warp_pair(user, items, grad_sq_user, grad_sq_items, positive, seen
 @pytest.mark.parametrize("n_slots, mark_limit, weighted", [(1, 100, False), (3, 100, False),
                                                            (1, 0, False), (1, 100, True)])
 def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent, weighted):
-    """Both ways of skipping positives (marks, binary search) give the
-    reference, with uniform and with popularity-weighted negatives, and
-    with pair weights (one of them 0) multiplying each pair's step."""
+    """Both ways of telling the user's items among the draws (marks, binary
+    search) give the paper's step, with uniform and with popularity-weighted
+    negatives, and with pair weights (one of them 0) multiplying each
+    pair's step."""
     rng = np.random.default_rng(seed)
     n_items, n_components = 30, 5
     items = (rng.normal(size=(n_items, n_components)) * 0.4).astype(np.float32)
@@ -105,7 +74,6 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
     expected = [a.astype(np.float64) for a in (users, items, grad_sq_users, grad_sq_items)]
     states = seed_states(seed, 1)
     reference_states = states.copy()
-    marks = np.full((n_slots, n_items), 7, dtype=np.int32)
     losses = np.zeros(1, dtype=np.float32)
     popularity = rng.integers(0, 50, size=n_items)
     tables = sampling_tables(popularity, exponent)
@@ -114,14 +82,17 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
     if weighted:
         pair_weights = rng.uniform(0.2, 3.0, seen.size).astype(np.float32)
         pair_weights[1] = 0.0
-    parameters = HingeParameters(10, np.float32(1.5), True, mark_limit)
+    # The per-pair solver's negatives are the pair's own: the hardest impostor.
+    parameters = HingeParameters(np.float32(1.5), True, True)
     sampler = UniformSampler(n_items) if exponent == 0.0 else AliasSampler(*tables)
     embeddings = Embeddings(users, grad_sq_users, items, grad_sq_items)
     optimizer = Optimizer(np.float32(0.1), np.float32(1.0))
-    scratch = HingeScratch(np.empty((n_slots, 3, n_components), dtype=np.float32), marks)
+    config = config_of(loss="hinge", n_negatives=10, n_components=n_components)
+    scratch = make_scratch(config, n_slots, n_items, n_components)._replace(
+        mark_limit=mark_limit)
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
-        LOSSES["hinge"].prepare_chunk(scratch)
+        scratch.marks.fill(-1)  # as before each chunk
         epoch_chunk(parameters, sampler, PairUnits(seen, pair_weights), order, 0, 1,
                     Interactions(indptr, seen, n_items), embeddings, optimizer, scratch, states,
                     losses, n_slots)

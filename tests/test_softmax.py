@@ -1,27 +1,32 @@
-"""The softmax-loss kernels against finite differences and a numpy reference."""
+"""The softmax's weights, the per-pair solver's draws and its softmax epoch, against numpy."""
 
 import functools
 
 import numpy as np
 import pytest
-from _numerics import central_difference, reference_adagrad
+from _helpers import config_of
+from _numerics import central_difference, reference_adagrad, reference_sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
 from sklearn_cml._interactions import Interactions
+from sklearn_cml._losses import LossRow, RowScratch, weigh_row
 from sklearn_cml._losses.softmax import (
     GROUP_SIZE,
     SoftmaxParameters,
-    _scratch,
-    draw_negatives,
     exp_shifted,
     float_order_key,
-    group_gradients,
 )
 from sklearn_cml._rng import random_permutation, seed_states, shuffle_within_rows
 from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
-from sklearn_cml._solvers.hogwild import GroupUnits, epoch_chunk, user_groups
+from sklearn_cml._solvers.hogwild import (
+    GroupUnits,
+    draw_row,
+    epoch_chunk,
+    make_scratch,
+    user_groups,
+)
 from sklearn_cml._steps import Embeddings, Optimizer
 
 
@@ -36,117 +41,87 @@ def reference_group_loss(user, items, positives, negatives, log_counts, temperat
     return float(np.sum(terms if weights is None else weights * terms))
 
 
-def group_case(seed, n_items=12, n_components=5, n_positives=3, n_draws=7):
-    rng = np.random.default_rng(seed)
-    items = rng.normal(size=(n_items, n_components)) * 0.4
-    user = rng.normal(size=n_components) * 0.4
-    positives = rng.choice(n_items, size=n_positives, replace=False)
-    negatives = rng.integers(0, n_items, size=n_draws)  # repeats allowed, as in sampling
-    log_counts = np.log(rng.uniform(0.5, 3.0, size=n_draws))
-    log_counts[np.isin(negatives, positives)] = -np.inf
-    return user, items, positives, negatives, log_counts
+@njit
+def _weigh(parameters, row, pair_coef, scratch):
+    return weigh_row(parameters, row, pair_coef, scratch)
 
 
-def analytic_gradients(user, items, positives, negatives, log_counts, temperature,
-                       weights=None):
-    n_components = user.shape[0]
-    weights = np.ones(len(positives)) if weights is None else weights
-    grad_user = np.empty(n_components)
-    grad_positives = np.empty((len(positives), n_components))
-    grad_negatives = np.empty((len(negatives), n_components))
-    loss = group_gradients(
-        user, positives, weights, negatives, log_counts, len(negatives), items,
-        1.0 / temperature, True, grad_user, grad_positives, grad_negatives,
-        np.empty(len(negatives)),
-    )  # fmt: skip
-    return loss, grad_user, grad_positives, grad_negatives
-
-
-@pytest.mark.parametrize("weights", [None, (1.5, 0.0, 0.4)])
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("temperature", [0.3, 2.0])
-def test_group_gradients_match_finite_differences(seed, temperature, weights):
-    """Unweighted, and with pair weights (one of them 0) on the positives' terms."""
-    user, items, positives, negatives, log_counts = group_case(seed)
-    weights = None if weights is None else np.array(weights)
-    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
-        user, items, positives, negatives, log_counts, temperature, weights)
-
-    def loss_of(u=user, vectors=items):
-        return reference_group_loss(u, vectors, positives, negatives, log_counts, temperature,
-                                    weights)
-
-    assert loss == pytest.approx(loss_of(), rel=1e-6)
-    np.testing.assert_allclose(grad_user, central_difference(lambda u: loss_of(u=u), user),
-                               rtol=1e-5, atol=1e-8)
-    # Item gradients: the per-row buffers add up to the gradient of each item
-    # (a negative drawn twice gets two rows).
-    numeric_items = central_difference(lambda vectors: loss_of(vectors=vectors), items)
-    summed = np.zeros_like(items)
-    np.add.at(summed, positives, grad_positives)
-    np.add.at(summed, negatives, grad_negatives)
-    np.testing.assert_allclose(summed, numeric_items, rtol=1e-5, atol=1e-8)
-    # Skipped draws (the user's positives) get no push at all.
-    skipped = np.isneginf(log_counts)
-    assert skipped.any() or seed != 0
-    np.testing.assert_array_equal(grad_negatives[skipped], 0.0)
+def softmax_row(positive_distances, negative_distances, temperature):
+    """``(loss, dL/dd of each positive, dL/dD of each negative)`` from the
+    softmax's weights function (every draw counting for one item)."""
+    n_negatives = len(negative_distances)
+    distances = np.array(negative_distances, np.float32)
+    coefs = np.empty(len(positive_distances), np.float32)
+    row = LossRow(np.array(positive_distances, np.float32),
+                  np.ones(len(positive_distances), np.float32), distances,
+                  np.ones(n_negatives, np.float32), np.zeros(n_negatives, np.float32), 1, 10)
+    parameters = SoftmaxParameters(np.float32(1 / temperature), np.float32(0.0), np.float32(1.0))
+    _, loss = _weigh(parameters, row, coefs,
+                     RowScratch(np.empty(n_negatives, np.float32),
+                                np.empty(n_negatives, np.int32)))
+    return loss, coefs, distances
 
 
 @pytest.mark.parametrize("nearest", ["positive", "negative"])
-def test_group_gradients_stay_finite_at_tiny_temperatures(nearest):
+def test_weights_stay_finite_at_tiny_temperatures(nearest):
     """Logits of thousands: each positive's exponents are shifted by its own
     largest, whether that is the positive's or a negative's, so nothing
     overflows and no denominator underflows to zero."""
-    items = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.4], [0.0, 0.5]])
-    user = np.zeros(2)
-    # Items 0 and 1 are positives at distances 0 and 1; the negative (item 2
-    # or 3) is farther than both, or between them.
-    negative = 2 if nearest == "positive" else 3
-    positives, negatives = np.array([0, 1]), np.array([negative])
-    log_counts = np.zeros(1)
-    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
-        user, items, positives, negatives, log_counts, 1e-3)
+    # Two positives at squared distances 0 and 1; the negative farther than
+    # both (1.96), or between them (0.25).
+    negative = 1.96 if nearest == "positive" else 0.25
+    loss, coefs, weights = softmax_row([0.0, 1.0], [negative], 1e-3)
     assert np.isfinite(loss) and loss >= 0
-    for gradient in (grad_user, grad_positives, grad_negatives):
-        assert np.isfinite(gradient).all()
+    assert np.isfinite(coefs).all() and np.isfinite(weights).all()
     if nearest == "negative":
         # The far positive loses to the negative (d = 1 > 0.25): a pull on
         # it and a push on the negative; the near positive is at rest.
         assert loss == pytest.approx((1.0 - 0.25) / 1e-3, rel=1e-6)
-        np.testing.assert_allclose(grad_positives[0], 0.0, atol=1e-12)
-        assert np.linalg.norm(grad_positives[1]) > 0 and np.linalg.norm(grad_negatives) > 0
+        assert coefs[0] == pytest.approx(0.0, abs=1e-12)
+        assert coefs[1] > 0 and weights[0] < 0
 
 
-def test_group_with_only_skipped_draws_has_no_loss():
-    user, items, positives, negatives, log_counts = group_case(3)
-    log_counts[:] = -np.inf  # every draw was one of the user's items
-    loss, grad_user, grad_positives, grad_negatives = analytic_gradients(
-        user, items, positives, negatives, log_counts, 0.3)
+def test_a_row_of_only_the_users_items_has_no_loss():
+    loss, coefs, weights = softmax_row([0.3, 0.5], [np.inf, np.inf, np.inf], 0.3)
     assert loss == 0.0
-    for gradient in (grad_user, grad_positives, grad_negatives):
-        np.testing.assert_array_equal(gradient, 0.0)
+    np.testing.assert_array_equal(coefs, 0.0)
+    np.testing.assert_array_equal(weights, 0.0)
 
 
+@njit
+def _draw_row(sampler, state, user, stamp, interactions, user_vector, items, scratch):
+    return draw_row(sampler, state, user, stamp, interactions, user_vector, items, scratch, 0)
+
+
+@pytest.mark.parametrize("mark_limit", [10**6, 0])
 @pytest.mark.parametrize("exponent", [0.0, 0.8])
-def test_draw_negatives_marks_positives_and_weighs_draws(exponent):
-    n_items, n_draws = 20, 400
+def test_draws_of_the_users_items_are_at_infinity_and_draws_are_weighed(exponent, mark_limit):
+    """Marked or searched, a draw of one of the user's items is at distance
+    +inf; every draw stands for ``n_items / n_draws`` items, times its
+    inverse sampling probability relative to uniform."""
+    n_items, n_negatives = 20, 25
     seen = np.array([2, 5, 11], dtype=np.int32)
-    popularity = np.arange(n_items)
-    tables = None if exponent == 0.0 else sampling_tables(popularity, exponent)
+    tables = None if exponent == 0.0 else sampling_tables(np.arange(n_items), exponent)
     sampler = UniformSampler(n_items) if tables is None else AliasSampler(*tables)
-    negatives = np.empty(n_draws, dtype=np.int64)
-    log_counts = np.empty(n_draws, dtype=np.float32)
-    state = seed_states(0, 1)[0]
-    draw_negatives(state, n_draws, n_items, 0, seen.size, seen, sampler, negatives, log_counts)
+    config = config_of(loss="softmax", n_negatives=n_negatives, n_components=3)
+    scratch = make_scratch(config, 1, n_items, 3)._replace(mark_limit=mark_limit)
+    n_draws = scratch.n_draws
+    items = np.random.default_rng(0).normal(size=(n_items, 3)).astype(np.float32)
+    user = items[0] * 0.5
+    _draw_row(sampler, seed_states(0, 1)[0], 0, 1, Interactions(
+        np.array([0, seen.size], np.int64), seen, n_items), user, items, scratch)
 
+    negatives, distances = scratch.negatives[0], scratch.distances[0]
     is_seen = np.isin(negatives, seen)
     assert is_seen.any() and not is_seen.all()
-    assert np.isneginf(log_counts[is_seen]).all()
-    # Each other draw stands for n_items / n_draws items, times its inverse
-    # sampling probability relative to uniform.
+    assert np.isposinf(distances[is_seen]).all()
+    np.testing.assert_allclose(distances[~is_seen],
+                               np.sum((user - items[negatives[~is_seen]]) ** 2, axis=1),
+                               rtol=1e-5)
     inverse = np.ones(n_items) if tables is None else tables[2]
-    expected = np.log(n_items / n_draws * inverse[negatives[~is_seen]])
-    np.testing.assert_allclose(log_counts[~is_seen], expected, rtol=1e-5)
+    counts = n_items / n_draws * inverse[negatives]
+    np.testing.assert_allclose(scratch.counts[0], counts, rtol=1e-5)
+    np.testing.assert_allclose(scratch.log_counts[0], np.log(counts), rtol=1e-5, atol=1e-6)
 
 
 @st.composite
@@ -198,10 +173,11 @@ def test_shuffle_within_rows_is_a_seeded_uniform_permutation():
 @pytest.mark.parametrize("exponent", [0.0, 0.8])
 @pytest.mark.parametrize("seed", range(3))
 def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_exponent):
-    """One slot and one block: the kernel's epoch is the reference's sequence
-    of group steps (same groups, same draws), each applying the numpy
-    gradients with row-wise AdaGrad: positives, then negatives, then the user.
-    Each user's temperature is ``0.5 * (n_u / 5) ** temperature_exponent``."""
+    """One slot and one block of the per-pair solver: the kernel's epoch is
+    the reference's sequence of group steps (same groups, same draws), each
+    applying the numpy gradients with row-wise AdaGrad: positives, then
+    negatives, then the user.  Each user's temperature is ``0.5 * (n_u /
+    5) ** temperature_exponent``."""
     rng = np.random.default_rng(seed)
     n_items, n_components, n_negatives = 40, 5, 2
     base_temperature, learning_rate, max_norm, reference_count = 0.5, 0.1, 0.9, 5.0
@@ -227,21 +203,16 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
     states = seed_states(seed, 1)
     reference_state = states[0]
     losses = np.zeros(1, dtype=np.float32)
-    parameters = SoftmaxParameters(n_negatives, np.float32(1 / base_temperature),
+    parameters = SoftmaxParameters(np.float32(1 / base_temperature),
                                    np.float32(temperature_exponent), np.float32(reference_count))
-
-    class Params:
-        pass
-
-    Params.n_negatives = n_negatives
+    config = config_of(loss="softmax", n_negatives=n_negatives, n_components=n_components)
+    scratch = make_scratch(config, 1, n_items, n_components)
     epoch_chunk(
         parameters, sampler,
         GroupUnits(starts, group_users, shuffled, np.ones(shuffled.size, np.float32), GROUP_SIZE),
-        order, 0,
-        order.size, Interactions(indptr, indices, n_items),
+        order, 0, order.size, Interactions(indptr, indices, n_items),
         Embeddings(users, user_grad_sq, items, item_grad_sq),
-        Optimizer(np.float32(learning_rate), np.float32(max_norm)),
-        _scratch(1, n_components, n_items, Params), states, losses, 1,
+        Optimizer(np.float32(learning_rate), np.float32(max_norm)), scratch, states, losses, 1,
     )  # fmt: skip
 
     n_draws = n_negatives * GROUP_SIZE
@@ -251,14 +222,11 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
         positives = shuffled[starts[group]:min(starts[group] + GROUP_SIZE, indptr[user + 1])]
         temperature = base_temperature * (counts[user] / reference_count) ** temperature_exponent
         negatives = np.empty(n_draws, dtype=np.int64)
-        log_counts = np.empty(n_draws, dtype=np.float32)
-        # Numba returns the state as a Python int: retyped, or it would be
-        # compiled as int64 and mixed with uint64 (to float64).
-        reference_state = np.uint64(draw_negatives(
-            reference_state, n_draws, n_items, indptr[user], indptr[user + 1], indices, sampler,
-            negatives, log_counts,
-        ))  # fmt: skip
-        log_counts = log_counts.astype(np.float64)
+        for k in range(n_draws):
+            reference_state, negatives[k] = reference_sample(reference_state, n_items, tables)
+        inverse = np.ones(n_items) if tables is None else tables[2].astype(np.float64)
+        log_counts = np.log(n_items / n_draws * inverse[negatives])
+        log_counts[np.isin(negatives, indices[indptr[user]:indptr[user + 1]])] = -np.inf
         user_vectors, item_vectors, user_sq, item_sq = expected
         u = user_vectors[user]
         expected_loss += reference_group_loss(u, item_vectors, positives, negatives, log_counts,

@@ -8,6 +8,7 @@ does with the weights.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import config_of
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
@@ -150,7 +151,8 @@ def test_a_user_whose_pairs_weigh_nothing_is_not_trained(X, solver, loss):
     per_user = np.ones(X.shape[0])
     per_user[[0, 5]] = 0.0
     model = CMLRecommender(**params).fit(X, sample_weight=per_user)
-    start = initial_state(to_interactions(X), model).user_embeddings
+    data = to_interactions(X)
+    start = initial_state(data, config_of(data, **model.get_params())).user_embeddings
     np.testing.assert_array_equal(model.user_embeddings_[[0, 5]], start[[0, 5]])
     assert not np.allclose(model.user_embeddings_[1:5], start[1:5])
 

@@ -1,51 +1,86 @@
-"""What a loss provides to the solvers (see ``_losses/__init__.py``)."""
+"""What a loss provides to the solvers: the weights of a row of squared distances.
+
+A solver hands a loss one user's *row*: the squared distances from the user
+to some of the user's items (the positives, each with its pair's weight)
+and to items drawn from the sampler (the negatives, each with how many items
+of the catalogue its draw stands for).  The loss's weights function returns
+``dL/dD`` for every entry and the loss value; nothing else.  The solver
+does the rest once for every loss: drawing the negatives, telling which
+draws are the user's own items (their distance arrives as ``+inf``),
+turning the weights into gradients (``dD/du = 2 (u - v)``), the
+optimiser's step and the projection into the ball.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
 
 
-def _nothing_to_prepare(scratch):
-    """Most losses keep no state across the steps of a chunk."""
+class LossRow(NamedTuple):
+    """One user's row, as a loss's weights function reads and writes it."""
+
+    positive_distances: np.ndarray  # float32 (n_pairs,): |u - p_b|^2
+    # float32 (n_pairs,): each pair's weight (mean 1 over the training
+    # pairs; all 1 without weights), which multiplies the pair's term.
+    pair_weights: np.ndarray
+    # float32 (n_negatives,): in, |u - v_n|^2, +inf for the user's own items
+    # (never negatives); out, the weights dL/dD_n.
+    distances: np.ndarray
+    # float32 (n_negatives,): how many items of the catalogue a draw stands
+    # for, n_items / (n_draws * q_n) for draws of probability q_n: summed
+    # over the draws they estimate sums over the catalogue (the hinge's
+    # rank, the softmax's normaliser).
+    counts: np.ndarray
+    log_counts: np.ndarray  # float32 (n_negatives,): their logarithms
+    n_user_items: int  # the user's number of training items
+    n_items: int  # the catalogue's
+
+
+class RowScratch(NamedTuple):
+    """Buffers a weights function may overwrite, one entry per negative."""
+
+    values: np.ndarray  # float32
+    bits: np.ndarray  # int32
+
+
+def _no_causes(config):
+    return []
 
 
 @dataclass(frozen=True)
 class Loss:
-    """An embedding loss: its Numba step and what the solver needs to run it.
+    """An embedding loss: its weights function and its hyperparameters.
 
     Attributes
     ----------
     name : str
         The value of ``CMLRecommender(loss=...)``.
-    group_size : int
-        Positives of one user that one step works on (1: a single pair).
-        The per-pair solver cuts each user's items into groups of this size.
     parameters_type : type
-        The NamedTuple class of the hyperparameters the step reads.
+        The NamedTuple class of the hyperparameters the weights function
+        reads; it selects the function at compile time.
     parameters : callable
-        ``parameters(params, reference_count, fold_in)`` returns a
-        ``parameters_type`` from the estimator's parameters (``params``), the
-        median number of items per training user, and whether the step
-        places new users against frozen items.
-    scratch : callable
-        ``scratch(n_slots, n_components, n_items, params)`` returns the
-        step's per-thread buffers (a NamedTuple of arrays, one row per
-        thread).
-    pair_step : numba function
-        The per-pair solver's step, with the signature that
-        ``_solvers.hogwild.pair_step`` documents.
-    block_row : numba function or None
-        The block solver's loss of one user against a pool, with the
-        signature that ``_solvers.block.block_row`` documents; None if the
-        loss does not run with the block solver.
-    prepare_chunk : callable
-        Called on the per-pair solver's scratch before each chunk of steps.
+        ``parameters(config, reference_count, shared_negatives)`` returns a
+        ``parameters_type`` from the ``_config.Config``, the median number
+        of items per training user, and whether a row's negatives are
+        shared by many pairs (a pool) rather than drawn for its pairs
+        alone.
+    weights : numba function
+        ``weights(parameters, row, pair_coef, scratch)``, as
+        ``_losses.weigh_row`` documents.
+    group_size : int, default=1
+        Positives of one user that share one row of draws in the per-pair
+        solver (which draws ``group_size * n_negatives`` items per row).
+    overflow_causes : callable, default: none
+        ``overflow_causes(config)``: phrases naming the loss's
+        hyperparameters that are far enough off their scale to overflow
+        float32, for the message of a training breakdown.
     """
 
     name: str
-    group_size: int
     parameters_type: type
     parameters: Callable
-    scratch: Callable
-    pair_step: Callable
-    block_row: Callable = None
-    prepare_chunk: Callable = _nothing_to_prepare
+    weights: Callable
+    group_size: int = 1
+    overflow_causes: Callable = _no_causes

@@ -2,31 +2,21 @@
 
 ``SOLVERS`` maps each value of ``CMLRecommender(solver=...)`` to a
 ``Solver`` (``_base.Solver``): how an epoch runs over the training pairs,
-and how new users are placed against frozen items (fold-in) with the same
-steps.  To add a solver: write a module here that provides both, then add
-one entry below.
+and the step that places new users against frozen items (``_fold_in``,
+one fold-in loop for every solver).  A solver draws the negatives, asks
+the loss for the weights of each row of squared distances
+(``_losses.weigh_row``), and takes the optimiser's steps, so every loss
+trains with every solver.  To add a solver: write a module here that
+provides both, then add one entry below.
 """
 
 from . import block, hogwild
 from ._base import Solver
+from ._fold_in import fold_in
 
 SOLVERS = {
     "hogwild": hogwild.SOLVER,
     "block": block.SOLVER,
 }
 
-
-
-def solver_for(params, loss):
-    """The solver ``params.solver`` names, checked against the ``Loss``."""
-    solver = SOLVERS[params.solver]
-    if not solver.supports(loss):
-        others = [name for name, other in SOLVERS.items() if other.supports(loss)]
-        raise ValueError(
-            f"solver={params.solver!r} cannot train loss={loss.name!r}: the loss has no "
-            f"step for it. Use solver={others[0]!r}, or another loss."
-        )
-    return solver
-
-
-__all__ = ["SOLVERS", "Solver", "solver_for"]
+__all__ = ["SOLVERS", "Solver", "fold_in"]

@@ -11,25 +11,34 @@ from numba import njit
 class Solver:
     """A way of minimising the embedding loss.
 
+    Both ways call the loss's weights function (``_losses.weigh_row``) on
+    rows of squared distances, and do the rest themselves: drawing the
+    negatives, the gradients, the optimiser's steps.
+
     Attributes
     ----------
     name : str
         The value of ``CMLRecommender(solver=...)``.
     make_epoch : callable
-        ``make_epoch(loss, data, weights, params, sampler, reference_count,
-        n_threads, n_components, between_chunks)`` returns ``run(state,
-        block_losses)``, which runs one epoch over the training ``data``
-        (``Interactions``), each pair's term weighted by its entry of
-        ``weights`` (float32, aligned with ``data.indices``), on the
-        training state, adds each block's loss to ``block_losses`` and
-        calls ``between_chunks(state)`` after each chunk of pairs.
-    fold_in : callable
-        ``fold_in(loss, data, weights, embeddings, params, sampler,
-        reference_count, n_threads, rng_states)`` moves ``embeddings.users``,
-        one new user per row of ``data`` (its pairs weighted by
-        ``weights``), against the frozen ``embeddings.items``.
-    supports : callable
-        ``supports(loss)``: whether the solver can minimise that ``Loss``.
+        ``make_epoch(config, data, weights, sampler, reference_count,
+        between_chunks)`` returns ``run(state, block_losses)``, which runs
+        one epoch over the training ``data`` (``Interactions``), each
+        pair's term weighted by its entry of ``weights`` (float32, aligned
+        with ``data.indices``), on the training state, adds each block's
+        loss to ``block_losses`` and calls ``between_chunks(state)`` after
+        each chunk of pairs.  ``reference_count`` is the median number of
+        items of the training users.
+    fold_in_step : callable
+        ``fold_in_step(config, data, n_items)`` returns ``(stepper,
+        group_size)`` for placing new users (``_fold_in.fold_in``): a
+        NamedTuple of the per-thread buffers of the solver's own step,
+        whose type selects that step (an overload of
+        ``_fold_in.frozen_step``), and the positives per step (0: all of a
+        row's).
+    shared_negatives : bool
+        Whether a row's negatives are shared by many pairs (a pool), rather
+        than drawn for its pairs alone; the hinge chooses the impostors it
+        pushes by it.
     epoch_kernels : callable
         ``epoch_kernels(loss)``: the Numba dispatchers whose compilation
         makes most of the first epoch's time with that loss, which
@@ -38,24 +47,9 @@ class Solver:
 
     name: str
     make_epoch: Callable
-    fold_in: Callable
-    supports: Callable = lambda loss: True
+    fold_in_step: Callable
+    shared_negatives: bool
     epoch_kernels: Callable = lambda loss: ()
-
-
-# With covariance_interval="auto", a covariance step after every this many
-# training pairs per user and item vector: a step touches every vector, so
-# its cost per epoch stays a fixed share of the epoch's, whatever the data's
-# size (MovieLens-1M: about 97,000 pairs, 3 to 4 steps per epoch).
-AUTO_COVARIANCE_PAIRS_PER_VECTOR = 10
-
-
-def covariance_interval(params, data):
-    """Training pairs between two covariance steps, for ``data``."""
-    if params.covariance_interval == "auto":
-        n_vectors = (data.indptr.shape[0] - 1) + data.n_items
-        return max(1, AUTO_COVARIANCE_PAIRS_PER_VECTOR * n_vectors)
-    return params.covariance_interval
 
 
 def twins(kernels):

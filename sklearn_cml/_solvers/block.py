@@ -7,10 +7,11 @@ user), so what depends only on (user, pool item) is computed once per slot:
 
     D[s, n] = |u_s|^2 + |v_n|^2 - 2 (U V^T)[s, n]          (BLAS, S x N x K)
 
-The solver masks each slot's own training items (``D = +inf``) and the loss
-(``Loss.block_row``, one slot at a time) turns the row of distances, in
-place, into the weights ``W[s, n] = dL/dD[s, n]``, and fills, for each pair
-``b`` of the slot, ``pair_coef[b] = dL/dd_b`` with ``d_b = |u - p_b|^2``.
+The solver masks each slot's own training items (``D = +inf``), computes
+the distances ``d_b = |u - p_b|^2`` to the slot's positives, and the loss's
+weights function (``_losses.weigh_row``, one slot at a time) turns the row
+of distances, in place, into the weights ``W[s, n] = dL/dD[s, n]``, and
+fills, for each pair ``b`` of the slot, ``pair_coef[b] = dL/dd_b``.
 With ``dD/du = 2 (u - v)`` the gradients are then
 
     grad u_s = 2 [(sum_n W[s, n] + sum_b c_b) u_s - (W V)[s] - sum_b c_b p_b]
@@ -36,20 +37,24 @@ item's stamp is the block's, so nothing is ever cleared.
 Each pair carries its weight (mean 1 over the training pairs; all ones
 without weights) from the plan to the loss's row, which multiplies the
 pair's term by it: ``c_b`` and the pair's share of ``W`` scale with it.
+
+Fold-in (``_fold_in``) places a new user by the same step on a block of one
+slot, against a fresh pool per step, with the items frozen.
 """
 
 import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
+from .._losses import LossRow, RowScratch, weigh_row
 from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_below, shuffle_row_weighted, splitmix64, stream_seed
 from .._sampling import draw, inverse_probability
-from .._steps import Optimizer, adagrad_step
-from ._base import Solver, covariance_interval, kernel_for, twins
+from .._steps import Optimizer, adagrad_step, squared_distance
+from ._base import Solver, kernel_for, twins
+from ._fold_in import frozen_step_of
 from .hogwild import user_groups
 
 # Chunks of a block: the units of parallel work.  Sized from the block, never
@@ -98,6 +103,7 @@ class Workspace(NamedTuple):
     row_scratch: np.ndarray  # float32 (N_CHUNKS, pool_size): a loss row's scratch
     bits: np.ndarray  # int32 (N_CHUNKS, pool_size): a loss row's integer scratch
     gradients: np.ndarray  # float32 (N_CHUNKS, K)
+    pair_distances: np.ndarray  # float32 (N_CHUNKS, largest slot): |u - p_b|^2
 
 
 class ItemPlan(NamedTuple):
@@ -255,67 +261,28 @@ def mask_user(row, user, indptr, indices, pool, block_stamp):
 # ------------------------------------------------------------ the loss rows
 
 
-def block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector, pairs,
-              pair_weights, item_embeddings, pair_coef, n_items):
-    """One slot's loss against the pool (compiled code only).
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def slot_weights(parameters, row, user_sq, pool_sq, user, user_vector, interactions, pool,
+                 block_stamp, pairs, pair_weights, item_embeddings, pair_distances, pair_coef,
+                 scratch):
+    """The loss's weights of one slot: ``row`` holds ``U V^T`` of the slot's
+    user against the pool on entry, ``W = dL/dD`` on return, and
+    ``pair_coef`` receives ``dL/dd_b``; returns ``(sum of W, loss)``.
 
-    What a loss implements for this solver (``Loss.block_row``), chosen at
-    compile time by the type of ``parameters``.
-
-    Parameters
-    ----------
-    parameters : the loss's ``parameters_type``
-    distances : float32 array of shape (pool_size,)
-        In: squared distances from the user to the pool's items, ``+inf``
-        for the user's own items.  Out: the weights ``dL/dD``.
-    scratch, bits : float32 and int32 arrays of shape (pool_size,)
-    pool : Pool
-    user : int
-    indptr : int64 array
-        Of the user's training interactions (``indptr[user + 1] -
-        indptr[user]`` is the user's number of items).
-    user_vector : float32 array of shape (n_components,)
-    pairs : int32 array
-        The slot's positive items.
-    pair_weights : float32 array of shape (len(pairs),)
-        The weight of each pair (non-negative, mean 1 over the training
-        pairs; all 1 when the model has no weights): each pair's term of
-        the loss, and so its gradients, is multiplied by it.
-    item_embeddings : float32 array
-    pair_coef : float32 array of shape (len(pairs),)
-        Out: ``dL/dd_b`` for each pair.
-    n_items : int
-
-    Returns
-    -------
-    weight_sum : float32
-        ``sum_n distances[n]`` after the call.
-    loss : float32
-        The slot's loss.
+    The products become squared distances, ``|u|^2 + |v|^2 - 2 u.v``; the
+    user's own items are masked; ``pair_distances`` receives the distances
+    to the slot's positives.
     """
-    raise NotImplementedError("block_row is compiled into the solver's kernels")
-
-
-@overload(block_row, inline="always")
-def _block_row(parameters, distances, scratch, bits, pool, user, indptr, user_vector, pairs,
-               pair_weights, item_embeddings, pair_coef, n_items):
-    from .._losses import LOSSES
-
-    if not isinstance(parameters, types.BaseNamedTuple):
-        return None
-    rows = [loss.block_row for loss in LOSSES.values()
-            if loss.parameters_type is parameters.instance_class and loss.block_row]
-    if not rows:
-        return None
-    row_function = rows[0]
-
-    def implementation(parameters, distances, scratch, bits, pool, user, indptr, user_vector,
-                       pairs, pair_weights, item_embeddings, pair_coef, n_items):
-        return row_function(parameters, distances, scratch, bits, pool, user, indptr,
-                            user_vector, pairs, pair_weights, item_embeddings, pair_coef,
-                            n_items)
-
-    return implementation
+    for n in range(row.shape[0]):
+        row[n] = user_sq + pool_sq[n] - np.float32(2.0) * row[n]
+    indptr = interactions.indptr
+    mask_user(row, user, indptr, interactions.indices, pool, block_stamp)
+    n_pairs = pairs.shape[0]
+    for b in range(n_pairs):
+        pair_distances[b] = squared_distance(user_vector, item_embeddings[pairs[b]])
+    loss_row = LossRow(pair_distances[:n_pairs], pair_weights, row, pool.counts, pool.log_counts,
+                       indptr[user + 1] - indptr[user], item_embeddings.shape[0])
+    return weigh_row(parameters, loss_row, pair_coef, scratch)
 
 
 # ------------------------------------------------------------ the user side
@@ -359,18 +326,13 @@ def _user_chunk(chunk, n_chunks, parameters, n_slots, slot_base, plan, pool, n_p
     np.dot(users, pool_vectors.T, products)
     for s in range(first, last):
         slot = slot_base + s
-        user = plan.slot_user[slot]
-        row = products[s - first]
-        user_sq = workspace.user_sq[s]
-        for n in range(n_pool):
-            row[n] = user_sq + workspace.pool_sq[n] - np.float32(2.0) * row[n]
-        mask_user(row, user, interactions.indptr, interactions.indices, pool, block_stamp)
         pair_start, pair_stop = plan.slot_ptr[slot], plan.slot_ptr[slot + 1]
-        total, loss = block_row(
-            parameters, row, workspace.row_scratch[chunk], workspace.bits[chunk], pool, user,
-            interactions.indptr, workspace.users[s], plan.pair_item[pair_start:pair_stop],
-            plan.pair_weight[pair_start:pair_stop], embeddings.items,
-            pair_coef[pair_start:pair_stop], embeddings.items.shape[0],
+        total, loss = slot_weights(
+            parameters, products[s - first], workspace.user_sq[s], workspace.pool_sq,
+            plan.slot_user[slot], workspace.users[s], interactions, pool, block_stamp,
+            plan.pair_item[pair_start:pair_stop], plan.pair_weight[pair_start:pair_stop],
+            embeddings.items, workspace.pair_distances[chunk], pair_coef[pair_start:pair_stop],
+            RowScratch(workspace.row_scratch[chunk], workspace.bits[chunk]),
         )  # fmt: skip
         workspace.row_sums[s] = total
         workspace.slot_losses[s] = loss
@@ -522,100 +484,58 @@ def _item_chunk(chunk, n_unique, pair_start, pool, plan, item_plan, workspace, p
 # ------------------------------------------------------------------ fold-in
 
 
-@njit(cache=NUMBA_CACHE, parallel=True)
-def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimizer, group_size,
-                 n_epochs, rng_states, pools, scratch, n_slots):
-    """Place new users (``embeddings.users``) against frozen items.
+class BlockStepper(NamedTuple):
+    """Per-thread buffers of the step that places new users (``_fold_in``)."""
 
-    ``weights`` are the weights of the rows' pairs, aligned with
-    ``interactions.indices``.
-
-    Each row, with its own state ``rng_states[r]``, runs ``n_epochs`` passes
-    over its items in a random order, one step per group of ``group_size``,
-    each step against a fresh pool: the training step with one slot and the
-    items frozen.  The row's vector is then the mean of its vectors at the
-    end of the second half's epochs (averaging, as training's ``average``
-    does: with one step per epoch the last steps are still large; new
-    users' recall@50 0.253 without it, 0.468 with it, on MovieLens-1M,
-    ``benchmarks/bench_fold_in.py``).  A row's result depends only on its
-    content and seed.
-    ``pools`` and ``scratch`` hold one row per thread slot.
-    """
-    for slot in prange(n_slots):
-        _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
-                      optimizer, group_size, n_epochs, rng_states, pools, scratch)
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
-def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
-                  optimizer, group_size, n_epochs, rng_states, pools, scratch):
-    """The rows of ``fold_in_rows`` that thread slot ``slot`` places."""
-    indptr, indices = interactions.indptr, interactions.indices
-    pool = Pool(pools.items[slot], pools.counts[slot], pools.log_counts[slot],
-                pools.head[slot], pools.next[slot], pools.stamp[slot])
-    shuffled, shuffled_weights, distances, pool_vectors, pool_sq, row_scratch, bits, pair_coef = (
-        scratch.shuffled[slot], scratch.shuffled_weights[slot], scratch.distances[slot],
-        scratch.pool_vectors[slot], scratch.pool_sq[slot], scratch.row_scratch[slot],
-        scratch.bits[slot], scratch.pair_coef[slot])
-    n_items = embeddings.items.shape[0]
-    stamp = 0
-    for row in range(slot, indptr.shape[0] - 1, n_slots):
-        start, stop = indptr[row], indptr[row + 1]
-        user = embeddings.users[row]
-        rng_state = rng_states[row]
-        step = group_size if group_size > 0 else max(stop - start, 1)
-        mean = scratch.mean[slot]
-        n_averaged = 0
-        for epoch in range(n_epochs):
-            rng_state = shuffle_row_weighted(rng_state, indices, weights, shuffled,
-                                             shuffled_weights, start, stop)
-            for first in range(start, stop, step):
-                pairs = shuffled[first:min(first + step, stop)]
-                pair_weights = shuffled_weights[first:min(first + step, stop)]
-                stamp += 1
-                rng_state = draw_pool(rng_state, sampler, n_items, pool, stamp)
-                gather_rows(embeddings.items, pool.items, pool_vectors, pool_sq)
-                user_sq = np.float32(0.0)
-                for d in range(user.shape[0]):
-                    user_sq += user[d] * user[d]
-                np.dot(pool_vectors, user, distances)
-                for n in range(distances.shape[0]):
-                    distances[n] = user_sq + pool_sq[n] - np.float32(2.0) * distances[n]
-                mask_user(distances, row, indptr, indices, pool, stamp)
-                coefs = pair_coef[: pairs.shape[0]]
-                total, _ = block_row(parameters, distances, row_scratch, bits, pool, row,
-                                     indptr, user, pairs, pair_weights, embeddings.items, coefs,
-                                     n_items)
-                weighted = scratch.gradient[slot]
-                np.dot(distances, pool_vectors, weighted)
-                _user_step(embeddings, row, user, weighted, total, pairs, coefs, optimizer)
-            # A row takes one step per epoch: its last steps are still large,
-            # so it ends at the mean of its second half's epochs.
-            if 2 * epoch >= n_epochs:
-                n_averaged += 1
-                if n_averaged == 1:
-                    mean[:] = user
-                else:
-                    weight = np.float32(1.0) / np.float32(n_averaged)
-                    for d in range(user.shape[0]):
-                        mean[d] += (user[d] - mean[d]) * weight
-        if n_averaged > 0:
-            user[:] = mean
-
-
-class FoldInScratch(NamedTuple):
-    """Per-thread buffers of ``fold_in_rows``."""
-
-    shuffled: np.ndarray  # int32 (n_slots, nnz)
-    shuffled_weights: np.ndarray  # float32 (n_slots, nnz)
-    distances: np.ndarray  # float32 (n_slots, pool_size)
+    # Each slot's pool, field by field (a NamedTuple within one cannot be
+    # passed to a parallel loop): the fields of ``Pool``, one row per slot.
+    pool_items: np.ndarray
+    pool_counts: np.ndarray
+    pool_log_counts: np.ndarray
+    pool_head: np.ndarray
+    pool_next: np.ndarray
+    pool_stamp: np.ndarray
+    stamps: np.ndarray  # int64 (n_slots,): each slot's last pool stamp
+    distances: np.ndarray  # float32 (n_slots, pool_size): U V^T, then W
     pool_vectors: np.ndarray  # float32 (n_slots, pool_size, K)
     pool_sq: np.ndarray  # float32 (n_slots, pool_size)
     row_scratch: np.ndarray  # float32 (n_slots, pool_size)
     bits: np.ndarray  # int32 (n_slots, pool_size)
-    pair_coef: np.ndarray  # float32 (n_slots, largest group)
+    pair_distances: np.ndarray  # float32 (n_slots, largest row)
+    pair_coef: np.ndarray  # float32 (n_slots, largest row)
     gradient: np.ndarray  # float32 (n_slots, K)
-    mean: np.ndarray  # float32 (n_slots, K): the running mean of a row's epochs
+
+
+@frozen_step_of(BlockStepper)
+def _frozen_block_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
+                       interactions, embeddings, optimizer, rng_state):
+    # A block of one slot against a fresh pool: the products are
+    # matrix-vector ones.
+    pool = Pool(stepper.pool_items[slot], stepper.pool_counts[slot],
+                stepper.pool_log_counts[slot], stepper.pool_head[slot],
+                stepper.pool_next[slot], stepper.pool_stamp[slot])
+    stepper.stamps[slot] += 1
+    stamp = stepper.stamps[slot]
+    items = embeddings.items
+    rng_state = draw_pool(rng_state, sampler, items.shape[0], pool, stamp)
+    pool_vectors, pool_sq = stepper.pool_vectors[slot], stepper.pool_sq[slot]
+    gather_rows(items, pool.items, pool_vectors, pool_sq)
+    user_vector = embeddings.users[user]
+    user_sq = np.float32(0.0)
+    for d in range(user_vector.shape[0]):
+        user_sq += user_vector[d] * user_vector[d]
+    row = stepper.distances[slot]
+    np.dot(pool_vectors, user_vector, row)
+    coefs = stepper.pair_coef[slot][: pairs.shape[0]]
+    total, _ = slot_weights(
+        parameters, row, user_sq, pool_sq, user, user_vector, interactions, pool, stamp,
+        pairs, pair_weights, items, stepper.pair_distances[slot], coefs,
+        RowScratch(stepper.row_scratch[slot], stepper.bits[slot]),
+    )  # fmt: skip
+    weighted = stepper.gradient[slot]
+    np.dot(row, pool_vectors, weighted)
+    _user_step(embeddings, user, user_vector, weighted, total, pairs, coefs, optimizer)
+    return rng_state
 
 
 # --------------------------------------------------------------- Python side
@@ -641,10 +561,11 @@ def _empty_pool(pool_size, n_items, leading=()):
                 np.full((*leading, n_items), -1, np.int64))
 
 
-def _workspace(max_slots, pool_size, n_components):
-    """A step's buffers for blocks of up to ``max_slots`` slots: two
-    ``max_slots x pool_size`` float32 matrices (the weights and their column
-    chunks) dominate; the rest is O((max_slots + pool_size) n_components)."""
+def _workspace(max_slots, pool_size, n_components, largest_group):
+    """A step's buffers for blocks of up to ``max_slots`` slots, of at most
+    ``largest_group`` pairs each: two ``max_slots x pool_size`` float32
+    matrices (the weights and their column chunks) dominate; the rest is
+    O((max_slots + pool_size) n_components)."""
     return Workspace(
         np.empty(max_slots * pool_size, np.float32),
         np.empty((max_slots, n_components), np.float32), np.empty(max_slots, np.float32),
@@ -654,28 +575,30 @@ def _workspace(max_slots, pool_size, n_components):
         np.empty(max_slots * pool_size, np.float32), np.empty(max_slots, np.float32),
         np.empty(max_slots, np.float32), np.empty((N_CHUNKS, pool_size), np.float32),
         np.empty((N_CHUNKS, pool_size), np.int32), np.empty((N_CHUNKS, n_components), np.float32),
+        np.empty((N_CHUNKS, largest_group), np.float32),
     )  # fmt: skip
 
 
-def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads, n_components,
-               between_chunks):
+def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
     """A function running one epoch on a training state: ``run(state, block_losses)``."""
-    n_items, pool_size, block_size = data.n_items, params.pool_size, params.block_size
+    n_items, pool_size, block_size = data.n_items, config.pool_size, config.block_size
+    n_components, loss = config.n_components, config.loss
+    largest_group = _largest_group(data.indptr)
     # A block holds at most block_size pairs plus one group, and never more
     # than the data: a huge block_size costs no memory.
-    max_pairs = min(block_size + _largest_group(data.indptr), data.n_interactions)
+    max_pairs = min(block_size + largest_group, data.n_interactions)
     # Sized by the most slots of a block in the epoch's plan, grown when a
     # later plan has more.
-    work = _workspace(0, pool_size, n_components)
+    work = _workspace(0, pool_size, n_components, largest_group)
     pool = _empty_pool(pool_size, n_items)
     item_plan = ItemPlan(np.full(n_items, -1, np.int64), np.empty(max_pairs, np.int64),
                          np.full(n_items, -1, np.int64), np.empty(max_pairs, np.int64),
                          np.empty(pool_size + max_pairs, np.int64))
     pair_coef = np.zeros(data.n_interactions, np.float32)
-    parameters = loss.parameters(params, reference_count, False)
-    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
+    parameters = loss.parameters(config, reference_count, True)
+    optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
     run_user_side = kernel_for(user_side, loss, _TWINS)
-    interval = covariance_interval(params, data)
+    interval = config.covariance_interval
     stamp = 0  # the last block's, across epochs: the maps are never cleared
 
     def run(state, block_losses):
@@ -685,7 +608,7 @@ def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads,
         embeddings = state.embeddings()
         max_slots = int(np.diff(plan.block_ptr).max(initial=0))
         if max_slots > work.users.shape[0]:
-            work = _workspace(max_slots, pool_size, n_components)
+            work = _workspace(max_slots, pool_size, n_components, largest_group)
         rng_state = state.rng_states[0]
         since_covariance = 0
         for block in range(plan.block_ptr.shape[0] - 1):
@@ -717,36 +640,27 @@ def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads,
     return run
 
 
-def fold_in(loss, data, weights, embeddings, params, sampler, reference_count, n_threads,
-            rng_states):
-    """Move ``embeddings.users`` (new users, one per row of ``data``) in place."""
-    pool_size, n_components = params.pool_size, embeddings.users.shape[1]
-    scratch = FoldInScratch(
-        np.empty((n_threads, data.n_interactions), np.int32),
-        np.empty((n_threads, data.n_interactions), np.float32),
+def fold_in_step(config, data, n_items):
+    """The block step's buffers for placing new users, and its group size."""
+    n_threads, pool_size, n_components = config.n_threads, config.pool_size, config.n_components
+    largest = max(_largest_group(data.indptr), 1)
+    stepper = BlockStepper(
+        *_empty_pool(pool_size, n_items, (n_threads,)), np.zeros(n_threads, np.int64),
         np.empty((n_threads, pool_size), np.float32),
         np.empty((n_threads, pool_size, n_components), np.float32),
         np.empty((n_threads, pool_size), np.float32), np.empty((n_threads, pool_size), np.float32),
-        np.empty((n_threads, pool_size), np.int32),
-        np.empty((n_threads, max(_largest_group(data.indptr), 1)), np.float32),
-        np.empty((n_threads, n_components), np.float32),
-        np.empty((n_threads, n_components), np.float32),
+        np.empty((n_threads, pool_size), np.int32), np.empty((n_threads, largest), np.float32),
+        np.empty((n_threads, largest), np.float32), np.empty((n_threads, n_components), np.float32),
     )  # fmt: skip
-    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
-    kernel_for(fold_in_rows, loss, _TWINS)(
-        loss.parameters(params, reference_count, True), sampler, data, weights, embeddings,
-        optimizer, GROUP_SIZE, params.fold_in_epochs, rng_states,
-        _empty_pool(pool_size, embeddings.items.shape[0], (n_threads,)), scratch, n_threads,
-    )  # fmt: skip
+    return stepper, GROUP_SIZE
 
 
 # Twins of the kernels that see a loss's types, for losses defined outside
 # the package (``_base.kernel_for``).
-_TWINS = twins({user_side: {"_user_chunk": _user_chunk},
-                fold_in_rows: {"_fold_in_slot": _fold_in_slot}})
+_TWINS = twins({user_side: {"_user_chunk": _user_chunk}})
 
 
-SOLVER = Solver(name="block", make_epoch=make_epoch, fold_in=fold_in,
-                supports=lambda loss: loss.block_row is not None,
+SOLVER = Solver(name="block", make_epoch=make_epoch, fold_in_step=fold_in_step,
+                shared_negatives=True,
                 epoch_kernels=lambda loss: (kernel_for(user_side, loss, _TWINS), item_side,
                                             draw_pool))

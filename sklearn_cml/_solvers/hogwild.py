@@ -2,39 +2,45 @@
 
 An epoch visits every training pair once, in a random order, as *work
 units*: groups of up to ``loss.group_size`` positives of one user (single
-pairs for the hinge).  Each unit is one call of the loss's step
-(``pair_step``), which draws the negatives, computes the gradients and
-takes the AdaGrad steps.  The units of an epoch are cut into chunks (about
+pairs for the hinge).  Each unit is one step (``pair_step``): it draws
+``group_size * n_negatives`` items from the sampler, sets the distance of
+the draws that are the user's own items to ``+inf``, has the loss weigh
+the row of squared distances (``_losses.weigh_row``), turns the weights
+into gradients from the current vectors and takes the AdaGrad steps, items
+first.  The units of an epoch are cut into chunks (about
 ``covariance_interval`` pairs each, between two covariance steps), each
 chunk into a fixed number of blocks with their own random state, and the
 blocks are dealt to the threads: with one thread the result is bitwise
 reproducible whatever the machine; with several, threads update shared
 vectors without locks (Hogwild).
 
-Fold-in is the same step on new users with the items frozen: each row,
-with a random state of its own (a hash of its items), runs ``n_epochs``
-passes over its positives in a random order, by groups.
+Fold-in (``_fold_in``) runs the same step on new users with the items
+frozen.
 
 Every positive carries its pair's weight (``CMLRecommender`` normalises
-the weights to mean 1; all ones without weights), which the loss's step
+the weights to mean 1; all ones without weights), which the loss
 multiplies into that pair's term.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, prange
 from numba.extending import overload
 
+from .._losses import LossRow, RowScratch, weigh_row
 from .._numba_config import FASTMATH, NUMBA_CACHE
-from .._rng import (
-    random_permutation,
-    shuffle_row_weighted,
-    shuffle_within_rows_weighted,
-    stream_seed,
-)
-from .._steps import Optimizer, row_of_entry
-from ._base import Solver, covariance_interval, kernel_for, twins
+from .._rng import random_permutation, shuffle_within_rows_weighted, stream_seed
+from .._sampling import draw, inverse_probability, log_inverse_probability
+from .._steps import Optimizer, adagrad_step, contains_sorted, row_of_entry, squared_distance
+from ._base import Solver, kernel_for, twins
+from ._fold_in import frozen_step_of
+
+# Marking a user's items costs one write each; it pays when it replaces the
+# binary searches of the draws (one per draw).  Past this many items per
+# draw, the step searches instead.
+MARK_LIMIT_PER_DRAW = 64
 
 
 class PairUnits(NamedTuple):
@@ -95,71 +101,159 @@ def _work_unit(units, indptr, unit):
     return group
 
 
-def pair_step(parameters, sampler, user, positives, weights, position, interactions, embeddings,
-              optimizer, scratch, slot, rng_state, update_items):
-    """One step of a loss on a group of one user's positives (compiled code only).
+class StepScratch(NamedTuple):
+    """The buffers of a step, one row per thread slot, and its sizes."""
 
-    This is what a loss implements for this solver (``Loss.pair_step``),
-    chosen at compile time by the type of ``parameters``.
+    # marks[slot, j] == stamp when item j is one of the current user's.
+    marks: np.ndarray  # int32 (n_slots, n_items)
+    negatives: np.ndarray  # int64 (n_slots, n_draws)
+    distances: np.ndarray  # float32 (n_slots, n_draws): the row, then its weights
+    counts: np.ndarray  # float32 (n_slots, n_draws)
+    log_counts: np.ndarray  # float32 (n_slots, n_draws)
+    values: np.ndarray  # float32 (n_slots, n_draws): the loss's scratch
+    bits: np.ndarray  # int32 (n_slots, n_draws): the loss's integer scratch
+    positive_distances: np.ndarray  # float32 (n_slots, group_size)
+    pair_coef: np.ndarray  # float32 (n_slots, group_size)
+    # float32 (n_slots, 1 + group_size + n_draws, K): the gradients of the
+    # user, of each positive and of each draw.
+    gradients: np.ndarray
+    # int32 (n_slots,): each slot's last stamp in fold-in, where steps are
+    # not positions of an epoch's order.
+    stamps: np.ndarray
+    n_draws: int
+    mark_limit: int  # users with at most this many items have them marked
 
-    Parameters
-    ----------
-    parameters : the loss's ``parameters_type``
-    sampler : UniformSampler or AliasSampler
-        Where the negatives come from (``_sampling.draw``).
-    user : int
-        Row of the user in ``embeddings.users`` and in ``interactions``.
-    positives : int32 array
-        The step's positive items, at most ``Loss.group_size``.
-    weights : float32 array
-        The weight of each positive's pair (non-negative, mean 1 over the
-        training pairs; all 1 when the model has no weights): the step
-        multiplies each pair's term of the loss, and so its gradients, by
-        it.
-    position : int
-        The unit's position in the epoch's order, unique within a chunk
-        (-1 in fold-in).
-    interactions : Interactions
-        ``indptr`` and ``indices`` (sorted rows) of the users' positives,
-        which are never used as negatives.
-    embeddings : Embeddings
-    optimizer : Optimizer
-    scratch : the loss's scratch
-    slot : int
-        The thread's row of the scratch buffers.
-    rng_state : uint64
-    update_items : bool
-        False in fold-in: only the user moves.
 
-    Returns
-    -------
-    rng_state : uint64
-        The advanced random state.
-    loss : float32
-        The step's loss, summed over its positives.
+def make_scratch(config, n_slots, n_items, n_components):
+    """A step's buffers for ``n_slots`` threads."""
+    group_size = config.loss.group_size
+    n_draws = group_size * config.n_negatives
+    return StepScratch(
+        np.full((n_slots, n_items), -1, np.int32), np.empty((n_slots, n_draws), np.int64),
+        np.empty((n_slots, n_draws), np.float32), np.empty((n_slots, n_draws), np.float32),
+        np.empty((n_slots, n_draws), np.float32), np.empty((n_slots, n_draws), np.float32),
+        np.empty((n_slots, n_draws), np.int32), np.empty((n_slots, group_size), np.float32),
+        np.empty((n_slots, group_size), np.float32),
+        np.empty((n_slots, 1 + group_size + n_draws, n_components), np.float32),
+        np.zeros(n_slots, np.int32), n_draws, MARK_LIMIT_PER_DRAW * n_draws,
+    )  # fmt: skip
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def draw_row(sampler, rng_state, user, stamp, interactions, user_vector, items, scratch, slot):
+    """Draw ``scratch.n_draws`` negatives for ``user``, with their squared
+    distances (``+inf`` for the user's own items), counts and log counts.
+
+    The user's items are marked in the slot's marks with ``stamp`` (unique
+    among the steps that share the marks since they were last reset) when
+    the user has at most ``scratch.mark_limit`` of them, so that
+    membership is one load; heavier users are searched.  Returns the
+    advanced random state.
     """
-    raise NotImplementedError("pair_step is compiled into the solver's kernels")
+    indptr, indices = interactions.indptr, interactions.indices
+    start, stop = indptr[user], indptr[user + 1]
+    marks = scratch.marks[slot]
+    marked = stop - start <= scratch.mark_limit
+    if marked:
+        for position in range(start, stop):
+            marks[indices[position]] = stamp
+    negatives, distances = scratch.negatives[slot], scratch.distances[slot]
+    counts, log_counts = scratch.counts[slot], scratch.log_counts[slot]
+    n_draws = scratch.n_draws
+    uniform_count = items.shape[0] / n_draws
+    log_uniform_count = math.log(uniform_count)
+    for k in range(n_draws):
+        rng_state, candidate = draw(sampler, rng_state)
+        negatives[k] = candidate
+        own = (marks[candidate] == stamp if marked
+               else contains_sorted(indices, start, stop, candidate))
+        distances[k] = np.inf if own else squared_distance(user_vector, items[candidate])
+        counts[k] = uniform_count * inverse_probability(sampler, candidate)
+        log_counts[k] = log_uniform_count + log_inverse_probability(sampler, candidate)
+    return rng_state
 
 
-@overload(pair_step, inline="always")
-def _pair_step(parameters, sampler, user, positives, weights, position, interactions,
-               embeddings, optimizer, scratch, slot, rng_state, update_items):
-    from .._losses import LOSSES  # the registry may have grown since import
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def add_push(user_vector, vector, coef, grad_user, gradient):
+    """Add ``coef * dD/du = 2 coef (u - v)`` to ``grad_user``; write the
+    item's gradient ``2 coef (v - u)`` to ``gradient``."""
+    scale = np.float32(2.0) * coef
+    for d in range(user_vector.shape[0]):
+        step = scale * (user_vector[d] - vector[d])
+        grad_user[d] += step
+        gradient[d] = -step
 
-    if not isinstance(parameters, types.BaseNamedTuple):
-        return None
-    steps = [loss.pair_step for loss in LOSSES.values()
-             if loss.parameters_type is parameters.instance_class]
-    if not steps:
-        return None
-    step = steps[0]
 
-    def implementation(parameters, sampler, user, positives, weights, position, interactions,
-                       embeddings, optimizer, scratch, slot, rng_state, update_items):
-        return step(parameters, sampler, user, positives, weights, position, interactions,
-                    embeddings, optimizer, scratch, slot, rng_state, update_items)
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def step_row(user, positives, embeddings, optimizer, scratch, slot, update_items):
+    """AdaGrad steps from a weighed row: ``dL/dd_b`` of each of the
+    ``positives`` in the slot's ``pair_coef``, ``dL/dD_k`` of each draw in
+    its ``distances``.
 
-    return implementation
+    Every gradient is computed from the current vectors before any step;
+    then each item with a non-zero weight steps (unless the items are
+    frozen), then the user, if anything pushed it.
+    """
+    items = embeddings.items
+    user_vector = embeddings.users[user]
+    n_positives = positives.shape[0]
+    pair_coef, draw_coef = scratch.pair_coef[slot], scratch.distances[slot]
+    negatives = scratch.negatives[slot]
+    gradients = scratch.gradients[slot]
+    grad_user, grad_positives = gradients[0], gradients[1:1 + n_positives]
+    grad_negatives = gradients[1 + n_positives:]
+    grad_user[:] = 0.0
+    pushed = False
+    for b in range(n_positives):
+        if pair_coef[b] != 0.0:
+            pushed = True
+            add_push(user_vector, items[positives[b]], pair_coef[b], grad_user,
+                     grad_positives[b])
+    for k in range(draw_coef.shape[0]):
+        if draw_coef[k] != 0.0:
+            pushed = True
+            add_push(user_vector, items[negatives[k]], draw_coef[k], grad_user,
+                     grad_negatives[k])
+    learning_rate, max_norm = optimizer.learning_rate, optimizer.max_norm
+    if pushed and update_items:
+        for b in range(n_positives):
+            if pair_coef[b] != 0.0:
+                adagrad_step(items[positives[b]], embeddings.item_grad_sq, positives[b],
+                             grad_positives[b], learning_rate, max_norm)
+        for k in range(draw_coef.shape[0]):
+            if draw_coef[k] != 0.0:
+                adagrad_step(items[negatives[k]], embeddings.item_grad_sq, negatives[k],
+                             grad_negatives[k], learning_rate, max_norm)
+    if pushed:
+        adagrad_step(user_vector, embeddings.user_grad_sq, user, grad_user, learning_rate,
+                     max_norm)
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def pair_step(parameters, sampler, user, positives, weights, stamp, interactions, embeddings,
+              optimizer, scratch, slot, rng_state, update_items):
+    """One step on a group of one user's positives; returns ``(rng_state, loss)``.
+
+    ``positives`` (at most ``group_size`` items) and their pair
+    ``weights`` share ``scratch.n_draws`` draws; ``stamp`` marks the
+    user's items (``draw_row``).  ``update_items`` is False in fold-in:
+    only the user moves.
+    """
+    items = embeddings.items
+    user_vector = embeddings.users[user]
+    rng_state = draw_row(sampler, rng_state, user, stamp, interactions, user_vector, items,
+                         scratch, slot)
+    n_positives = positives.shape[0]
+    positive_distances = scratch.positive_distances[slot][:n_positives]
+    for b in range(n_positives):
+        positive_distances[b] = squared_distance(user_vector, items[positives[b]])
+    indptr = interactions.indptr
+    row = LossRow(positive_distances, weights, scratch.distances[slot], scratch.counts[slot],
+                  scratch.log_counts[slot], indptr[user + 1] - indptr[user], items.shape[0])
+    _, loss = weigh_row(parameters, row, scratch.pair_coef[slot][:n_positives],
+                        RowScratch(scratch.values[slot], scratch.bits[slot]))
+    step_row(user, positives, embeddings, optimizer, scratch, slot, update_items)
+    return rng_state, loss
 
 
 # The parallel loops below only deal work to threads; each thread's work is
@@ -207,44 +301,14 @@ def _slot_blocks(slot, n_slots, parameters, sampler, units, order, chunk_start, 
         block_losses[block] += loss
 
 
-@njit(cache=NUMBA_CACHE, parallel=True)
-def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimizer, scratch,
-                 shuffled, shuffled_weights, group_size, n_epochs, rng_states, n_slots):
-    """Optimise new users' vectors (``embeddings.users``) against frozen items.
-
-    Row ``r`` of ``interactions`` is a new user's history, ``weights`` its
-    pairs' weights; each epoch shuffles its positives with the row's own
-    state ``rng_states[r]`` and takes one step per group of ``group_size``,
-    so a row's result depends only on its content and seed, never on the
-    other rows or on the thread count.  ``shuffled`` and
-    ``shuffled_weights`` are scratch copies of ``interactions.indices`` and
-    ``weights``.
-    """
-    for slot in prange(n_slots):
-        _slot_rows(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
-                   optimizer, scratch, shuffled, shuffled_weights, group_size, n_epochs,
-                   rng_states)
-
-
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
-def _slot_rows(slot, n_slots, parameters, sampler, interactions, weights, embeddings, optimizer,
-               scratch, shuffled, shuffled_weights, group_size, n_epochs, rng_states):
-    """The rows of ``fold_in_rows`` that slot ``slot`` places."""
-    indptr, indices = interactions.indptr, interactions.indices
-    for row in range(slot, indptr.shape[0] - 1, n_slots):
-        start = indptr[row]
-        stop = indptr[row + 1]
-        rng_state = rng_states[row]
-        for _ in range(n_epochs):
-            rng_state = shuffle_row_weighted(rng_state, indices, weights, shuffled,
-                                             shuffled_weights, start, stop)
-            for group_start in range(start, stop, group_size):
-                group_stop = min(group_start + group_size, stop)
-                rng_state, _ = pair_step(
-                    parameters, sampler, row, shuffled[group_start:group_stop],
-                    shuffled_weights[group_start:group_stop], -1, interactions, embeddings,
-                    optimizer, scratch, slot, rng_state, False,
-                )  # fmt: skip
+@frozen_step_of(StepScratch)  # the stepper is the step's own scratch
+def _frozen_pair_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
+                      interactions, embeddings, optimizer, rng_state):
+    stepper.stamps[slot] += 1
+    rng_state, _ = pair_step(parameters, sampler, user, pairs, pair_weights,
+                             stepper.stamps[slot], interactions, embeddings, optimizer,
+                             stepper, slot, rng_state, False)
+    return rng_state
 
 
 # --------------------------------------------------------------- Python side
@@ -252,17 +316,16 @@ def _slot_rows(slot, n_slots, parameters, sampler, interactions, weights, embedd
 
 # Twins of the kernels that see a loss's types, for losses defined outside
 # the package (``_base.kernel_for``).
-_TWINS = twins({epoch_chunk: {"_slot_blocks": _slot_blocks},
-                fold_in_rows: {"_slot_rows": _slot_rows}})
+_TWINS = twins({epoch_chunk: {"_slot_blocks": _slot_blocks}})
 
 
-def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads, n_components,
-               between_chunks):
+def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
     """A function running one epoch on a training state: ``run(state, block_losses)``.
 
     ``between_chunks(state)`` runs after each chunk (the covariance step).
     The buffers are made once here, for every epoch of a fit.
     """
+    loss, n_threads = config.loss, config.n_threads
     group_size = loss.group_size
     if group_size == 1:
         units = PairUnits(data.indices, weights)
@@ -273,10 +336,10 @@ def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads,
                            group_size)
         n_units = starts.shape[0]
     order = np.empty(n_units, dtype=np.int32)
-    parameters = loss.parameters(params, reference_count, False)
-    scratch = loss.scratch(n_threads, n_components, data.n_items, params)
-    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
-    units_per_chunk = max(1, covariance_interval(params, data) // group_size)
+    parameters = loss.parameters(config, reference_count, False)
+    scratch = make_scratch(config, n_threads, data.n_items, config.n_components)
+    optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
+    units_per_chunk = max(1, config.covariance_interval // group_size)
     run_chunk = kernel_for(epoch_chunk, loss, _TWINS)
 
     def run(state, block_losses):
@@ -289,7 +352,8 @@ def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads,
                                          stream_seed(state.seed, "row order", state.n_iter))
         embeddings = state.embeddings()
         for chunk_start in range(0, n_units, units_per_chunk):
-            loss.prepare_chunk(scratch)
+            # Stamps are positions in the epoch's order: unique within a chunk.
+            scratch.marks.fill(-1)
             run_chunk(
                 parameters, sampler, units, order, chunk_start,
                 min(chunk_start + units_per_chunk, n_units), data, embeddings, optimizer,
@@ -300,17 +364,12 @@ def make_epoch(loss, data, weights, params, sampler, reference_count, n_threads,
     return run
 
 
-def fold_in(loss, data, weights, embeddings, params, sampler, reference_count, n_threads,
-            rng_states):
-    """Move ``embeddings.users`` (new users, one per row of ``data``) in place."""
-    optimizer = Optimizer(np.float32(params.learning_rate), np.float32(params.max_norm))
-    kernel_for(fold_in_rows, loss, _TWINS)(
-        loss.parameters(params, reference_count, True), sampler, data, weights, embeddings,
-        optimizer, loss.scratch(n_threads, embeddings.users.shape[1], data.n_items, params),
-        np.empty_like(data.indices), np.empty_like(weights), loss.group_size,
-        params.fold_in_epochs, rng_states, n_threads,
-    )  # fmt: skip
+def fold_in_step(config, data, n_items):
+    """The per-pair step's buffers for placing new users, and its group size."""
+    scratch = make_scratch(config, config.n_threads, n_items, config.n_components)
+    return scratch, config.loss.group_size
 
 
-SOLVER = Solver(name="hogwild", make_epoch=make_epoch, fold_in=fold_in,
+SOLVER = Solver(name="hogwild", make_epoch=make_epoch, fold_in_step=fold_in_step,
+                shared_negatives=False,
                 epoch_kernels=lambda loss: (kernel_for(epoch_chunk, loss, _TWINS),))
