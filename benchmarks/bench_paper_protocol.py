@@ -16,8 +16,9 @@ package defaults, K=100, unless ``--set`` changes them, for instance
 ``--set n_components=50 --set learning_rate=0.03``) and ``random_state``
 ``--seed``, one ``partial_fit`` per epoch; every ``--eval-every`` epochs
 (and after the last) its validation Recall@50 is measured, and the vectors
-of the best validation epoch are scored on test. Test items are ranked among all items except the user's
-training items (as in the paper), ties counted as their expectation.
+of the best validation epoch are scored on test. Test items are ranked
+among all items except the user's training items (as in the paper), ties
+counted as their expectation.
 Popularity ranks items by their number of training interactions.
 
 It is a benchmark, not a test: it prints figures and asserts nothing.
