@@ -1,6 +1,7 @@
 """Tests for sklearn_cml.datasets: the synthetic generator and the file loaders."""
 
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 from sklearn_cml.datasets import (
     _parsing,
     _synthetic,
+    load_amazon,
+    load_amazon_attributes,
     load_citeulike,
     load_citeulike_tags,
     load_movielens,
@@ -594,6 +597,193 @@ def test_load_citeulike_tags_missing_files(tmp_path):
         load_citeulike_tags(folder, n_items=-1)
 
 
+# --------------------------------------------------------------------------
+# load_amazon on tiny files
+
+# Line u is user u (1-based): its items oldest first, 1-based; user 2 lists
+# item 4 twice (a repeated pair counts once) and nobody reviews item 5.
+_AMAZON_LINES = ["1 3 1 6", "2 4 2 4", "3 1"]
+_DENSE_AMAZON = np.array(
+    [[1, 0, 1, 0, 0, 1], [0, 1, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=np.float32
+)
+
+
+def _write_amazon(folder, lines=_AMAZON_LINES, name="Tiny_Shop", attributes=None):
+    """``<name>.txt`` as in the S3-Rec files (LF, final newline), and
+    ``<name>_item2attributes.json`` (one line, no final newline) if given."""
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.txt").write_bytes(("\n".join(lines) + "\n").encode())
+    if attributes is not None:
+        text = attributes if isinstance(attributes, str) else json.dumps(attributes)
+        (folder / f"{name}_item2attributes.json").write_bytes(text.encode())
+    return folder
+
+
+def test_load_amazon_parses_one_based_ids(tmp_path):
+    data = load_amazon(str(_write_amazon(tmp_path / "shop")))
+
+    X = data.interactions
+    assert isinstance(X, sp.csr_matrix) and X.dtype == np.float32
+    assert X.has_sorted_indices and np.all(X.data == 1.0)
+    np.testing.assert_array_equal(X.toarray(), _DENSE_AMAZON)
+    np.testing.assert_array_equal(data.user_ids, [1, 2, 3])
+    np.testing.assert_array_equal(data.item_ids, np.arange(1, 7))
+    assert data.item_names is None
+    assert "Amazon Tiny Shop" in data.DESCR and "Tiny_Shop.txt" in data.DESCR
+    assert "1 repeated (user, item) pairs were counted once" in data.DESCR
+    assert "1 item ids are on no line" in data.DESCR
+    assert "research" in data.DESCR.lower()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2 4 2 4\r\n3 1\r\n1 3 1 6\r\n",  # CRLF, users out of order
+        "1  3\t1 6 \n2 4 2 4\n3 1",  # runs of blanks, no final newline
+        "1 3 1 6\n2 4 2 4\n3 1\n\n\n",  # trailing blank lines
+    ],
+)
+def test_load_amazon_reads_variants_of_the_format(tmp_path, text):
+    (tmp_path / "Shop.txt").write_bytes(text.encode())
+    X = load_amazon(tmp_path).interactions
+    np.testing.assert_array_equal(X.toarray(), _DENSE_AMAZON)
+
+
+def test_load_amazon_finds_the_interaction_file(tmp_path):
+    folder = _write_amazon(tmp_path, attributes={"1": [1]})
+    # S3-Rec's sampled negatives and another .txt are not taken for it.
+    (folder / "Tiny_Shop_sample.txt").write_text("1 2 3\n")
+    (folder / "notes.txt").write_text("not interactions\n")
+    assert load_amazon(folder).interactions.shape == (3, 6)
+
+    (folder / "Tiny_Shop_item2attributes.json").unlink()
+    with pytest.raises(ValueError, match="several .txt files.*notes.txt"):
+        load_amazon(folder)
+
+
+def test_load_amazon_missing_folder_or_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist.*<Name>.txt"):
+        load_amazon(tmp_path / "absent")
+    (tmp_path / "Shop_sample.txt").write_text("1 2\n")
+    with pytest.raises(FileNotFoundError, match="No <Name>.txt"):
+        load_amazon(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "lines, match",
+    [
+        (["1 2 3", "", "3 1"], "line 2 is blank"),
+        (["1 2 3", "2 4 x"], "line 2: expected non-negative integers"),
+        (["1 2 3", "2 -4"], "line 2: expected non-negative integers"),
+        (["1 2 3", "2 4 0 5"], "line 2: item id 0 is out of range"),
+        (["1 2 3", "2 2147483648"], "line 2: item id 2147483648 is out of range"),
+        (["1 2 3", "0 4"], "line 2: user id 0 is out of range"),
+        (["1 2 3", "3 4"], "line 2: user id 3 is out of range.*1 to 2"),
+        (["1 2 3", "2 4", "1 5"], "line 3: user id 1 is on line 1 already"),
+        ([], "is empty"),
+    ],
+)
+def test_load_amazon_rejects_malformed_lines(tmp_path, lines, match):
+    folder = _write_amazon(tmp_path / "shop", lines)
+    if not lines:
+        (folder / "Tiny_Shop.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match=match) as error:
+        load_amazon(folder)
+    assert "Tiny_Shop.txt" in str(error.value)
+
+
+def test_load_amazon_user_without_items(tmp_path):
+    data = load_amazon(_write_amazon(tmp_path, ["1 2", "2"]))
+    np.testing.assert_array_equal(data.interactions.toarray(), [[0, 1], [0, 0]])
+    assert "1 item ids are on no line" in data.DESCR
+
+
+# --------------------------------------------------------------------------
+# load_amazon_attributes on tiny files
+
+# Items 2, 1 and 4 (out of order; item 3 is not listed); item 4 lists
+# attribute 3 twice, and item 1 has an empty list.
+_ITEM_ATTRIBUTES = {"2": [1, 3], "1": [], "4": [3, 2, 3]}
+_DENSE_ATTRIBUTES = np.array(
+    [[0, 0, 0], [1, 0, 1], [0, 0, 0], [0, 1, 1]], dtype=np.float32
+)
+
+
+def test_load_amazon_attributes_parses_one_based_ids(tmp_path):
+    folder = _write_amazon(tmp_path, attributes=_ITEM_ATTRIBUTES)
+    data = load_amazon_attributes(str(folder))
+
+    F = data.features
+    assert isinstance(F, sp.csr_matrix) and F.dtype == np.float32
+    assert F.has_sorted_indices and np.all(F.data == 1.0)
+    np.testing.assert_array_equal(F.toarray(), _DENSE_ATTRIBUTES)
+    np.testing.assert_array_equal(data.feature_ids, [1, 2, 3])
+    assert data.feature_names is None
+    assert "1 repeated attribute ids within an item counted once" in data.DESCR
+    assert "2 items have no attribute" in data.DESCR
+    assert "Tiny_Shop_item2attributes.json" in data.DESCR
+    assert "research" in data.DESCR.lower()
+
+
+def test_load_amazon_attributes_lines_up_with_load_amazon(tmp_path):
+    folder = _write_amazon(tmp_path, attributes=_ITEM_ATTRIBUTES)
+    X = load_amazon(folder).interactions  # items 1 to 6
+    padded = load_amazon_attributes(folder, n_items=X.shape[1])
+    assert padded.features.shape == (6, 3)
+    np.testing.assert_array_equal(padded.features.toarray()[:4], _DENSE_ATTRIBUTES)
+    assert padded.features[4:].nnz == 0
+    assert "4 items have no attribute" in padded.DESCR
+
+    cut = load_amazon_attributes(folder, n_items=2)
+    # The columns do not depend on n_items.
+    np.testing.assert_array_equal(cut.features.toarray(), _DENSE_ATTRIBUTES[:2])
+    assert "1 items above n_items=2 (the file goes up to item 4) were dropped" in cut.DESCR
+
+
+def test_load_amazon_attributes_finds_its_file(tmp_path):
+    folder = _write_amazon(tmp_path, attributes={"1": [2]})
+    (folder / "Other_item2attributes.json").write_text('{"1": [1]}')
+    # Two attribute files: the one beside Tiny_Shop.txt is read.
+    assert load_amazon_attributes(folder).features.shape == (1, 2)
+    (folder / "Tiny_Shop.txt").unlink()
+    with pytest.raises(ValueError, match="several attribute files"):
+        load_amazon_attributes(folder)
+
+
+def test_load_amazon_attributes_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist.*item2attributes"):
+        load_amazon_attributes(tmp_path / "absent")
+    _write_amazon(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No <Name>_item2attributes.json"):
+        load_amazon_attributes(tmp_path)
+    with pytest.raises(ValueError, match="n_items"):
+        load_amazon_attributes(tmp_path, n_items=-1)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('{"1": [1, 2], "2": [3', "line 1, column 22: not valid JSON"),
+        ('{"1": [1],\n "2": [2,]}', "line 2, column 10: not valid JSON"),
+        ("[[1, 2]]", "expected one JSON object.*got a JSON list"),
+        ('{"0": [1]}', "item id '0' is out of range"),
+        ('{"x1": [1]}', "item id 'x1' is out of range"),
+        ('{"1": [1], "01": [2]}', "item 1 is listed more than once"),
+        ('{"1": [1], "2": 3}', "item 2: expected a list of integer attribute ids"),
+        ('{"1": [1.0]}', "item 1: expected a list of integer"),
+        ('{"1": [true]}', "item 1: expected a list of integer"),
+        ('{"1": ["1"]}', "item 1: expected a list of integer"),
+        ('{"1": {"2": 3}}', "item 1: expected a list of integer"),
+        ('{"1": [1], "2": [0]}', "item 2: attribute id 0 is out of range"),
+    ],
+)
+def test_load_amazon_attributes_rejects_malformed_files(tmp_path, content, match):
+    _write_amazon(tmp_path, attributes=content)
+    with pytest.raises(ValueError, match=match) as error:
+        load_amazon_attributes(tmp_path)
+    assert "Tiny_Shop_item2attributes.json" in str(error.value)
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     lines=st.lists(st.lists(st.integers(0, 120), max_size=6, unique=True), max_size=8),
@@ -710,3 +900,38 @@ def test_real_citeulike_a_tags(data_dir):
     assert np.count_nonzero(n_tags == 0) == 3461
     # Line 1 of item-tag.dat, whose tags begin 4276 32443 37837.
     assert n_tags[0] == 17 and {4276, 32443, 37837} <= set(F[0].indices)
+
+
+# (folder, users, items, unique user-item pairs, the most users of an item,
+# attributes, distinct item-attribute pairs), from README_amazon.md.
+_AMAZON_COUNTS = [
+    ("amazon-beauty", 22_363, 12_101, 198_502, 431, 637, 45_037 - 5),
+    ("amazon-sports-outdoors", 35_598, 18_357, 296_337, 1_042, 2_277, 106_440),
+    ("amazon-toys-games", 19_412, 11_924, 167_597, 309, 1_027, 51_022 - 146),
+]
+
+
+@pytest.mark.parametrize(
+    "folder, n_users, n_items, n_pairs, most_users, n_attributes, n_assignments",
+    _AMAZON_COUNTS, ids=[counts[0] for counts in _AMAZON_COUNTS],
+)
+def test_real_amazon(
+    data_dir, folder, n_users, n_items, n_pairs, most_users, n_attributes, n_assignments
+):
+    path = data_dir / folder
+    if not path.is_dir():
+        reason = f"{path} not found: the Amazon 5-core files are not in the data folder"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    data = load_amazon(path)
+    X = data.interactions
+    assert X.shape == (n_users, n_items) and X.nnz == n_pairs
+    assert "repeated" not in data.DESCR  # no (user, item) pair is repeated
+    # 5-core: every user and every item has at least 5 reviews.
+    assert X.getnnz(axis=1).min() == 5 and X.getnnz(axis=0).min() == 5
+    assert X.getnnz(axis=0).max() == most_users
+
+    features = load_amazon_attributes(path, n_items=X.shape[1]).features
+    assert features.shape == (n_items, n_attributes) and features.nnz == n_assignments
+    assert features.getnnz(axis=1).min() >= 1  # every item has a list
+    assert features.getnnz(axis=0).min() >= 1  # every attribute id is used

@@ -2,9 +2,10 @@
 
 Finding a dataset's file in a user's folder (with the "never downloads"
 message), splitting bytes into lines, reading whitespace- or '::'-separated
-number tables, reading count-prefixed lines (``N id_1 ... id_N``) and building
-a float32 CSR matrix from (row, column) pairs. They know file formats, not
-datasets, so each source module (``_movielens``, ``_citeulike``) and
+number tables, reading lines of integers (whitespace-separated, such as
+count-prefixed lines ``N id_1 ... id_N``) and building a float32 CSR matrix
+from (row, column) pairs. They know file formats, not datasets, so each
+source module (``_movielens``, ``_citeulike``, ``_amazon``) and
 ``_synthetic`` import them from here instead of keeping copies.
 """
 
@@ -84,24 +85,29 @@ def _file_lines(raw):
     return text.split(b"\n") if text else []
 
 
-def _read_count_prefixed_lines(file, what):
-    """Parse a file whose line ``k`` is ``N id_1 ... id_N`` (0-based ids).
+def _read_integer_lines(file, expected):
+    """Split a file of whitespace-separated non-negative integers into lines.
 
     Vectorised over the bytes of the whole file: digits and whitespace are
     classified once, tokens are numbered by a cumulative sum, and a single
     ``np.fromstring`` call reads every number. Trailing blank lines are
-    ignored; any other blank line is malformed (line ``k`` is item ``k``).
+    dropped; other blank lines are kept (with no token), for the caller to
+    judge. ``expected`` describes a line in the error raised for any byte
+    that is neither a digit nor whitespace.
 
     Returns
     -------
-    lengths : ndarray of shape (n_lines,), dtype int64
-        ``N`` of each line.
-    ids : ndarray of shape (lengths.sum(),), dtype int64
-        The ids of all lines, concatenated.
+    tokens_per_line : ndarray of shape (n_lines,), dtype int64
+        How many numbers each line holds.
+    values : ndarray of shape (tokens_per_line.sum(),), dtype int64
+        The numbers of all lines, concatenated.
+    line_text : callable
+        ``line_text(k)``: the first 60 bytes of line ``k`` (0-based), for
+        error messages.
     """
     text = file.read_bytes().rstrip()
     if not text:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), lambda k: b""
     byte = np.frombuffer(text, dtype=np.uint8)
     newlines = np.flatnonzero(byte == ord("\n"))
     line_starts = np.r_[0, newlines + 1]
@@ -118,26 +124,46 @@ def _read_count_prefixed_lines(file, what):
         k = int(np.searchsorted(newlines, np.argmax(is_other)))
         raise ValueError(
             f"{file}, line {k + 1}: expected non-negative integers "
-            f"'N {what}_1 ... {what}_N', got {line_text(k)!r}."
+            f"{expected}, got {line_text(k)!r}."
         )
     # Only digits and whitespace are left: a token starts at each digit
     # that follows a non-digit.
     is_token_start = is_digit.copy()
     is_token_start[1:] &= ~is_digit[:-1]
     tokens_before = np.r_[0, np.cumsum(is_token_start)]
-    first_token = tokens_before[line_starts]
-    tokens_per_line = tokens_before[line_ends] - first_token
+    tokens_per_line = tokens_before[line_ends] - tokens_before[line_starts]
     values = np.fromstring(text, dtype=np.int64, sep=" ")
     if values.size != tokens_before[-1]:  # cannot happen with digits only
         raise ValueError(f"{file}: could not parse as integers.")
+    return tokens_per_line, values, line_text
 
+
+def _read_count_prefixed_lines(file, what):
+    """Parse a file whose line ``k`` is ``N id_1 ... id_N`` (0-based ids).
+
+    The numbers are read by :func:`_read_integer_lines`. Trailing blank
+    lines are ignored; any other blank line is malformed (line ``k`` is
+    item ``k``).
+
+    Returns
+    -------
+    lengths : ndarray of shape (n_lines,), dtype int64
+        ``N`` of each line.
+    ids : ndarray of shape (lengths.sum(),), dtype int64
+        The ids of all lines, concatenated.
+    """
+    pattern = f"'N {what}_1 ... {what}_N'"
+    tokens_per_line, values, line_text = _read_integer_lines(file, pattern)
+    if tokens_per_line.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    first_token = np.r_[0, np.cumsum(tokens_per_line)[:-1]]
     heads = values[np.minimum(first_token, values.size - 1)]
     bad = (tokens_per_line == 0) | (heads != tokens_per_line - 1)
     if bad.any():
         k = int(np.argmax(bad))
         raise ValueError(
-            f"{file}, line {k + 1}: expected 'N {what}_1 ... {what}_N' with N "
-            f"the number of {what}s, got {line_text(k)!r}."
+            f"{file}, line {k + 1}: expected {pattern} with N the number of "
+            f"{what}s, got {line_text(k)!r}."
         )
     is_id = np.ones(values.size, dtype=bool)
     is_id[first_token] = False
