@@ -403,7 +403,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.render:
-        write_outputs(json.loads(Path(args.render).read_text()), Path(args.out))
+        results = json.loads(Path(args.render).read_text())
+        write_outputs(results, Path(args.out))
+        print(f"rendered {args.render} into {args.out}: results.md and one plot per "
+              "dataset (if matplotlib is installed)")
         return
     command = "python benchmarks/compare.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
