@@ -37,12 +37,19 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
 
 import sklearn_cml  # noqa: E402
 from sklearn_cml import CMLRecommender  # noqa: E402
-from sklearn_cml.datasets import load_citeulike, load_movielens, make_interactions  # noqa: E402
+from sklearn_cml.datasets import (  # noqa: E402
+    load_amazon,
+    load_citeulike,
+    load_movielens,
+    make_interactions,
+)
 from sklearn_cml.metrics import popularity_scores, ranking_metrics  # noqa: E402, F401
 from sklearn_cml.model_selection import train_validation_test_split  # noqa: E402
 
 VALIDATION_K = 50
 SPLIT_SEED = 0
+# The Amazon 5-core folders of the data folder (sklearn_cml.datasets.load_amazon).
+AMAZON_DATASETS = ("amazon-beauty", "amazon-sports-outdoors", "amazon-toys-games")
 
 # --------------------------------------------------------------------------
 # Data
@@ -63,13 +70,17 @@ def load_positives(name, data_dir):
     """The interaction matrix of a dataset, positives only (float32 CSR).
 
     MovieLens (``ml-100k``, ``ml-1m``): ratings of 4 and up; CiteULike-a:
-    every user-article pair; ``synthetic-40k``: generated
+    every user-article pair; the Amazon 5-core sets (``AMAZON_DATASETS``:
+    ``amazon-beauty``, ``amazon-sports-outdoors``, ``amazon-toys-games``):
+    every (user, item) review pair; ``synthetic-40k``: generated
     (``synthetic_large_catalogue``), ``data_dir`` unused.
     """
     if name in ("ml-100k", "ml-1m"):
         return load_movielens(data_dir / name, min_rating=4).interactions
     if name == "citeulike-a":
         return load_citeulike(data_dir / name).interactions
+    if name in AMAZON_DATASETS:
+        return load_amazon(data_dir / name).interactions
     if name == "synthetic-40k":
         return synthetic_large_catalogue()
     raise SystemExit(f"unknown dataset {name!r}")

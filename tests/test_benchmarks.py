@@ -6,7 +6,8 @@ runs as ``python benchmarks/NAME.py ARGS`` would run it, but in this
 process (``runpy``, with ``sys.argv`` set), so that the Numba kernels the
 rest of the suite compiled are reused.  Its data are a few dozen users
 written in the real datasets' file formats into a temporary folder
-(``--data``); its outputs go to the test's temporary folder.  The test
+(``--data``; the Amazon folders of ``compare.py --suite amazon`` too);
+its outputs go to the test's temporary folder.  The test
 checks that the script ends without an error and prints something: never a
 figure or a time.  Peers that are not installed (LightFM, implicit, faiss,
 hnswlib, matplotlib) are skipped by the scripts themselves, with a hint.
@@ -99,13 +100,29 @@ def write_citeulike(folder, n_users=60, n_items=120, n_tags=40):
     (folder / "tags.dat").write_text("".join(f"tag-{tag}\n" for tag in range(n_tags)))
 
 
+def write_amazon(folder, name, n_users=60, n_items=120, seed=5):
+    """``<name>.txt`` as in S3-Rec's Amazon files: a line ``user item item
+    ...`` per user, ids from 1, users in order."""
+    folder.mkdir()
+    histories = {}
+    for user, item, _ in tiny_ratings(n_users, n_items, 12, seed=seed):
+        histories.setdefault(user, []).append(item + 1)
+    (folder / f"{name}.txt").write_text("".join(
+        f"{user + 1} {' '.join(map(str, items))}\n" for user, items in histories.items()))
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """A ``--data`` folder: ``ml-1m/``, ``ml-100k/`` and ``citeulike-a/``."""
+    """A ``--data`` folder: ``ml-1m/``, ``ml-100k/``, ``citeulike-a/`` and
+    the three Amazon folders of ``compare.py --suite amazon``."""
     folder = tmp_path_factory.mktemp("data")
     write_movielens_1m(folder / "ml-1m")
     write_movielens_100k(folder / "ml-100k")
     write_citeulike(folder / "citeulike-a")
+    for seed, (name, file_name) in enumerate([
+            ("amazon-beauty", "Beauty"), ("amazon-sports-outdoors", "Sports_and_Outdoors"),
+            ("amazon-toys-games", "Toys_and_Games")]):
+        write_amazon(folder / name, file_name, seed=5 + seed)
     return folder
 
 
@@ -188,6 +205,10 @@ RUNS = {
             ["--suite", "quick", "--data", "{data}", "--threads", "1", "--out", "{out}/results",
              "--pause", "0"],
             ["--render", "{out}/results/results.json", "--out", "{out}/rendered"],
+        ],
+        "amazon, popularity": [
+            ["--suite", "amazon", "--data", "{data}", "--threads", "1", "--out",
+             "{out}/amazon", "--models", "popularity", "--pause", "0"],
         ],
     },
 }
