@@ -1,4 +1,4 @@
-"""Side-by-side benchmark: CMLRecommender against LightFM, implicit and popularity.
+"""Side-by-side benchmark: CMLRecommender against LightFM, implicit, EASE and popularity.
 
 Run from the repository root (``pip install -e '.[bench]'`` first for the peers)::
 
@@ -28,7 +28,9 @@ Protocol, the same for every model and measured in one run:
   part only.  Validation and test rank every item except the user's
   training items (``exclude=train``), as the CML paper does.
 - Models: embedding size 100, ``--threads`` threads each, ``random_state=0``;
-  the peers and their grids of settings are in ``benchmarks/peers/``.
+  the peers and their grids of settings are in ``benchmarks/peers/``:
+  CMLRecommender, LightFM WARP, implicit BPR and ALS, EASE (a closed form,
+  no embedding) and popularity.
 - Tuning, one budget for all: every setting of a model's grid (at most 4) is
   trained epoch by epoch up to the suite's maximum (``SCHEDULES``); every few
   epochs, and after the last, validation Recall@50 is measured and the
@@ -43,11 +45,14 @@ Protocol, the same for every model and measured in one run:
   (cumulative, from the start of training, JIT compilation excluded by a
   warm-up), median seconds per epoch and the training seconds of the whole
   grid.  CMLRecommender's time to its best validation recall is divided by
-  LightFM WARP's and implicit BPR's (same run, same threads).
+  LightFM WARP's and implicit BPR's (same run, same threads).  A closed
+  form (EASE, popularity) is one "epoch": its time is the fit.
 
 A model whose library is not installed is skipped with the command that
-installs it.  It is a benchmark, not a test: it prints and writes figures
-and asserts nothing.
+installs it; a model that cannot run on a dataset (EASE when its
+n_items x n_items matrix does not fit in the memory available) is skipped
+on that dataset, with the reason, and runs on the others.  It is a
+benchmark, not a test: it prints and writes figures and asserts nothing.
 """
 
 import argparse
@@ -71,7 +76,7 @@ from _common import (
     other_cores_meter,
     utc_now,
 )
-from peers import INSTALL_HINT, PEERS
+from peers import INSTALL_HINT, PEERS, Skipped
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml.metrics import ranking_metrics
@@ -208,19 +213,26 @@ def add_seconds_to_target(models):
 
 
 def run_dataset(name, data_dir, peers, threads, schedules, grids, pause=PAUSE_SECONDS):
-    """Split, run every available peer, return the dataset's results."""
+    """Split, run every available peer, return the dataset's results.
+
+    A peer that raises ``Skipped`` (it cannot run on this dataset) is left
+    out of ``models`` and listed, with the reason, in ``skipped``."""
     X, split = load_split(name, data_dir)
     info = describe_split(X, split)
     print(f"\n== {DATASET_LABELS[name]}: {info['users']} users x {info['items']} items, "
           f"{info['positives']} positives; train {info['train']}, validation "
           f"{info['validation']}, test {info['test']} ==", flush=True)
     other_cores, started = other_cores_meter(), time.perf_counter()
-    models = {}
+    models, skipped = {}, {}
     for peer in peers:
-        models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE],
-                                      grids[peer.NAME], pause)
+        try:
+            models[peer.NAME] = run_model(peer, split, threads, schedules[peer.SCHEDULE],
+                                          grids[peer.NAME], pause)
+        except Skipped as why:
+            skipped[peer.NAME] = str(why)
+            print(f"  {peer.NAME:<15} skipped on this dataset: {why}", flush=True)
     add_seconds_to_target(models)
-    return {"label": DATASET_LABELS[name], "data": info, "models": models,
+    return {"label": DATASET_LABELS[name], "data": info, "models": models, "skipped": skipped,
             "time_to_best_ratios": time_to_best_ratios(models),
             "wall_seconds": time.perf_counter() - started,
             "other_processes_cores": other_cores()}
@@ -247,15 +259,22 @@ def results_table(dataset):
     ]
     for name, model in dataset["models"].items():
         chosen, test = model["chosen"], model["test"]
+        # A closed form (one "epoch"): no epochs to count, its time is the fit.
         timed = model["schedule"]["max_epochs"] > 1
+        per_epoch = f"{chosen['seconds_per_epoch']:.3f}" if timed else "-"
         lines.append(
             f"| {name} | {format_setting(chosen['setting'])} | "
             f"{chosen['best_epoch'] if timed else '-'} | {test['recall@50']:.4f} | "
-            f"{test['recall@100']:.4f} | {test['ndcg@50']:.4f} | "
-            + (f"{chosen['seconds_per_epoch']:.3f} | {chosen['seconds_to_best']:.1f} | "
-               f"{_seconds(chosen.get('seconds_to_target'))} | "
-               f"{chosen['grid_training_seconds']:.1f} |" if timed else "- | - | - | - |")
+            f"{test['recall@100']:.4f} | {test['ndcg@50']:.4f} | {per_epoch} | "
+            f"{chosen['seconds_to_best']:.1f} | "
+            f"{_seconds(chosen.get('seconds_to_target'))} | "
+            f"{chosen['grid_training_seconds']:.1f} |"
         )
+    skipped = dataset.get("skipped")  # absent from results.json of older runs
+    if skipped:
+        lines.append("")
+        lines.append("Skipped on this dataset: " + "; ".join(
+            f"{name} ({why})" for name, why in skipped.items()) + ".")
     ratios = dataset["time_to_best_ratios"]
     if ratios:
         lines.append("")

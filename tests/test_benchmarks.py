@@ -206,9 +206,9 @@ RUNS = {
              "--pause", "0"],
             ["--render", "{out}/results/results.json", "--out", "{out}/rendered"],
         ],
-        "amazon, popularity": [
+        "amazon, EASE and popularity": [
             ["--suite", "amazon", "--data", "{data}", "--threads", "1", "--out",
-             "{out}/amazon", "--models", "popularity", "--pause", "0"],
+             "{out}/amazon", "--models", "EASE", "popularity", "--pause", "0"],
         ],
     },
 }

@@ -23,12 +23,22 @@
     ``snapshot()`` copies the current parameters and returns a score function
     of an int array of user indices -> (n, n_items) scores, higher is
     better, for ``sklearn_cml.metrics.ranking_metrics``.  The caller stops
-    its training clock while ``after_epoch`` runs.
+    its training clock while ``after_epoch`` runs.  A model that cannot run
+    on this data (EASE: its n_items x n_items matrix does not fit in memory)
+    raises ``Skipped`` with the reason, before training; the caller reports
+    it as skipped on that dataset and goes on.
+
+The models: CMLRecommender (``cml``), LightFM WARP (``lightfm_warp``),
+implicit's BPR and ALS (``implicit_models``), EASE (``ease``, a closed form
+over the item-item Gram matrix) and popularity (``popularity``).
 """
 
-from . import cml, implicit_models, lightfm_warp, popularity
+from . import cml, ease, implicit_models, lightfm_warp, popularity
+from ._skip import Skipped
 
 # The order of the results tables.
-PEERS = (cml, lightfm_warp, implicit_models.bpr, implicit_models.als, popularity)
+PEERS = (cml, lightfm_warp, implicit_models.bpr, implicit_models.als, ease, popularity)
 
 INSTALL_HINT = "pip install -e '.[bench]'"
+
+__all__ = ["INSTALL_HINT", "PEERS", "Skipped"]
