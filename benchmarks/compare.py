@@ -404,6 +404,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.render:
         write_outputs(json.loads(Path(args.render).read_text()), Path(args.out))
+        print(f"wrote {args.out}/results.md and the plots from {args.render}")
         return
     command = "python benchmarks/compare.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
