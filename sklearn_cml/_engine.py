@@ -23,12 +23,11 @@ from ._content import fit_content
 from ._covariance import covariance_step
 from ._features import FeatureStep, feature_epoch, initial_encoder
 from ._interactions import Interactions, to_interactions
-from ._losses import LOSSES
 from ._model import FittedModel, History
 from ._progress import EpochReport, compilation_notice, early_stopping_summary
 from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
-from ._sampling import SAMPLER_TYPES, make_sampler, popularity_sampler, sampler_type
+from ._sampling import make_sampler, popularity_sampler
 from ._solvers import fold_in as solver_fold_in
 from ._steps import (
     FLOAT32_HEADROOM,
@@ -358,14 +357,9 @@ def _start_report(state, config, n_epochs, after_epoch):
     the ``EpochReport`` that prints each epoch (None when silent)."""
     if not config.verbose:
         return None
-    loss = config.loss
-    variants = [
-        (loss.parameters_type, [known.parameters_type for known in LOSSES.values()]),
-        (sampler_type(config.negative_sampling_exponent), SAMPLER_TYPES),
-    ]
-    kernels = (*config.solver.epoch_kernels(loss), covariance_step,
+    kernels = (*config.solver.epoch_kernels(config.loss), covariance_step,
                *getattr(after_epoch, "KERNELS", ()))
-    notice = compilation_notice(kernels, variants)
+    notice = compilation_notice(kernels)
     if notice is not None:
         print(notice, flush=True)
     interval = getattr(after_epoch, "interval", None)

@@ -248,13 +248,12 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         kept until the vectors change; worth it on large catalogues (on
         100,000 items, 12 times faster than exact with seen items left
         out, at recall@50 0.995; on MovieLens-1M's 3,706, no faster).
-        Items excluded from a query (``filter_seen``, ``filter_items``, the
-        item itself) are never returned either way: the graph is asked for
-        that many more.  A query that would ask it for more than 2% of the
-        catalogue (where the exact search costs less), or that recommends
-        among ``items``, is answered exactly.  ``score`` and the metrics
-        always rank every item exactly.  See docs/performance.md,
-        "Approximate top-k".
+        Items excluded from a query (``filter_seen``, ``filter_items``,
+        those outside ``items``, the item itself) are never returned either
+        way: the graph is asked for that many more.  A query that would ask
+        it for more than 2% of the catalogue (where the exact search costs
+        less) is answered exactly.  ``score`` and the metrics always rank
+        every item exactly.  See docs/performance.md, "Approximate top-k".
     search_params : dict, default=None
         With ``search="nndescent"``: ``"n_neighbors"`` (int >= 2, default
         30), the degree of the graph, and ``"epsilon"`` (float in [0, 10],

@@ -9,8 +9,9 @@ optimiser (``_engine.TrainingState``), so that ``fit`` makes one,
 ``_persistence`` converts one to and from arrays, and the query side
 (``_query``) reads one, without any of them reaching into the estimator.
 
-Its caches (id lookups, the items' squared norms, the approximate search's
-index) are rebuilt on first use, and never pickled or saved.
+Its caches (the id lookups, the search index, which for the exact search
+keeps the items' squared norms) are rebuilt on first use, and never
+pickled or saved.
 """
 
 from dataclasses import dataclass, field
@@ -78,16 +79,12 @@ class FittedModel:
         """Item-feature columns seen in fit; None without item features."""
         return None if self.content is None else self.content.tfidf.n_features_in_
 
-    def cached(self, key, make):
-        """``make()``, computed on first use and kept (see the module docstring)."""
-        if key not in self._cache:
+    def cached(self, key, make, still_valid=None):
+        """``make()``, computed on first use and kept (see the module
+        docstring); made anew when ``still_valid(kept)`` says it is not."""
+        if key not in self._cache or (still_valid and not still_valid(self._cache[key])):
             self._cache[key] = make()
         return self._cache[key]
-
-    def item_sq_norms(self):
-        """``|v|^2`` of each item vector (float32), for the exact search."""
-        return self.cached("item_sq_norms", lambda: np.einsum(
-            "ij,ij->i", self.item_embeddings, self.item_embeddings))
 
     def lookup(self, kind):
         """The ``IdLookup`` of the user (``kind="user"``) or item ids."""

@@ -17,3 +17,10 @@ NUMBA_CACHE = os.environ.get("SKLEARN_CML_NUMBA_CACHE", "1") != "0"
 # vectorize) and contraction, but keep NaN/inf semantics so that a diverging
 # model is still detected by the finiteness check after each epoch.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+# Placing new users (fold-in) without reassociation: with it, the inlined
+# steps of a fold-in came out in one of two roundings depending on where the
+# allocator had put the buffers, so that a one-thread transform was not
+# bitwise reproducible once other Python threads had run kernels
+# (tests/test_threads.py).  Fold-in is a small share of the time.
+FOLD_IN_FASTMATH = FASTMATH - {"reassoc"}

@@ -20,17 +20,13 @@ PREFIX = "[CMLRecommender]"
 # ------------------------------------------------------------- compilation
 
 
-def compilation_notice(kernels, variants=()):
+def compilation_notice(kernels):
     """The line to print before the first epoch, or None if nothing compiles.
 
-    ``kernels`` are the Numba dispatchers the epoch calls.  ``variants``
-    lists ``(in_use, family)`` pairs: ``family`` the classes of one kind of
-    argument that a kernel is compiled for separately (the losses'
-    parameters, the samplers), ``in_use`` the one this fit passes.  A
-    kernel compiled (or cached on disk) for another loss still has to be
-    compiled for this one.
+    ``kernels`` are the Numba dispatchers the epoch calls (the solvers'
+    kernels are dispatchers of their own for each loss).
     """
-    readiness = [_kernel_readiness(kernel, variants) for kernel in kernels]
+    readiness = [_kernel_readiness(kernel) for kernel in kernels]
     if all(ready == "compiled" for ready in readiness):
         return None
     if "unknown" in readiness:
@@ -41,12 +37,12 @@ def compilation_notice(kernels, variants=()):
     return f"{PREFIX} Compiling the training kernels (first use only, about a minute)..."
 
 
-def _kernel_readiness(kernel, variants):
+def _kernel_readiness(kernel):
     """``"compiled"`` when the kernel is compiled in this process, or cached
-    on disk, for ``variants``; else ``"cold"`` (it will be compiled and
-    cached), ``"not cached"`` (compiled in every process: the on-disk cache
-    is off) or ``"unknown"`` (Numba's cache could not be read)."""
-    if any(_fits(signature, variants) for signature in kernel.signatures):
+    on disk; else ``"cold"`` (it will be compiled and cached), ``"not
+    cached"`` (compiled in every process: the on-disk cache is off) or
+    ``"unknown"`` (Numba's cache could not be read)."""
+    if kernel.signatures:
         return "compiled"
     try:
         cache = kernel._cache
@@ -55,9 +51,7 @@ def _kernel_readiness(kernel, variants):
         signatures = _cached_signatures(kernel, cache)
     except Exception:  # Numba's private cache API changed: say less
         return "unknown"
-    if any(_fits(signature, variants) for signature in signatures):
-        return "compiled"
-    return "cold"
+    return "compiled" if signatures else "cold"
 
 
 def _cached_signatures(kernel, cache):
@@ -67,14 +61,6 @@ def _cached_signatures(kernel, cache):
     codegen = kernel.targetctx.codegen()
     index = cache._cache_file._load_index()
     return [key[0] for key in index if key[1:] == cache._index_key(key[0], codegen)[1:]]
-
-
-def _fits(signature, variants):
-    """Whether a compiled signature serves this fit: for each family of
-    ``variants``, it takes the class in use, or none of the family (the
-    kernel does not depend on it)."""
-    classes = {getattr(argument, "instance_class", None) for argument in signature}
-    return all(in_use in classes or not classes & set(family) for in_use, family in variants)
 
 
 # ------------------------------------------------------------------ epochs

@@ -65,13 +65,13 @@ def search_index(model, search):
     """The backend of ``search`` over ``model``'s item vectors, from the
     model's cache when it still answers for them."""
     backend = SEARCHES[search.name]
-    index = model.cached("search index", lambda: None)
-    if not (isinstance(index, backend) and index.answers_for(model.item_embeddings,
-                                                             search.params)):
-        index = backend(model.item_embeddings, search.params,
-                        stream_seed(model.seed, "search graph"), search.n_threads)
-        model._cache["search index"] = index
-    return index
+    return model.cached(
+        "search index",
+        lambda: backend(model.item_embeddings, search.params,
+                        stream_seed(model.seed, "search graph"), search.n_threads),
+        lambda index: (isinstance(index, backend)
+                       and index.answers_for(model.item_embeddings, search.params)),
+    )
 
 
 # -------------------------------------------------------- the nearest items

@@ -1,13 +1,15 @@
 """Negative samplers: uniform, or in proportion to a power of popularity.
 
-A sampler is a small NamedTuple that every loss draws from with
-``draw(sampler, rng_state)``; ``inverse_probability(sampler, item)`` is what
-an item drawn from it stands for, relative to uniform sampling (1 for
-``UniformSampler``), which keeps rank estimates and softmax sums unbiased.
-Both are compiled per sampler type, so a uniform sampler costs nothing more
-than ``random_below``.
+A ``Sampler`` is a small NamedTuple that the solvers draw negatives from
+with ``draw(sampler, rng_state)``; ``inverse_probability(sampler, item)`` is
+what an item drawn from it stands for, relative to uniform sampling (1 for a
+uniform sampler), which keeps rank estimates and softmax sums unbiased.
+Uniform and alias samplers are one type, told apart at run time by a branch
+that never mispredicts: a dispatch by type that Numba inlines after typing
+lets its dead-code elimination drop stores in the kernels that draw
+(docs/algorithm.md, "Architecture").
 
-``AliasSampler`` draws item ``j`` with probability
+An alias sampler (``alias_sampler``) draws item ``j`` with probability
 ``q_j = (n_j + 1)**beta / sum_i (n_i + 1)**beta``, ``n_j`` being its number
 of training pairs: ``beta > 0`` draws popular items more often, so they are
 pushed away from the users who do not like them more often (the first
@@ -29,8 +31,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from ._numba_config import NUMBA_CACHE
 from ._rng import high_bits_below, next_uint64, random_below
@@ -110,25 +111,49 @@ def _count_items(indices, n_items):
     return counts
 
 
-class UniformSampler(NamedTuple):
-    """Every item equally likely: the paper's sampling."""
+class Sampler(NamedTuple):
+    """Where negatives come from: every item equally likely (``uniform``,
+    the paper's sampling), or from alias tables (``sampling_tables``)."""
 
+    uniform: bool
     n_items: int
-
-
-class AliasSampler(NamedTuple):
-    """Items drawn from alias tables (``sampling_tables``)."""
-
-    keep_threshold: np.ndarray  # uint64, one per item
+    keep_threshold: np.ndarray  # uint64, one per item (empty when uniform)
     alias: np.ndarray  # int32
     inverse_probability: np.ndarray  # float32: 1 / (n_items * q_j)
+    # float32: its logarithm, a load where a draw's log count is needed
+    # (a log per draw cost the per-pair solver a tenth of its time).
+    log_inverse_probability: np.ndarray
+
+
+def uniform_sampler(n_items):
+    """The ``Sampler`` of uniform draws among ``n_items``."""
+    return Sampler(True, n_items, np.empty(0, np.uint64), np.empty(0, np.int32),
+                   np.empty(0, np.float32), np.empty(0, np.float32))
+
+
+def alias_sampler(keep_threshold, alias, inverse_probability):
+    """The ``Sampler`` of alias tables, as ``sampling_tables`` returns them."""
+    return Sampler(False, inverse_probability.shape[0], keep_threshold, alias,
+                   inverse_probability, _logarithms(inverse_probability))
+
+
+@njit(cache=NUMBA_CACHE)
+def _logarithms(values):
+    """``log`` of each value, one at a time: numpy's vector log rounds some
+    values differently from its scalar log, and which one a value gets
+    depends on the array's alignment in memory, so that a fit would not be
+    bitwise reproducible."""
+    logarithms = np.empty_like(values)
+    for n in range(values.shape[0]):
+        logarithms[n] = math.log(values[n])
+    return logarithms
 
 
 def make_sampler(indices, n_items, exponent):
     """The sampler of ``q_j ∝ (n_j + 1) ** exponent`` for the items of CSR
     ``indices`` (one entry per training pair); uniform when ``exponent`` is 0."""
-    if sampler_type(exponent) is UniformSampler:
-        return UniformSampler(n_items)
+    if exponent == 0.0:
+        return uniform_sampler(n_items)
     return popularity_sampler(_count_items(indices, n_items), exponent)
 
 
@@ -136,54 +161,29 @@ def popularity_sampler(item_counts, exponent):
     """The sampler of ``q_j ∝ (item_counts[j] + 1) ** exponent`` (int64
     counts, one per item); uniform when ``exponent`` is 0."""
     if exponent == 0.0:
-        return UniformSampler(item_counts.shape[0])
-    return AliasSampler(*sampling_tables(item_counts, float(exponent)))
+        return uniform_sampler(item_counts.shape[0])
+    return alias_sampler(*sampling_tables(item_counts, float(exponent)))
 
 
-SAMPLER_TYPES = (UniformSampler, AliasSampler)
-
-
-def sampler_type(exponent):
-    """The class of the sampler ``make_sampler`` returns for ``exponent``."""
-    return UniformSampler if exponent == 0.0 else AliasSampler
-
-
+@njit(cache=NUMBA_CACHE, inline="always")
 def draw(sampler, rng_state):
-    """``(new_state, item)``: one item drawn from ``sampler`` (compiled code only)."""
-    raise NotImplementedError("draw is compiled into the kernels that call it")
+    """``(new_state, item)``: one item drawn from ``sampler``."""
+    if sampler.uniform:
+        return random_below(rng_state, sampler.n_items)
+    return draw_item(rng_state, sampler.keep_threshold, sampler.alias)
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
 def inverse_probability(sampler, item):
-    """``1 / (n_items * q_item)``: 1 for uniform sampling (compiled code only)."""
-    raise NotImplementedError("inverse_probability is compiled into the kernels")
+    """``1 / (n_items * q_item)``: 1 for uniform sampling."""
+    if sampler.uniform:
+        return np.float32(1.0)
+    return sampler.inverse_probability[item]
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
 def log_inverse_probability(sampler, item):
-    """``log(1 / (n_items * q_item))``: 0 for uniform sampling (compiled code only)."""
-    raise NotImplementedError("log_inverse_probability is compiled into the kernels")
-
-
-def _compile_per_sampler(function, implementations):
-    """Compile ``function(sampler, value)`` as ``implementations[type of sampler]``."""
-
-    @overload(function, inline="always")
-    def _typed(sampler, value):
-        for sampler_class, implementation in implementations.items():
-            if isinstance(sampler, types.BaseNamedTuple) and (
-                    sampler.instance_class is sampler_class):
-                return implementation
-        return None
-
-
-_compile_per_sampler(draw, {
-    UniformSampler: lambda sampler, value: random_below(value, sampler.n_items),
-    AliasSampler: lambda sampler, value: draw_item(value, sampler.keep_threshold, sampler.alias),
-})
-_compile_per_sampler(inverse_probability, {
-    UniformSampler: lambda sampler, value: 1.0,
-    AliasSampler: lambda sampler, value: sampler.inverse_probability[value],
-})
-_compile_per_sampler(log_inverse_probability, {
-    UniformSampler: lambda sampler, value: 0.0,
-    AliasSampler: lambda sampler, value: math.log(sampler.inverse_probability[value]),
-})
+    """``log(1 / (n_items * q_item))``: 0 for uniform sampling."""
+    if sampler.uniform:
+        return np.float32(0.0)
+    return sampler.log_inverse_probability[item]

@@ -93,12 +93,7 @@ def project_into_ball(vector, sq_norm, max_norm):
             vector[d] *= scale
 
 
-# Not inlined at Numba's level (LLVM inlines it): the caller often reaches
-# ``grad_sq`` through a NamedTuple's field, and when such a store sits in
-# inlined code, Numba's dead-code elimination can drop it (its alias analysis
-# misses the field of an inlined argument), which would silently freeze the
-# AdaGrad sums.  Inside this function ``grad_sq`` is an argument: kept.
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
     """Row-wise AdaGrad step on ``vector``, then projection into the ball.
 

@@ -12,10 +12,10 @@ from numba import njit
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml._interactions import Interactions
-from sklearn_cml._losses import LossRow, RowScratch, weigh_row
-from sklearn_cml._losses.hinge import HingeParameters
-from sklearn_cml._losses.softmax import SoftmaxParameters
-from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
+from sklearn_cml._losses import LossRow, RowScratch
+from sklearn_cml._losses.hinge import HingeParameters, hinge_weights
+from sklearn_cml._losses.softmax import SoftmaxParameters, softmax_weights
+from sklearn_cml._sampling import alias_sampler, sampling_tables, uniform_sampler
 from sklearn_cml._solvers import block
 
 TEMPERATURE, MARGIN = 0.4, 0.8
@@ -65,8 +65,13 @@ def row_case(seed, n_pool=12, n_components=5, n_pairs=3):
 
 
 @njit
-def _weigh(parameters, row, pair_coef, scratch):
-    return weigh_row(parameters, row, pair_coef, scratch)
+def _hinge(parameters, row, pair_coef, scratch):
+    return hinge_weights(parameters, row, pair_coef, scratch)
+
+
+@njit
+def _softmax(parameters, row, pair_coef, scratch):
+    return softmax_weights(parameters, row, pair_coef, scratch)
 
 
 def row_gradients(loss, u, pool, positives, counts, masked, n_items=40, pair_weights=None):
@@ -87,8 +92,9 @@ def row_gradients(loss, u, pool, positives, counts, masked, n_items=40, pair_wei
     row = LossRow(np.sum((u - positives) ** 2, axis=1).astype(np.float32),
                   pair_weights.astype(np.float32), distances, counts32, np.log(counts32), 10,
                   n_items)
-    total, value = _weigh(parameters, row, coefs,
-                          RowScratch(np.empty(n_pool, np.float32), np.empty(n_pool, np.int32)))
+    weigh = _softmax if loss == "softmax" else _hinge
+    total, value = weigh(parameters, row, coefs,
+                         RowScratch(np.empty(n_pool, np.float32), np.empty(n_pool, np.int32)))
     weights = distances.astype(np.float64)
     grad_u = 2 * ((weights.sum() + coefs.sum()) * u - weights @ pool - coefs @ positives)
     grad_pool = 2 * weights[:, None] * (pool - u)
@@ -156,8 +162,8 @@ def planted(n_users=60, n_items=30, seed=0):
 def test_draw_pool_counts_and_inverse_map(exponent):
     n_items, n_pool = 25, 300
     popularity = np.arange(n_items)
-    sampler = (UniformSampler(n_items) if exponent == 0.0
-               else AliasSampler(*sampling_tables(popularity, exponent)))
+    sampler = (uniform_sampler(n_items) if exponent == 0.0
+               else alias_sampler(*sampling_tables(popularity, exponent)))
     pool = block._empty_pool(n_pool, n_items)
     block.draw_pool(np.uint64(12345), sampler, n_items, pool, 1)
     inverse = np.ones(n_items) if exponent == 0.0 else sampler.inverse_probability
@@ -187,7 +193,7 @@ def test_masking_hits_exactly_the_users_items_in_the_pool(seed):
     indptr, indices = X.indptr.astype(np.int64), X.indices.astype(np.int32)
     pool = block._empty_pool(n_pool, n_items)
     for stamp in (1, 2):  # the second block's draws overwrite the first's map
-        block.draw_pool(np.uint64(seed + stamp), UniformSampler(n_items), n_items, pool, stamp)
+        block.draw_pool(np.uint64(seed + stamp), uniform_sampler(n_items), n_items, pool, stamp)
     for user in range(X.shape[0]):
         row = rng.random(n_pool).astype(np.float32)
         before = row.copy()

@@ -6,7 +6,7 @@ from _helpers import config_of
 
 from sklearn_cml._interactions import to_interactions
 from sklearn_cml._rng import row_hash_states
-from sklearn_cml._sampling import UniformSampler
+from sklearn_cml._sampling import uniform_sampler
 from sklearn_cml._solvers import fold_in
 from sklearn_cml._steps import Embeddings
 from sklearn_cml.datasets import make_interactions
@@ -27,7 +27,7 @@ def placed(solver, loss, n_epochs, rows=slice(None)):
     grad_sq = np.full(data.n_users, 0.1, np.float32)
     before = items.copy()
     fold_in(config, data, np.ones(data.n_interactions, np.float32),
-            Embeddings(users, grad_sq, items, np.empty(0, np.float32)), UniformSampler(80),
+            Embeddings(users, grad_sq, items, np.empty(0, np.float32)), uniform_sampler(80),
             5.0, row_hash_states(data.indptr, data.indices, 7))
     counts = np.diff(data.indptr)
     # Rows with items and with items left to be negatives take steps.

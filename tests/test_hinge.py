@@ -8,10 +8,12 @@ from _helpers import config_of
 from _numerics import reference_adagrad, reference_sample
 
 from sklearn_cml._interactions import Interactions
+from sklearn_cml._losses import LOSSES
 from sklearn_cml._losses.hinge import HingeParameters
 from sklearn_cml._rng import seed_states
-from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
-from sklearn_cml._solvers.hogwild import PairUnits, epoch_chunk, make_scratch
+from sklearn_cml._sampling import alias_sampler, sampling_tables, uniform_sampler
+from sklearn_cml._solvers._base import compiled_for
+from sklearn_cml._solvers.hogwild import CALLS, WorkUnits, epoch_chunk, make_scratch
 from sklearn_cml._steps import Embeddings, Optimizer
 
 
@@ -84,18 +86,20 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
         pair_weights[1] = 0.0
     # The per-pair solver's negatives are the pair's own: the hardest impostor.
     parameters = HingeParameters(np.float32(1.5), True, True)
-    sampler = UniformSampler(n_items) if exponent == 0.0 else AliasSampler(*tables)
+    sampler = uniform_sampler(n_items) if exponent == 0.0 else alias_sampler(*tables)
     embeddings = Embeddings(users, grad_sq_users, items, grad_sq_items)
     optimizer = Optimizer(np.float32(0.1), np.float32(1.0))
     config = config_of(loss="hinge", n_negatives=10, n_components=n_components)
     scratch = make_scratch(config, n_slots, n_items, n_components)._replace(
         mark_limit=mark_limit)
+    run_chunk = compiled_for(epoch_chunk, LOSSES["hinge"], CALLS, "hogwild")
+    units = WorkUnits(seen, pair_weights, np.empty(0, np.int64), np.empty(0, np.int32),
+                      np.empty(0, np.int32), np.empty(0, np.float32), 1)
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
         scratch.marks.fill(-1)  # as before each chunk
-        epoch_chunk(parameters, sampler, PairUnits(seen, pair_weights), order, 0, 1,
-                    Interactions(indptr, seen, n_items), embeddings, optimizer, scratch, states,
-                    losses, n_slots)
+        run_chunk(parameters, sampler, units, order, 0, 1, Interactions(indptr, seen, n_items),
+                  embeddings, optimizer, scratch, states, losses, n_slots)
         reference_warp_pair(
             expected[0][0], expected[1], expected[2], expected[3], seen[position],
             set(seen.tolist()), reference_states, 10, 1.5, 0.1, 1.0,

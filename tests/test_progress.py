@@ -4,7 +4,6 @@ early stopping's last line; and ``validation_interval``."""
 import importlib
 import re
 import sys
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -91,7 +90,7 @@ def test_verbose_0_prints_nothing(X, capsys):
 
 
 def test_notice_before_the_first_epoch_when_kernels_are_cold(X, capsys, monkeypatch):
-    monkeypatch.setattr(_progress, "_kernel_readiness", lambda kernel, variants: "cold")
+    monkeypatch.setattr(_progress, "_kernel_readiness", lambda kernel: "cold")
     _, lines = fit_output(capsys, X, n_epochs=2, early_stopping=True)
     assert lines[0] == ("[CMLRecommender] Compiling the training kernels (first use only, "
                         "about a minute)...")
@@ -108,30 +107,14 @@ def test_no_notice_once_the_kernels_are_compiled(X, capsys, solver, loss):
     assert len(lines) == 2 and lines[0].startswith("[CMLRecommender] epoch 1/1")
 
 
-class ParamsA(NamedTuple):
-    value: float
-
-
-class ParamsB(NamedTuple):
-    value: float
-
-
-def test_detection_in_this_process_per_parameter_class():
+def test_detection_in_this_process():
     @njit(cache=False)
-    def kernel(parameters, x):
-        return parameters.value * x
+    def kernel(x):
+        return 2 * x
 
-    variants_a = [(ParamsA, (ParamsA, ParamsB))]
-    variants_b = [(ParamsB, (ParamsA, ParamsB))]
-    assert "not cached on disk" in _progress.compilation_notice([kernel], variants_a)
-    kernel(ParamsA(2.0), 3.0)
-    assert _progress.compilation_notice([kernel], variants_a) is None
-    # Compiled for another loss's parameters: this one still compiles.
-    assert _progress.compilation_notice([kernel], variants_b) is not None
-    # A kernel that takes no parameters of the family is ready once compiled.
-    plain = njit(cache=False)(lambda x: x + 1)
-    plain(1.0)
-    assert _progress.compilation_notice([plain], variants_b) is None
+    assert "not cached on disk" in _progress.compilation_notice([kernel])
+    kernel(3.0)
+    assert _progress.compilation_notice([kernel]) is None
 
 
 def test_detection_reads_the_on_disk_cache(tmp_path, monkeypatch):

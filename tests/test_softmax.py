@@ -11,17 +11,20 @@ from hypothesis import strategies as st
 from numba import njit
 
 from sklearn_cml._interactions import Interactions
-from sklearn_cml._losses import LossRow, RowScratch, weigh_row
+from sklearn_cml._losses import LOSSES, LossRow, RowScratch
 from sklearn_cml._losses.softmax import (
     GROUP_SIZE,
     SoftmaxParameters,
     exp_shifted,
     float_order_key,
+    softmax_weights,
 )
 from sklearn_cml._rng import random_permutation, seed_states, shuffle_within_rows
-from sklearn_cml._sampling import AliasSampler, UniformSampler, sampling_tables
+from sklearn_cml._sampling import alias_sampler, sampling_tables, uniform_sampler
+from sklearn_cml._solvers._base import compiled_for
 from sklearn_cml._solvers.hogwild import (
-    GroupUnits,
+    CALLS,
+    WorkUnits,
     draw_row,
     epoch_chunk,
     make_scratch,
@@ -43,7 +46,7 @@ def reference_group_loss(user, items, positives, negatives, log_counts, temperat
 
 @njit
 def _weigh(parameters, row, pair_coef, scratch):
-    return weigh_row(parameters, row, pair_coef, scratch)
+    return softmax_weights(parameters, row, pair_coef, scratch)
 
 
 def softmax_row(positive_distances, negative_distances, temperature):
@@ -102,7 +105,7 @@ def test_draws_of_the_users_items_are_at_infinity_and_draws_are_weighed(exponent
     n_items, n_negatives = 20, 25
     seen = np.array([2, 5, 11], dtype=np.int32)
     tables = None if exponent == 0.0 else sampling_tables(np.arange(n_items), exponent)
-    sampler = UniformSampler(n_items) if tables is None else AliasSampler(*tables)
+    sampler = uniform_sampler(n_items) if tables is None else alias_sampler(*tables)
     config = config_of(loss="softmax", n_negatives=n_negatives, n_components=3)
     scratch = make_scratch(config, 1, n_items, 3)._replace(mark_limit=mark_limit)
     n_draws = scratch.n_draws
@@ -193,7 +196,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
     expected = [a.astype(np.float64) for a in (users, items, user_grad_sq, item_grad_sq)]
     initial_items = items.copy()
     tables = None if exponent == 0.0 else sampling_tables(rng.integers(0, 50, n_items), exponent)
-    sampler = UniformSampler(n_items) if tables is None else AliasSampler(*tables)
+    sampler = uniform_sampler(n_items) if tables is None else alias_sampler(*tables)
 
     starts, group_users = user_groups(indptr, GROUP_SIZE)
     order = np.empty(starts.size, dtype=np.int32)
@@ -207,9 +210,10 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
                                    np.float32(temperature_exponent), np.float32(reference_count))
     config = config_of(loss="softmax", n_negatives=n_negatives, n_components=n_components)
     scratch = make_scratch(config, 1, n_items, n_components)
-    epoch_chunk(
+    compiled_for(epoch_chunk, LOSSES["softmax"], CALLS, "hogwild")(
         parameters, sampler,
-        GroupUnits(starts, group_users, shuffled, np.ones(shuffled.size, np.float32), GROUP_SIZE),
+        WorkUnits(indices, np.ones(indices.size, np.float32), starts, group_users, shuffled,
+                  np.ones(shuffled.size, np.float32), GROUP_SIZE),
         order, 0, order.size, Interactions(indptr, indices, n_items),
         Embeddings(users, user_grad_sq, items, item_grad_sq),
         Optimizer(np.float32(learning_rate), np.float32(max_norm)), scratch, states, losses, 1,

@@ -56,13 +56,16 @@ def hinge_weights(parameters, row, pair_coef, scratch):
     """The hinge's weights of a row (``_losses.weigh_row``).
 
     The distances are copied to ``scratch.values`` first, so that the
-    weights can be summed into ``row.distances`` in place.
+    weights can be summed into ``row.distances`` in place.  (Loops rather
+    than slice assignments: Numba copies the right side of ``a[:] = b`` to
+    a new array when it cannot tell that they do not overlap.)
     """
     distances = row.distances
     n_negatives = distances.shape[0]
-    original = scratch.values[:n_negatives]
-    original[:] = distances
-    distances[:] = 0.0
+    original = scratch.values
+    for n in range(n_negatives):
+        original[n] = distances[n]
+        distances[n] = 0.0
     if parameters.hardest_only:
         loss = _push_hardest(parameters, row, original, pair_coef)
     else:

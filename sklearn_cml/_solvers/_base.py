@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from numba import njit
 
+from .._numba_config import NUMBA_CACHE
+
 
 @dataclass(frozen=True)
 class Solver:
@@ -13,7 +15,8 @@ class Solver:
 
     Both ways call the loss's weights function (``_losses.weigh_row``) on
     rows of squared distances, and do the rest themselves: drawing the
-    negatives, the gradients, the optimiser's steps.
+    negatives, the gradients, the optimiser's steps.  Their kernels are
+    compiled once per loss (``compiled_for``).
 
     Attributes
     ----------
@@ -31,10 +34,16 @@ class Solver:
     fold_in_step : callable
         ``fold_in_step(config, data, n_items)`` returns ``(stepper,
         group_size)`` for placing new users (``_fold_in.fold_in``): a
-        NamedTuple of the per-thread buffers of the solver's own step,
-        whose type selects that step (an overload of
-        ``_fold_in.frozen_step``), and the positives per step (0: all of a
-        row's).
+        NamedTuple of the per-thread buffers of ``frozen_step``, and the
+        positives per step (0: all of a row's).
+    frozen_step : numba function
+        The solver's step on one new user with the items frozen, with the
+        signature of ``_fold_in.frozen_step``; inlined into the fold-in
+        loop.
+    calls : dict
+        The chains of the solver's functions from its kernels down to the
+        ones that call ``weigh_row``, as ``compiled_for`` takes them (the
+        epoch's kernels and ``frozen_step``'s).
     shared_negatives : bool
         Whether a row's negatives are shared by many pairs (a pool), rather
         than drawn for its pairs alone; the hinge chooses the impostors it
@@ -48,38 +57,56 @@ class Solver:
     name: str
     make_epoch: Callable
     fold_in_step: Callable
+    frozen_step: Callable
+    calls: dict
     shared_negatives: bool
     epoch_kernels: Callable = lambda loss: ()
 
 
-def twins(kernels):
-    """Uncached twins of ``kernels`` (kernel -> {name: callee}), calling twins
-    of their callees: what ``kernel_for`` hands out for outside losses.
+# Copies of kernels made for one loss, by (kernel, tag, loss): each made and
+# compiled once per process.
+_COPIES = {}
 
-    A loss defined outside the package must not reach the on-disk cache: its
-    types would be pickled into the cache index of the solver's kernels,
-    which every later process loads, and fails to load where the loss's
-    module cannot be imported.  So its kernels run as twins, compiled anew
-    in each process.
+
+def compiled_for(kernel, loss, calls, tag):
+    """``kernel`` compiled for ``loss``: a copy whose global ``weigh_row`` is
+    the loss's weights function.
+
+    Binding the loss's function by name lets Numba inline it as it inlines
+    any function, before typing.  A dispatch by type (an overload) would be
+    inlined after typing, and Numba's dead-code elimination then drops
+    stores in the caller that reach arrays through a NamedTuple's fields (the
+    AdaGrad sums of a step: docs/algorithm.md, "Architecture").
+
+    ``calls`` maps each function of the chain from ``kernel`` down to the
+    ones that call ``weigh_row`` to ``{global name: function}``, the
+    functions it calls on the way; they are copied for the loss and bound
+    in its copy.  ``tag`` (the solver's name) names the copies, which the
+    package's losses keep in Numba's on-disk cache under names of their own
+    (``epoch_chunk__hogwild_hinge``).  A loss defined outside the package is
+    compiled anew in each process: its types must not reach a cache index
+    that every later process loads, and that fails to load where the loss's
+    module cannot be imported.
     """
-    result = {}
-    for kernel, callees in kernels.items():
-        callee_twins = {name: _uncached(callee, {}) for name, callee in callees.items()}
-        result[kernel] = _uncached(kernel, callee_twins)
-    return result
+    key = (kernel, tag, loss.name, loss.weights)
+    if key not in _COPIES:
+        bound = {"weigh_row": loss.weights}
+        for name, callee in calls.get(kernel, {}).items():
+            bound[name] = compiled_for(callee, loss, calls, tag)
+        packaged = loss.parameters_type.__module__.startswith(__name__.split(".")[0] + ".")
+        _COPIES[key] = _copy(kernel, bound, f"{tag}_{loss.name}", NUMBA_CACHE and packaged)
+    return _COPIES[key]
 
 
-def _uncached(kernel, replacements):
+def _copy(kernel, bound, suffix, cache):
+    """A new dispatcher of ``kernel``'s Python function, with its globals
+    ``bound`` replaced and a name of its own."""
     function = kernel.py_func
-    twin = types.FunctionType(function.__code__, {**function.__globals__, **replacements},
-                              function.__name__, function.__defaults__)
+    copy = types.FunctionType(function.__code__, {**function.__globals__, **bound},
+                              function.__name__, function.__defaults__,
+                              function.__closure__)
+    copy.__qualname__ = f"{function.__qualname__}__{suffix}"
     options = {key: value for key, value in kernel.targetoptions.items()
-               if key in ("parallel", "fastmath", "error_model")}
-    return njit(cache=False, **options)(twin)
-
-
-def kernel_for(kernel, loss, kernel_twins):
-    """``kernel``, or its uncached twin for a loss defined outside the package."""
-    if loss.parameters_type.__module__.startswith(__name__.split(".")[0] + "."):
-        return kernel
-    return kernel_twins[kernel]
+               if key in ("parallel", "fastmath", "error_model", "inline")}
+    # A function inlined into its callers is never compiled on its own.
+    return njit(cache=cache and options.get("inline") != "always", **options)(copy)

@@ -19,47 +19,25 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
-from .._numba_config import FASTMATH, NUMBA_CACHE
+from .._numba_config import FOLD_IN_FASTMATH, NUMBA_CACHE
 from .._rng import shuffle_row_weighted
 from .._steps import Optimizer
-from ._base import kernel_for, twins
+from ._base import compiled_for
 
 
 def frozen_step(stepper, slot, parameters, sampler, user, pairs, pair_weights, interactions,
                 embeddings, optimizer, rng_state):
     """One step of the solver on new user ``user``, items frozen (compiled code only).
 
-    Each solver implements it for the type of its ``stepper`` (the
-    per-thread buffers its ``Solver.fold_in_step`` makes; see
-    ``frozen_step_of``): it moves ``embeddings.users[user]`` by the
-    training step on the positives ``pairs`` (weighted by
-    ``pair_weights``), in thread slot ``slot``, and returns the advanced
-    random state.
+    The name the fold-in loop calls: its kernel is compiled once per solver
+    and loss, with this name bound to the solver's ``Solver.frozen_step``.
+    That moves ``embeddings.users[user]`` by the training step on the
+    positives ``pairs`` (weighted by ``pair_weights``), with the per-thread
+    buffers ``stepper`` (made by ``Solver.fold_in_step``) of thread slot
+    ``slot``, and returns the advanced random state.
     """
-    raise NotImplementedError("frozen_step is compiled into the fold-in kernel")
-
-
-def frozen_step_of(stepper_type):
-    """Decorator: the function is ``frozen_step`` for steppers of ``stepper_type``.
-
-    Not inlined at Numba's level, as ``_losses.weigh_row``: an inlined
-    overload lets Numba's dead-code elimination drop stores through a
-    NamedTuple's fields in the caller.
-    """
-
-    def register(step):
-        @overload(frozen_step)
-        def _typed(stepper, slot, parameters, sampler, user, pairs, pair_weights, interactions,
-                   embeddings, optimizer, rng_state):
-            if getattr(stepper, "instance_class", None) is stepper_type:
-                return step
-            return None
-
-        return step
-
-    return register
+    raise NotImplementedError("frozen_step is bound to a solver's step in the fold-in kernel")
 
 
 class FoldInScratch(NamedTuple):
@@ -86,7 +64,8 @@ def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimiz
                       optimizer, stepper, group_size, n_epochs, rng_states, scratch)
 
 
-@njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
+# Compiled with FOLD_IN_FASTMATH, the solver's step inlined (see _numba_config).
+@njit(cache=NUMBA_CACHE, fastmath=FOLD_IN_FASTMATH, error_model="numpy")
 def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
                   optimizer, stepper, group_size, n_epochs, rng_states, scratch):
     """The rows of ``fold_in_rows`` that thread slot ``slot`` places (a plain
@@ -121,9 +100,6 @@ def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, emb
             user[:] = mean
 
 
-# Twins of the kernels that see a loss's types, for losses defined outside
-# the package (``_base.kernel_for``).
-_TWINS = twins({fold_in_rows: {"_fold_in_slot": _fold_in_slot}})
 
 
 def fold_in(config, data, weights, embeddings, sampler, reference_count, rng_states):
@@ -140,7 +116,9 @@ def fold_in(config, data, weights, embeddings, sampler, reference_count, rng_sta
                             np.empty(data.n_interactions, np.float32),
                             np.empty((n_threads, n_components), np.float32))
     optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
-    kernel_for(fold_in_rows, loss, _TWINS)(
+    calls = {fold_in_rows: {"_fold_in_slot": _fold_in_slot},
+             _fold_in_slot: {"frozen_step": solver.frozen_step}, **solver.calls}
+    compiled_for(fold_in_rows, loss, calls, solver.name)(
         loss.parameters(config, reference_count, solver.shared_negatives), sampler, data,
         weights, embeddings, optimizer, stepper, group_size, config.fold_in_epochs, rng_states,
         scratch, n_threads,

@@ -53,8 +53,7 @@ from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_below, shuffle_row_weighted, splitmix64, stream_seed
 from .._sampling import draw, inverse_probability
 from .._steps import Optimizer, adagrad_step, squared_distance
-from ._base import Solver, kernel_for, twins
-from ._fold_in import frozen_step_of
+from ._base import Solver, compiled_for
 from .hogwild import user_groups
 
 # Chunks of a block: the units of parallel work.  Sized from the block, never
@@ -506,11 +505,11 @@ class BlockStepper(NamedTuple):
     gradient: np.ndarray  # float32 (n_slots, K)
 
 
-@frozen_step_of(BlockStepper)
-def _frozen_block_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
-                       interactions, embeddings, optimizer, rng_state):
-    # A block of one slot against a fresh pool: the products are
-    # matrix-vector ones.
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def frozen_block_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
+                      interactions, embeddings, optimizer, rng_state):
+    """``_fold_in.frozen_step`` for this solver: a block of one slot against
+    a fresh pool (the products are matrix-vector ones), items frozen."""
     pool = Pool(stepper.pool_items[slot], stepper.pool_counts[slot],
                 stepper.pool_log_counts[slot], stepper.pool_head[slot],
                 stepper.pool_next[slot], stepper.pool_stamp[slot])
@@ -597,7 +596,7 @@ def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
     pair_coef = np.zeros(data.n_interactions, np.float32)
     parameters = loss.parameters(config, reference_count, True)
     optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
-    run_user_side = kernel_for(user_side, loss, _TWINS)
+    run_user_side = compiled_for(user_side, loss, CALLS, "block")
     interval = config.covariance_interval
     stamp = 0  # the last block's, across epochs: the maps are never cleared
 
@@ -655,12 +654,15 @@ def fold_in_step(config, data, n_items):
     return stepper, GROUP_SIZE
 
 
-# Twins of the kernels that see a loss's types, for losses defined outside
-# the package (``_base.kernel_for``).
-_TWINS = twins({user_side: {"_user_chunk": _user_chunk}})
+# The chains down to ``weigh_row``, copied for each loss (``_base.compiled_for``).
+CALLS = {
+    user_side: {"_user_chunk": _user_chunk},
+    _user_chunk: {"slot_weights": slot_weights},
+    frozen_block_step: {"slot_weights": slot_weights},
+}
 
 
 SOLVER = Solver(name="block", make_epoch=make_epoch, fold_in_step=fold_in_step,
-                shared_negatives=True,
-                epoch_kernels=lambda loss: (kernel_for(user_side, loss, _TWINS), item_side,
-                                            draw_pool))
+                frozen_step=frozen_block_step, calls=CALLS, shared_negatives=True,
+                epoch_kernels=lambda loss: (compiled_for(user_side, loss, CALLS, "block"),
+                                            item_side, draw_pool))

@@ -27,15 +27,13 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
 from .._losses import LossRow, RowScratch, weigh_row
 from .._numba_config import FASTMATH, NUMBA_CACHE
 from .._rng import random_permutation, shuffle_within_rows_weighted, stream_seed
 from .._sampling import draw, inverse_probability, log_inverse_probability
 from .._steps import Optimizer, adagrad_step, contains_sorted, row_of_entry, squared_distance
-from ._base import Solver, kernel_for, twins
-from ._fold_in import frozen_step_of
+from ._base import Solver, compiled_for
 
 # Marking a user's items costs one write each; it pays when it replaces the
 # binary searches of the draws (one per draw).  Past this many items per
@@ -43,20 +41,23 @@ from ._fold_in import frozen_step_of
 MARK_LIMIT_PER_DRAW = 64
 
 
-class PairUnits(NamedTuple):
-    """Work units of one pair: unit ``p`` is the pair at CSR position ``p``."""
+class WorkUnits(NamedTuple):
+    """An epoch's work units: single pairs (``group_size`` 1: unit ``p`` is
+    the pair at CSR position ``p``) or groups of up to ``group_size``
+    positives of one user.
 
-    indices: np.ndarray  # int32: the training matrix's
-    weights: np.ndarray  # float32: each pair's weight
+    One type for both, told apart at run time (a branch that never
+    mispredicts): every dispatch by type Numba inlines after typing lets
+    its dead-code elimination drop stores in the kernel (docs/algorithm.md,
+    "Architecture").
+    """
 
-
-class GroupUnits(NamedTuple):
-    """Work units of up to ``group_size`` positives of one user."""
-
-    starts: np.ndarray  # int64: each group's first position in ``shuffled``
-    users: np.ndarray  # int32: each group's user
-    shuffled: np.ndarray  # int32: each row's items, reshuffled every epoch
-    shuffled_weights: np.ndarray  # float32: their pair weights, in the same order
+    indices: np.ndarray  # int32: the training matrix's (pairs)
+    weights: np.ndarray  # float32: each pair's weight (pairs)
+    starts: np.ndarray  # int64: each group's first position in ``shuffled`` (groups)
+    users: np.ndarray  # int32: each group's user (groups)
+    shuffled: np.ndarray  # int32: each row's items, reshuffled every epoch (groups)
+    shuffled_weights: np.ndarray  # float32: their pair weights, in the same order (groups)
     group_size: int
 
 
@@ -78,27 +79,16 @@ def user_groups(indptr, group_size):
     return starts, users
 
 
+@njit(cache=NUMBA_CACHE, inline="always")
 def work_unit(units, indptr, unit):
-    """``(user, positives, weights)`` of work unit ``unit`` (compiled code only)."""
-    raise NotImplementedError("work_unit is compiled into the solver's kernels")
-
-
-@overload(work_unit, inline="always")
-def _work_unit(units, indptr, unit):
-    if units.instance_class is PairUnits:
-        def pair(units, indptr, unit):
-            return (row_of_entry(indptr, unit), units.indices[unit:unit + 1],
-                    units.weights[unit:unit + 1])
-
-        return pair
-
-    def group(units, indptr, unit):
-        user = units.users[unit]
-        start = units.starts[unit]
-        stop = min(start + units.group_size, indptr[user + 1])
-        return user, units.shuffled[start:stop], units.shuffled_weights[start:stop]
-
-    return group
+    """``(user, positives, weights)`` of work unit ``unit``."""
+    if units.group_size == 1:
+        return (row_of_entry(indptr, unit), units.indices[unit:unit + 1],
+                units.weights[unit:unit + 1])
+    user = units.users[unit]
+    start = units.starts[unit]
+    stop = min(start + units.group_size, indptr[user + 1])
+    return np.int64(user), units.shuffled[start:stop], units.shuffled_weights[start:stop]
 
 
 class StepScratch(NamedTuple):
@@ -202,7 +192,8 @@ def step_row(user, positives, embeddings, optimizer, scratch, slot, update_items
     gradients = scratch.gradients[slot]
     grad_user, grad_positives = gradients[0], gradients[1:1 + n_positives]
     grad_negatives = gradients[1 + n_positives:]
-    grad_user[:] = 0.0
+    for d in range(grad_user.shape[0]):
+        grad_user[d] = 0.0
     pushed = False
     for b in range(n_positives):
         if pair_coef[b] != 0.0:
@@ -301,9 +292,11 @@ def _slot_blocks(slot, n_slots, parameters, sampler, units, order, chunk_start, 
         block_losses[block] += loss
 
 
-@frozen_step_of(StepScratch)  # the stepper is the step's own scratch
-def _frozen_pair_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
-                      interactions, embeddings, optimizer, rng_state):
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def frozen_pair_step(stepper, slot, parameters, sampler, user, pairs, pair_weights,
+                     interactions, embeddings, optimizer, rng_state):
+    """``_fold_in.frozen_step`` for this solver: ``pair_step`` on a new user,
+    items frozen; the stepper is the step's own scratch."""
     stepper.stamps[slot] += 1
     rng_state, _ = pair_step(parameters, sampler, user, pairs, pair_weights,
                              stepper.stamps[slot], interactions, embeddings, optimizer,
@@ -314,9 +307,12 @@ def _frozen_pair_step(stepper, slot, parameters, sampler, user, pairs, pair_weig
 # --------------------------------------------------------------- Python side
 
 
-# Twins of the kernels that see a loss's types, for losses defined outside
-# the package (``_base.kernel_for``).
-_TWINS = twins({epoch_chunk: {"_slot_blocks": _slot_blocks}})
+# The chains down to ``weigh_row``, copied for each loss (``_base.compiled_for``).
+CALLS = {
+    epoch_chunk: {"_slot_blocks": _slot_blocks},
+    _slot_blocks: {"pair_step": pair_step},
+    frozen_pair_step: {"pair_step": pair_step},
+}
 
 
 def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
@@ -328,19 +324,20 @@ def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
     loss, n_threads = config.loss, config.n_threads
     group_size = loss.group_size
     if group_size == 1:
-        units = PairUnits(data.indices, weights)
+        units = WorkUnits(data.indices, weights, np.empty(0, np.int64), np.empty(0, np.int32),
+                          np.empty(0, np.int32), np.empty(0, np.float32), 1)
         n_units = data.n_interactions
     else:
         starts, users = user_groups(data.indptr, group_size)
-        units = GroupUnits(starts, users, np.empty_like(data.indices), np.empty_like(weights),
-                           group_size)
+        units = WorkUnits(data.indices, weights, starts, users, np.empty_like(data.indices),
+                          np.empty_like(weights), group_size)
         n_units = starts.shape[0]
     order = np.empty(n_units, dtype=np.int32)
     parameters = loss.parameters(config, reference_count, False)
     scratch = make_scratch(config, n_threads, data.n_items, config.n_components)
     optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
     units_per_chunk = max(1, config.covariance_interval // group_size)
-    run_chunk = kernel_for(epoch_chunk, loss, _TWINS)
+    run_chunk = compiled_for(epoch_chunk, loss, CALLS, "hogwild")
 
     def run(state, block_losses):
         # The order depends only on (seed, epoch number): fit for n epochs
@@ -371,5 +368,5 @@ def fold_in_step(config, data, n_items):
 
 
 SOLVER = Solver(name="hogwild", make_epoch=make_epoch, fold_in_step=fold_in_step,
-                shared_negatives=False,
-                epoch_kernels=lambda loss: (kernel_for(epoch_chunk, loss, _TWINS),))
+                frozen_step=frozen_pair_step, calls=CALLS, shared_negatives=False,
+                epoch_kernels=lambda loss: (compiled_for(epoch_chunk, loss, CALLS, "hogwild"),))
