@@ -107,5 +107,6 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
         )  # fmt: skip
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grad_sq_users, expected[2], rtol=1e-4)
     np.testing.assert_allclose(grad_sq_items, expected[3], rtol=1e-4)
     assert not np.allclose(items, initial_items)  # the pass did update vectors

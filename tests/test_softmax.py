@@ -258,6 +258,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
 
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(user_grad_sq, expected[2], rtol=1e-4)
     np.testing.assert_allclose(item_grad_sq, expected[3], rtol=1e-4)
     assert losses[0] == pytest.approx(expected_loss, rel=1e-4)
     assert not np.allclose(items, initial_items)  # the pass did update vectors
