@@ -212,8 +212,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
     scratch = make_scratch(config, 1, n_items, n_components)
     compiled_for(epoch_chunk, LOSSES["softmax"], CALLS, "hogwild")(
         parameters, sampler,
-        WorkUnits(indices, np.ones(indices.size, np.float32), starts, group_users, shuffled,
-                  np.ones(shuffled.size, np.float32), GROUP_SIZE),
+        WorkUnits(shuffled, np.ones(shuffled.size, np.float32), starts, group_users, GROUP_SIZE),
         order, 0, order.size, Interactions(indptr, indices, n_items),
         Embeddings(users, user_grad_sq, items, item_grad_sq),
         Optimizer(np.float32(learning_rate), np.float32(max_norm)), scratch, states, losses, 1,
