@@ -56,9 +56,11 @@ def feature_loss_factors(vector, weight, w2, hidden_pre, keep_mask, output,
     """Loss ``weight |f - v|^2`` and the gradient factors g and d (in place)."""
     loss = 0.0
     for d in range(output.shape[0]):
+        grad_output[d] = 2.0 * weight * (output[d] - vector[d])
+    # Summed in a loop that stores nothing (see _numba_config).
+    for d in range(output.shape[0]):
         difference = output[d] - vector[d]
         loss += difference * difference
-        grad_output[d] = 2.0 * weight * difference
     for unit in range(grad_hidden.shape[0]):
         if hidden_pre[unit] > 0.0 and keep_mask[unit] != 0.0:
             row = w2[unit]

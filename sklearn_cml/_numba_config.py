@@ -17,6 +17,12 @@ NUMBA_CACHE = os.environ.get("SKLEARN_CML_NUMBA_CACHE", "1") != "0"
 # vectorize) and contraction, but keep NaN/inf semantics so that a diverging
 # model is still detected by the finiteness check after each epoch.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+#
+# With reassociation, LLVM may compile a loop that sums while it stores
+# through another array twice, and pick the vector or the scalar loop at run
+# time from the arrays' addresses; the two sum in different orders.  So the
+# kernels sum in loops that store nothing, and a result does not depend on
+# where the allocator put the arrays.
 
 # Placing new users (fold-in) without reassociation: with it, the inlined
 # steps of a fold-in came out in one of two roundings depending on where the

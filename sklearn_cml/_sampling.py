@@ -4,10 +4,14 @@ A ``Sampler`` is a small NamedTuple that the solvers draw negatives from
 with ``draw(sampler, rng_state)``; ``inverse_probability(sampler, item)`` is
 what an item drawn from it stands for, relative to uniform sampling (1 for a
 uniform sampler), which keeps rank estimates and softmax sums unbiased.
-Uniform and alias samplers are one type, told apart at run time by a branch
-that never mispredicts: a dispatch by type that Numba inlines after typing
-lets its dead-code elimination drop stores in the kernels that draw
-(docs/algorithm.md, "Architecture").
+Uniform sampling is alias sampling from exact uniform tables (every
+threshold 2**32, every inverse 1), which draw the very items
+``random_below`` would: one type and one code path, no branch on the kind
+of sampler.  A dispatch by type that Numba inlines after typing lets its
+dead-code elimination drop stores in the kernels that draw
+(docs/algorithm.md, "Architecture"); a branch on the kind inside a draw
+loop kept Numba from pruning the reference counts of the sampler's arrays,
+six atomic calls per draw (a fifth of the per-pair hinge's epoch).
 
 An alias sampler (``alias_sampler``) draws item ``j`` with probability
 ``q_j = (n_j + 1)**beta / sum_i (n_i + 1)**beta``, ``n_j`` being its number
@@ -34,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ._numba_config import NUMBA_CACHE
-from ._rng import high_bits_below, next_uint64, random_below
+from ._rng import high_bits_below, next_uint64
 
 _SCALE = 2.0**32
 
@@ -112,12 +116,11 @@ def _count_items(indices, n_items):
 
 
 class Sampler(NamedTuple):
-    """Where negatives come from: every item equally likely (``uniform``,
-    the paper's sampling), or from alias tables (``sampling_tables``)."""
+    """Where negatives come from: alias tables (``sampling_tables``), uniform
+    ones for every item equally likely (the paper's sampling)."""
 
-    uniform: bool
     n_items: int
-    keep_threshold: np.ndarray  # uint64, one per item (empty when uniform)
+    keep_threshold: np.ndarray  # uint64, one per item
     alias: np.ndarray  # int32
     inverse_probability: np.ndarray  # float32: 1 / (n_items * q_j)
     # float32: its logarithm, a load where a draw's log count is needed
@@ -127,14 +130,13 @@ class Sampler(NamedTuple):
 
 def uniform_sampler(n_items):
     """The ``Sampler`` of uniform draws among ``n_items``."""
-    return Sampler(True, n_items, np.empty(0, np.uint64), np.empty(0, np.int32),
-                   np.empty(0, np.float32), np.empty(0, np.float32))
+    return alias_sampler(*sampling_tables(np.zeros(n_items, np.int64), 0.0))
 
 
 def alias_sampler(keep_threshold, alias, inverse_probability):
     """The ``Sampler`` of alias tables, as ``sampling_tables`` returns them."""
-    return Sampler(False, inverse_probability.shape[0], keep_threshold, alias,
-                   inverse_probability, _logarithms(inverse_probability))
+    return Sampler(inverse_probability.shape[0], keep_threshold, alias, inverse_probability,
+                   _logarithms(inverse_probability))
 
 
 @njit(cache=NUMBA_CACHE)
@@ -168,22 +170,16 @@ def popularity_sampler(item_counts, exponent):
 @njit(cache=NUMBA_CACHE, inline="always")
 def draw(sampler, rng_state):
     """``(new_state, item)``: one item drawn from ``sampler``."""
-    if sampler.uniform:
-        return random_below(rng_state, sampler.n_items)
     return draw_item(rng_state, sampler.keep_threshold, sampler.alias)
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
 def inverse_probability(sampler, item):
     """``1 / (n_items * q_item)``: 1 for uniform sampling."""
-    if sampler.uniform:
-        return np.float32(1.0)
     return sampler.inverse_probability[item]
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
 def log_inverse_probability(sampler, item):
     """``log(1 / (n_items * q_item))``: 0 for uniform sampling."""
-    if sampler.uniform:
-        return np.float32(0.0)
     return sampler.log_inverse_probability[item]

@@ -111,11 +111,12 @@ def adagrad_step(vector, grad_sq, row, gradient, learning_rate, max_norm):
     accumulated = grad_sq[row] + sq_gradient / n_components
     grad_sq[row] = accumulated
     step = np.float32(learning_rate / math.sqrt(accumulated))
+    for d in range(n_components):
+        vector[d] -= step * gradient[d]
+    # Summed in a loop that stores nothing (see _numba_config).
     sq_norm = np.float32(0.0)
     for d in range(n_components):
-        value = vector[d] - step * gradient[d]
-        vector[d] = value
-        sq_norm += value * value
+        sq_norm += vector[d] * vector[d]
     if sq_norm == np.inf:
         # The step overflowed float32 and the projection is about to zero
         # the vector: an infinite accumulator marks the row (and stops its

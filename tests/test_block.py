@@ -289,15 +289,20 @@ def test_one_block_matches_numpy_reference(loss):
     pool = block._empty_pool(16, X.shape[1])
     sampler = make_sampler(data.indices, data.n_items, model.negative_sampling_exponent)
     block.draw_pool(rng_state, sampler, data.n_items, pool, 10**9)
+    expected_user_sq, expected_item_sq = (user_grad_sq.astype(np.float64),
+                                          item_grad_sq.astype(np.float64))
     expected_users, expected_items = reference_block(
-        users.astype(np.float64), items.astype(np.float64), user_grad_sq.astype(np.float64),
-        item_grad_sq.astype(np.float64), plan, pool.items.copy(),
+        users.astype(np.float64), items.astype(np.float64), expected_user_sq,
+        expected_item_sq, plan, pool.items.copy(),
         pool.counts.astype(np.float64), data.indptr, data.indices, loss,
         learning_rate=model.learning_rate)
 
     model.partial_fit(X)
     np.testing.assert_allclose(model.user_embeddings_, expected_users, rtol=2e-3, atol=2e-4)
     np.testing.assert_allclose(model.item_embeddings_, expected_items, rtol=2e-3, atol=2e-4)
+    # The AdaGrad sums accumulate (the reference adds to them in place).
+    np.testing.assert_allclose(model._training.user_grad_sq, expected_user_sq, rtol=2e-3)
+    np.testing.assert_allclose(model._training.item_grad_sq, expected_item_sq, rtol=2e-3)
     assert not np.allclose(model.item_embeddings_, items)  # the step did move the items
 
 

@@ -93,8 +93,7 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
     scratch = make_scratch(config, n_slots, n_items, n_components)._replace(
         mark_limit=mark_limit)
     run_chunk = compiled_for(epoch_chunk, LOSSES["hinge"], CALLS, "hogwild")
-    units = WorkUnits(seen, pair_weights, np.empty(0, np.int64), np.empty(0, np.int32),
-                      np.empty(0, np.int32), np.empty(0, np.float32), 1)
+    units = WorkUnits(seen, pair_weights, np.empty(0, np.int64), np.empty(0, np.int32), 1)
     for position in range(seen.size):  # one pass, pairs in order
         order = np.array([position], dtype=np.int32)
         scratch.marks.fill(-1)  # as before each chunk
@@ -107,5 +106,6 @@ def test_hinge_epoch_matches_numpy_reference(seed, n_slots, mark_limit, exponent
         )  # fmt: skip
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grad_sq_users, expected[2], rtol=1e-4)
     np.testing.assert_allclose(grad_sq_items, expected[3], rtol=1e-4)
     assert not np.allclose(items, initial_items)  # the pass did update vectors

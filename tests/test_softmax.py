@@ -212,8 +212,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
     scratch = make_scratch(config, 1, n_items, n_components)
     compiled_for(epoch_chunk, LOSSES["softmax"], CALLS, "hogwild")(
         parameters, sampler,
-        WorkUnits(indices, np.ones(indices.size, np.float32), starts, group_users, shuffled,
-                  np.ones(shuffled.size, np.float32), GROUP_SIZE),
+        WorkUnits(shuffled, np.ones(shuffled.size, np.float32), starts, group_users, GROUP_SIZE),
         order, 0, order.size, Interactions(indptr, indices, n_items),
         Embeddings(users, user_grad_sq, items, item_grad_sq),
         Optimizer(np.float32(learning_rate), np.float32(max_norm)), scratch, states, losses, 1,
@@ -258,6 +257,7 @@ def test_softmax_epoch_matches_numpy_reference(seed, exponent, temperature_expon
 
     np.testing.assert_allclose(users, expected[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(items, expected[1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(user_grad_sq, expected[2], rtol=1e-4)
     np.testing.assert_allclose(item_grad_sq, expected[3], rtol=1e-4)
     assert losses[0] == pytest.approx(expected_loss, rel=1e-4)
     assert not np.allclose(items, initial_items)  # the pass did update vectors

@@ -89,21 +89,23 @@ def _push_all(parameters, row, original, pair_coef):
         threshold = row.positive_distances[b] + parameters.margin
         n_impostors = 0
         rank_sum = np.float32(0.0)
+        violation_sum = np.float32(0.0)
         for n in range(n_negatives):
+            violation = threshold - original[n]
             hit = original[n] < threshold
             n_impostors += 1 if hit else 0
             rank_sum += row.counts[n] if hit else np.float32(0.0)
+            violation_sum += violation if hit else np.float32(0.0)
         if n_impostors == 0:
             pair_coef[b] = 0.0
             continue
         weight = rank_weight(parameters, rank_sum, row.n_items) * row.pair_weights[b]
         pair_coef[b] = weight
         share = weight / np.float32(n_impostors)
+        loss += share * violation_sum  # summed above, in a loop that stores nothing
         for n in range(n_negatives):
-            violation = threshold - original[n]
-            if violation > 0.0:
+            if original[n] < threshold:
                 distances[n] -= share
-                loss += share * violation
     return loss
 
 

@@ -92,11 +92,12 @@ def exp_shifted(values, top, bits):
         exponent = np.int32(whole) + np.int32(127)
         bits[n] = (exponent << np.int32(23)) if exponent > 0 else np.int32(0)
         values[n] = p
+    for n in range(n_values):
+        values[n] *= as_float[n]
+    # Summed in a loop that stores nothing (see _numba_config).
     total = np.float32(0.0)
     for n in range(n_values):
-        e = values[n] * as_float[n]
-        values[n] = e
-        total += e
+        total += values[n]
     return total
 
 

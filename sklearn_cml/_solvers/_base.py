@@ -1,5 +1,6 @@
 """What a solver provides to the training engine (see ``_solvers/__init__.py``)."""
 
+import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +65,10 @@ class Solver:
 
 
 # Copies of kernels made for one loss, by (kernel, tag, loss): each made and
-# compiled once per process.
+# compiled once per process.  The lock keeps two Python threads from making
+# two dispatchers of one copy (which would share a cache index).
 _COPIES = {}
+_COPIES_LOCK = threading.RLock()
 
 
 def compiled_for(kernel, loss, calls, tag):
@@ -89,13 +92,14 @@ def compiled_for(kernel, loss, calls, tag):
     module cannot be imported.
     """
     key = (kernel, tag, loss.name, loss.weights)
-    if key not in _COPIES:
-        bound = {"weigh_row": loss.weights}
-        for name, callee in calls.get(kernel, {}).items():
-            bound[name] = compiled_for(callee, loss, calls, tag)
-        packaged = loss.parameters_type.__module__.startswith(__name__.split(".")[0] + ".")
-        _COPIES[key] = _copy(kernel, bound, f"{tag}_{loss.name}", NUMBA_CACHE and packaged)
-    return _COPIES[key]
+    with _COPIES_LOCK:
+        if key not in _COPIES:
+            bound = {"weigh_row": loss.weights}
+            for name, callee in calls.get(kernel, {}).items():
+                bound[name] = compiled_for(callee, loss, calls, tag)
+            packaged = loss.parameters_type.__module__.startswith(__name__.split(".")[0] + ".")
+            _COPIES[key] = _copy(kernel, bound, f"{tag}_{loss.name}", NUMBA_CACHE and packaged)
+        return _COPIES[key]
 
 
 def _copy(kernel, bound, suffix, cache):

@@ -237,11 +237,13 @@ def draw_pool(rng_state, sampler, n_items, pool, block_stamp):
 def gather_rows(embeddings, rows, out, sq_norms):
     """``out[n] = embeddings[rows[n]]`` and its squared norm, for each row."""
     for n in range(rows.shape[0]):
-        source = embeddings[rows[n]]
-        total = np.float32(0.0)
+        source, target = embeddings[rows[n]], out[n]
         for d in range(source.shape[0]):
-            out[n, d] = source[d]
-            total += source[d] * source[d]
+            target[d] = source[d]
+        # Summed in a loop that stores nothing (see _numba_config).
+        total = np.float32(0.0)
+        for d in range(target.shape[0]):
+            total += target[d] * target[d]
         sq_norms[n] = total
 
 

@@ -47,17 +47,20 @@ class WorkUnits(NamedTuple):
     positives of one user.
 
     One type for both, told apart at run time (a branch that never
-    mispredicts): every dispatch by type Numba inlines after typing lets
-    its dead-code elimination drop stores in the kernel (docs/algorithm.md,
-    "Architecture").
+    mispredicts), and one pair of arrays that both read: the kind only
+    decides which integers locate a unit.  Every dispatch by type Numba
+    inlines after typing lets its dead-code elimination drop stores in the
+    kernel (docs/algorithm.md, "Architecture"); and a unit read from one
+    array or another, by kind, keeps Numba from pruning the reference
+    counts of every array the step takes (about 25 atomic pairs per unit).
     """
 
-    indices: np.ndarray  # int32: the training matrix's (pairs)
-    weights: np.ndarray  # float32: each pair's weight (pairs)
-    starts: np.ndarray  # int64: each group's first position in ``shuffled`` (groups)
+    # int32 (pairs): the training matrix's items, in CSR order for single
+    # pairs; each row's reshuffled every epoch for groups.
+    positives: np.ndarray
+    weights: np.ndarray  # float32 (pairs): their pair weights, in the same order
+    starts: np.ndarray  # int64: each group's first position in ``positives`` (groups)
     users: np.ndarray  # int32: each group's user (groups)
-    shuffled: np.ndarray  # int32: each row's items, reshuffled every epoch (groups)
-    shuffled_weights: np.ndarray  # float32: their pair weights, in the same order (groups)
     group_size: int
 
 
@@ -83,12 +86,13 @@ def user_groups(indptr, group_size):
 def work_unit(units, indptr, unit):
     """``(user, positives, weights)`` of work unit ``unit``."""
     if units.group_size == 1:
-        return (row_of_entry(indptr, unit), units.indices[unit:unit + 1],
-                units.weights[unit:unit + 1])
-    user = units.users[unit]
-    start = units.starts[unit]
+        user = row_of_entry(indptr, unit)
+        start = np.int64(unit)
+    else:
+        user = np.int64(units.users[unit])
+        start = units.starts[unit]
     stop = min(start + units.group_size, indptr[user + 1])
-    return np.int64(user), units.shuffled[start:stop], units.shuffled_weights[start:stop]
+    return user, units.positives[start:stop], units.weights[start:stop]
 
 
 class StepScratch(NamedTuple):
@@ -324,13 +328,12 @@ def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
     loss, n_threads = config.loss, config.n_threads
     group_size = loss.group_size
     if group_size == 1:
-        units = WorkUnits(data.indices, weights, np.empty(0, np.int64), np.empty(0, np.int32),
-                          np.empty(0, np.int32), np.empty(0, np.float32), 1)
+        units = WorkUnits(data.indices, weights, np.empty(0, np.int64), np.empty(0, np.int32), 1)
         n_units = data.n_interactions
     else:
         starts, users = user_groups(data.indptr, group_size)
-        units = WorkUnits(data.indices, weights, starts, users, np.empty_like(data.indices),
-                          np.empty_like(weights), group_size)
+        units = WorkUnits(np.empty_like(data.indices), np.empty_like(weights), starts, users,
+                          group_size)
         n_units = starts.shape[0]
     order = np.empty(n_units, dtype=np.int32)
     parameters = loss.parameters(config, reference_count, False)
@@ -344,8 +347,8 @@ def make_epoch(config, data, weights, sampler, reference_count, between_chunks):
         # equals fit for k epochs then n - k partial_fit.
         random_permutation(order, stream_seed(state.seed, "pair order", state.n_iter))
         if group_size > 1:
-            shuffle_within_rows_weighted(data.indptr, data.indices, weights, units.shuffled,
-                                         units.shuffled_weights,
+            shuffle_within_rows_weighted(data.indptr, data.indices, weights, units.positives,
+                                         units.weights,
                                          stream_seed(state.seed, "row order", state.n_iter))
         embeddings = state.embeddings()
         for chunk_start in range(0, n_units, units_per_chunk):
