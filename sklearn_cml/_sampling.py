@@ -10,8 +10,8 @@ threshold 2**32, every inverse 1), which draw the very items
 of sampler.  A dispatch by type that Numba inlines after typing lets its
 dead-code elimination drop stores in the kernels that draw
 (docs/algorithm.md, "Architecture"); a branch on the kind inside a draw
-loop kept Numba from pruning the reference counts of the sampler's arrays,
-six atomic calls per draw (a fifth of the per-pair hinge's epoch).
+loop kept Numba from pruning the reference counts of the sampler's arrays:
+six atomic calls per draw.
 
 An alias sampler (``alias_sampler``) draws item ``j`` with probability
 ``q_j = (n_j + 1)**beta / sum_i (n_i + 1)**beta``, ``n_j`` being its number
@@ -119,7 +119,6 @@ class Sampler(NamedTuple):
     """Where negatives come from: alias tables (``sampling_tables``), uniform
     ones for every item equally likely (the paper's sampling)."""
 
-    n_items: int
     keep_threshold: np.ndarray  # uint64, one per item
     alias: np.ndarray  # int32
     inverse_probability: np.ndarray  # float32: 1 / (n_items * q_j)
@@ -135,8 +134,7 @@ def uniform_sampler(n_items):
 
 def alias_sampler(keep_threshold, alias, inverse_probability):
     """The ``Sampler`` of alias tables, as ``sampling_tables`` returns them."""
-    return Sampler(inverse_probability.shape[0], keep_threshold, alias, inverse_probability,
-                   _logarithms(inverse_probability))
+    return Sampler(keep_threshold, alias, inverse_probability, _logarithms(inverse_probability))
 
 
 @njit(cache=NUMBA_CACHE)
