@@ -2,7 +2,8 @@
 
 Run from the repository root (``pip install -e '.[bench]'`` first for the peers)::
 
-    python benchmarks/compare.py --suite quick|full|amazon|large [--data PATH] [--threads 2]
+    python benchmarks/compare.py --suite quick|full|amazon|large|defaults [--data PATH]
+        [--threads 2]
         [--out docs/benchmarks] [--models NAME ...] [--pause 0.2]
     python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw only
 
@@ -23,13 +24,16 @@ Protocol, the same for every model and measured in one run:
   on a catalogue ten times MovieLens-1M's: CML runs its defaults alone
   (``SUITE_GRIDS``), the peers their grids; validation every 10 epochs (ALS:
   every 5 sweeps), as ranking 40,000 items for 40,000 users takes a while.
+  ``defaults``: the five catalogues with files (``full``'s and ``amazon``'s),
+  with ``full``'s budget, for one default fit against the tuned peers.
 - Split: ``train_validation_test_split(X, random_state=0)``, per user 60% /
   20% / 20% of the items, users with at least 5.  Models train on the train
   part only.  Validation and test rank every item except the user's
   training items (``exclude=train``), as the CML paper does.
 - Models: embedding size 100, ``--threads`` threads each, ``random_state=0``;
   the peers and their grids of settings are in ``benchmarks/peers/``:
-  CMLRecommender, LightFM WARP, implicit BPR and ALS, EASE (a closed form,
+  CML defaults (one default ``fit``, timed whole, nothing tuned),
+  CMLRecommender (tuned epoch by epoch), LightFM WARP, implicit BPR and ALS, EASE (a closed form,
   no embedding) and popularity.
 - Tuning, one budget for all: every setting of a model's grid (at most 4) is
   trained epoch by epoch up to the suite's maximum (``SCHEDULES``); every few
@@ -95,9 +99,12 @@ SCHEDULES = {
     # to 180k), so full's budget serves.
     "amazon": {"sgd": (60, 5), "als": (30, 3), "none": (1, 1)},
     "large": {"sgd": (40, 10), "als": (15, 5), "none": (1, 1)},
+    # Every catalogue with files, for the defaults against the tuned peers.
+    "defaults": {"sgd": (60, 5), "als": (30, 3), "none": (1, 1)},
 }
 SUITE_DATASETS = {"quick": ("ml-100k",), "full": ("ml-1m", "citeulike-a"),
-                  "amazon": AMAZON_DATASETS, "large": ("synthetic-40k",)}
+                  "amazon": AMAZON_DATASETS, "large": ("synthetic-40k",),
+                  "defaults": ("ml-1m", "citeulike-a", *AMAZON_DATASETS)}
 DATASET_LABELS = {
     "ml-100k": "MovieLens-100K (ratings >= 4)",
     "ml-1m": "MovieLens-1M (ratings >= 4)",
@@ -111,6 +118,7 @@ DATASET_LABELS = {
 # (what a user gets without tuning), against the peers' full grids.
 SUITE_GRIDS = {"large": {"CMLRecommender": ({},)}}
 CML, RATIO_PEERS = "CMLRecommender", ("LightFM WARP", "implicit BPR")
+DEFAULTS = "CML defaults"  # one default fit, as a user runs it
 TARGET = "implicit ALS"  # whose best validation recall the others race to
 
 
@@ -161,8 +169,10 @@ def run_model(peer, split, threads, schedule, grid, pause=PAUSE_SECONDS):
         if chosen is None or run["best_validation_recall"] > chosen["best_validation_recall"]:
             chosen, best_scores = run, scores
     epochs = chosen["epoch_seconds"]
+    facts = getattr(peer, "fit_facts", None)
     return {
         "version": peer.version(),
+        **({"fit_facts": facts()} if facts else {}),
         "schedule": {"max_epochs": schedule[0], "evaluate_every": schedule[1]},
         "runs": runs,
         "chosen": {
@@ -282,6 +292,9 @@ def results_table(dataset):
                      + "; ".join(f"{peer} {ratio:.2f}x" for peer, ratio in ratios.items())
                      + " (below 1: CML gets there sooner).")
     models = dataset["models"]
+    if DEFAULTS in models:
+        lines.append("")
+        lines.append(defaults_line(models))
     if CML in models and TARGET in models:
         reached = models[CML]["chosen"].get("seconds_to_target")
         own = models[TARGET]["chosen"]["seconds_to_best"]
@@ -291,6 +304,25 @@ def results_table(dataset):
             + (f"{reached:.1f} s, {reached / own:.2f}x {TARGET}'s own {own:.1f} s."
                if reached is not None else f"never reached ({TARGET}: {own:.1f} s)."))
     return "\n".join(lines)
+
+
+def defaults_line(models):
+    """What a user gets from one default fit, against the best tuned peers."""
+    model = models[DEFAULTS]
+    facts, seconds = model.get("fit_facts", {}), model["chosen"]["seconds_to_best"]
+    recall = model["test"]["recall@50"]
+    parts = [f"{DEFAULTS}: one fit of {seconds:.1f} s"]
+    if TARGET in models:
+        parts[0] += f", {seconds / models[TARGET]['chosen']['seconds_to_best']:.2f}x {TARGET}'s"
+    if facts:
+        parts.append(f"ran {facts['epochs_run']} epochs, kept epoch {facts['epoch_kept']}; "
+                     "resolved " + ", ".join(f"{name}={value}" for name, value
+                                             in facts["resolved_params"].items()))
+    for peer in (TARGET, "EASE"):
+        if peer in models:
+            peer_recall = models[peer]["test"]["recall@50"]
+            parts.append(f"test Recall@50 {recall / peer_recall - 1:+.1%} against {peer}")
+    return "; ".join(parts) + "."
 
 
 def _seconds(value):

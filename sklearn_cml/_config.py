@@ -10,6 +10,8 @@ entries, looked up by name here and nowhere else.
 
 from dataclasses import dataclass, fields
 
+from . import _temperature as temperature
+from ._holdout import holdout_size
 from ._losses import LOSSES, Loss
 from ._solvers import SOLVERS, Solver
 from ._threads import effective_n_threads
@@ -19,6 +21,9 @@ from ._threads import effective_n_threads
 # its cost per epoch stays a fixed share of the epoch's, whatever the data's
 # size (MovieLens-1M: about 97,000 pairs, 3 to 4 steps per epoch).
 AUTO_COVARIANCE_PAIRS_PER_VECTOR = 10
+
+# The parameters whose default, "auto", is resolved from the data here.
+AUTO_PARAMETERS = ("temperature", "covariance_interval", "early_stopping")
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,9 @@ class Config:
     solver: Solver
     margin: float
     rank_weight: bool
-    temperature: float
+    temperature: float  # the one to train with now
+    # temperature="auto" in fit: measure it after the first epochs (``_temperature``).
+    calibrate_temperature: bool
     temperature_exponent: float
     n_negatives: int
     negative_sampling_exponent: float
@@ -52,8 +59,9 @@ class Config:
     feature_weight: float
     feature_learning_rate: float
     dropout: float
-    # Early stopping.
-    early_stopping: bool
+    # Early stopping: "holdout" (a few pairs, ``_holdout``), "fraction"
+    # (``validation_fraction`` of each user's pairs) or "off".
+    early_stopping: str
     validation_fraction: float
     n_iter_no_change: int
     validation_interval: int
@@ -63,25 +71,58 @@ class Config:
     random_state: object  # None, an int or a RandomState, as given
     n_threads: int
     verbose: int
+    # What each "auto" parameter resolved to on this data, by name.
+    resolved: dict
 
 
-def training_config(params, data):
+def training_config(params, data, fitted=None):
     """The ``Config`` of validated estimator parameters ``params`` (a dict, as
-    ``get_params(deep=False)`` returns it) for the ``Interactions`` ``data``."""
+    ``get_params(deep=False)`` returns it) for the ``Interactions`` ``data``.
+
+    ``fitted`` is what a fitted model's "auto" parameters resolved to
+    (``History.resolved``), which ``partial_fit`` and fold-in go on with;
+    None for a new fit.
+    """
+    auto_temperature = params["temperature"] == "auto" and params["loss"] == "softmax"
     resolved = {
+        "temperature": _temperature(params["temperature"], fitted),
+        "calibrate_temperature": auto_temperature and fitted is None,
         "loss": LOSSES[params["loss"]],
         "solver": SOLVERS[params["solver"]],
         "rank_weight": bool(params["rank_weight"]),
         "average": int(params["average"]),
         "covariance_interval": _covariance_interval(params["covariance_interval"], data),
-        "early_stopping": bool(params["early_stopping"]),
+        "early_stopping": _early_stopping(params["early_stopping"], data),
         "n_threads": effective_n_threads(params["n_jobs"]),
         "verbose": int(params["verbose"]),
     }
+    resolved["resolved"] = {name: _published(resolved[name]) for name in AUTO_PARAMETERS
+                            if params[name] == "auto"
+                            and (name != "temperature" or auto_temperature)}
     # Every other setting is the parameter of the same name, as validated.
     given = {field.name: params[field.name] for field in fields(Config)
              if field.name not in resolved}
     return Config(**given, **resolved)
+
+
+def _temperature(value, fitted):
+    """The temperature to train with: a fitted model's, or the start of "auto"'s
+    measurement (``_temperature``)."""
+    if value != "auto":
+        return value
+    return (fitted or {}).get("temperature", temperature.START)
+
+
+def _early_stopping(value, data):
+    """How ``fit`` stops: "holdout", "fraction" or "off" (see ``Config``)."""
+    if value == "auto":
+        return "holdout" if holdout_size(data) else "off"
+    return "fraction" if value else "off"
+
+
+def _published(value):
+    """A resolved value as ``resolved_params_`` shows it."""
+    return {"holdout": True, "off": False}.get(value, value)
 
 
 def _covariance_interval(value, data):

@@ -19,12 +19,21 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from . import _temperature as temperature
 from ._content import fit_content
 from ._covariance import covariance_step
 from ._features import FeatureStep, feature_epoch, initial_encoder
+from ._holdout import PLATEAU_GAIN, split_holdout
 from ._interactions import Interactions, to_interactions
 from ._model import FittedModel, History
-from ._progress import EpochReport, compilation_notice, early_stopping_summary
+from ._progress import (
+    EpochReport,
+    compilation_notice,
+    early_stopping_summary,
+    resolved_summary,
+    temperature_notice,
+    validation_notice,
+)
 from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
 from ._sampling import make_sampler, popularity_sampler
@@ -79,6 +88,7 @@ class TrainingState:
     feature_loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     best_epoch: int = None
+    resolved: dict = field(default_factory=dict)  # what "auto" parameters resolved to
 
     # The fields a checkpoint (early stopping) saves and restores.
     CHECKPOINT = ("user_embeddings", "item_embeddings", "user_grad_sq", "item_grad_sq",
@@ -157,7 +167,7 @@ def fitted_model(state, data, features=None, *, cold_start=None, value_scales, i
     # Training pairs per item: fold-in draws negatives by this popularity.
     item_counts = np.bincount(data.indices, minlength=data.n_items)
     history = History(state.n_iter, list(state.loss_curve), list(state.feature_loss_curve),
-                      list(state.validation_scores), state.best_epoch)
+                      list(state.validation_scores), state.best_epoch, dict(state.resolved))
     has_features = features is not None
     return FittedModel(
         user_embeddings=users, item_embeddings=items, item_counts=item_counts,
@@ -179,9 +189,16 @@ def _copy(value):
     return value
 
 
-def initial_state(data, config, features=None):
-    """Fresh vectors and optimiser state, all derived from ``config.random_state``."""
-    seed = int(check_random_state(config.random_state).randint(np.iinfo(np.int32).max))
+def root_seed(random_state):
+    """The root of every random stream of one fit, drawn once from ``random_state``."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def initial_state(data, config, features=None, seed=None):
+    """Fresh vectors and optimiser state, all derived from ``seed`` (None: a
+    root seed drawn from ``config.random_state``)."""
+    if seed is None:
+        seed = root_seed(config.random_state)
     rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
     n_components = config.n_components
     scale = np.float32(1.0 / np.sqrt(n_components))
@@ -201,6 +218,9 @@ def initial_state(data, config, features=None):
         feature_rng_states=seed_states(stream_seed(seed, "feature blocks"), N_BLOCKS),
         seed=seed,
         median_user_count=_median_user_count(data.indptr),
+        # Early stopping is fit's alone: partial_fit runs one epoch.
+        resolved={name: value for name, value in config.resolved.items()
+                  if name != "early_stopping"},
     )
     if features is not None:
         state.encoder, state.encoder_grad_sq = initial_encoder(
@@ -214,24 +234,78 @@ def fit(data, config, features=None, weights=None):
     """A model trained from scratch on ``data`` (``Interactions``): its state.
 
     ``weights`` (float32, aligned with ``data.indices``; None: all 1)
-    weigh the pairs.  With ``config.early_stopping``, part of each user's
-    interactions is held out, and the state of the best epoch on it is kept.
+    weigh the pairs.  With early stopping, part of the interactions is held
+    out (``config.early_stopping``: "holdout", a few pairs, ``_holdout``;
+    "fraction", ``validation_fraction`` of each user's), and the state of
+    the best epoch on it is kept.  With ``config.calibrate_temperature``,
+    the temperature is measured on held-out pairs after the first epochs
+    (``_temperature``) and training goes on with it; without early
+    stopping those pairs rejoin training then.
     """
-    if not config.early_stopping:
-        state = initial_state(data, config, features)
-        train(state, data, config, config.n_epochs, features, weights=weights)
-        return state
-    train_part, validation, train_weights = _validation_split(data, config, weights)
-    state = initial_state(train_part, config, features)
-    stopper = EarlyStopping(train_part, validation, config.top_k, config.n_iter_no_change,
-                            config.tol, config.validation_interval, config.n_epochs)
-    train(state, train_part, config, config.n_epochs, features, after_epoch=stopper,
-          weights=train_weights)
-    state.restore(stopper.best)
-    if config.verbose:
-        print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, config.top_k),
-              flush=True)
+    seed = root_seed(config.random_state)
+    split = _early_stopping_split(data, config, weights, seed)
+    train_part, validation, train_weights = split or (data, None, weights)
+    calibration = None
+    if config.calibrate_temperature and config.n_epochs > temperature.CALIBRATION_EPOCHS:
+        calibration = split or split_holdout(data, weights, seed)
+    first_part, _, first_weights = calibration or split or (data, None, weights)
+    state = initial_state(first_part, config, features, seed)
+    state.resolved = dict(config.resolved)
+    announced = {name: value for name, value in config.resolved.items()
+                 if not (calibration and name == "temperature")}
+    if config.verbose and announced:
+        print(resolved_summary(announced), flush=True)
+    stopper = None
+    if validation is not None:
+        if config.early_stopping == "holdout":
+            stopper = PlateauStopping(train_part, validation, config.top_k,
+                                      config.n_iter_no_change, PLATEAU_GAIN,
+                                      config.validation_interval, config.n_epochs)
+        else:
+            stopper = EarlyStopping(train_part, validation, config.top_k,
+                                    config.n_iter_no_change, config.tol,
+                                    config.validation_interval, config.n_epochs)
+        if config.verbose:
+            n_users = int(np.count_nonzero(np.diff(validation.indptr)))
+            print(validation_notice(validation.n_interactions, n_users, config.top_k,
+                                    config.validation_interval), flush=True)
+    if calibration is not None:
+        train(state, first_part, config, temperature.CALIBRATION_EPOCHS, features,
+              after_epoch=stopper, weights=first_weights, planned=config.n_epochs)
+        config = _calibrate_temperature(state, first_part, calibration[1], config, seed)
+    if not (stopper is not None and stopper.stopped):
+        train(state, train_part, config, config.n_epochs - state.n_iter, features,
+              after_epoch=stopper, weights=train_weights, planned=config.n_epochs)
+    if stopper is not None:
+        state.restore(stopper.best)
+        if config.verbose:
+            print(early_stopping_summary(stopper, state.n_iter, state.best_epoch, config.top_k),
+                  flush=True)
     return state
+
+
+def _calibrate_temperature(state, train_part, holdout, config, seed):
+    """``config`` with the temperature measured on ``holdout``, also recorded
+    in ``state.resolved``."""
+    measured = temperature.calibrated_temperature(
+        *state.model_vectors(), train_part, holdout,
+        np.bincount(train_part.indices, minlength=train_part.n_items), config,
+        state.median_user_count, seed,
+    )  # fmt: skip
+    state.resolved["temperature"] = measured
+    if config.verbose:
+        print(temperature_notice(measured, holdout.n_interactions, state.n_iter,
+                                 config.temperature), flush=True)
+    return dataclasses.replace(config, temperature=measured)
+
+
+def _early_stopping_split(data, config, weights, seed):
+    """``(train, validation, train_weights)`` to stop on, or None to run every epoch."""
+    if config.early_stopping == "fraction":
+        return _validation_split(data, config, weights)
+    if config.early_stopping == "holdout":
+        return split_holdout(data, weights, seed)
+    return None
 
 
 def _validation_split(data, config, weights):
@@ -297,11 +371,49 @@ class EarlyStopping:
             self.validations_without_gain = 0
         else:
             self.validations_without_gain += 1
-        self.stopped = self.validations_without_gain >= self.patience
+        self.stopped = self.plateau(state.validation_scores)
         return self.stopped
 
+    def plateau(self, scores):
+        """Whether the validation ``scores`` so far say training is done."""
+        return self.validations_without_gain >= self.patience
 
-def train(state, data, config, n_epochs, features=None, after_epoch=None, weights=None):
+    def reason(self):
+        """Why it stopped, for the last line of ``verbose``."""
+        return (f"validation recall@{self.k} did not improve by more than tol={self.tol:g} "
+                f"in {self.patience} validations")
+
+
+class PlateauStopping(EarlyStopping):
+    """``early_stopping="auto"``'s rule: stop when a window of validations
+    gains less than ``min_gain`` (relative) on the window before.
+
+    A small holdout's recall moves by whole pairs from one epoch to the
+    next, so a single validation says little; the mean of ``patience`` of
+    them, against the mean of the ``patience`` before, tells a slow climb
+    from a plateau.  Keeps the best validated epoch, as ``EarlyStopping``.
+    """
+
+    def __init__(self, train_part, validation, k, patience, min_gain, interval=1,
+                 last_epoch=None):
+        super().__init__(train_part, validation, k, patience, 0.0, interval, last_epoch)
+        self.min_gain = min_gain
+
+    def plateau(self, scores):
+        window = self.patience
+        if len(scores) < 2 * window:
+            return False
+        recent, before = np.mean(scores[-window:]), np.mean(scores[-2 * window:-window])
+        return recent <= before * (1.0 + self.min_gain)
+
+    def reason(self):
+        return (f"the mean validation recall@{self.k} of the last {self.patience} "
+                f"validations was less than {self.min_gain:.2%} above that of the "
+                f"{self.patience} before")
+
+
+def train(state, data, config, n_epochs, features=None, after_epoch=None, weights=None,
+          planned=None):
     """Run up to ``n_epochs`` epochs on ``state``, in place.
 
     Each epoch is the solver's pass over the pairs of ``data``, each pair's
@@ -309,8 +421,9 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
     None: all 1), with the covariance step between chunks, then, with
     ``features`` (``FeatureRows``), a pass of the feature loss over the
     items.  ``after_epoch(state)``, if given, is called after each epoch and
-    stops training by returning True.  Raises FloatingPointError, naming the
-    cause, if training breaks down.
+    stops training by returning True.  ``planned``: the epoch the progress
+    lines count to (default: this call's last).  Raises FloatingPointError,
+    naming the cause, if training breaks down.
     """
     n_threads = config.n_threads
     block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
@@ -320,7 +433,7 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
         if config.covariance_weight > 0:
             covariance_step(state.embeddings(), config.covariance_weight, optimizer)
 
-    report = _start_report(state, config, n_epochs, after_epoch)
+    report = _start_report(state, config, planned or state.n_iter + n_epochs, after_epoch)
     epoch = config.solver.make_epoch(
         config, data, _unit_weights(data) if weights is None else weights,
         make_sampler(data.indices, data.n_items, config.negative_sampling_exponent),
@@ -352,7 +465,7 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
                 break
 
 
-def _start_report(state, config, n_epochs, after_epoch):
+def _start_report(state, config, last_epoch, after_epoch):
     """With ``verbose``: say whether Numba is about to compile, and return
     the ``EpochReport`` that prints each epoch (None when silent)."""
     if not config.verbose:
@@ -363,7 +476,7 @@ def _start_report(state, config, n_epochs, after_epoch):
     if notice is not None:
         print(notice, flush=True)
     interval = getattr(after_epoch, "interval", None)
-    return EpochReport(state.n_iter + n_epochs, config.top_k, interval,
+    return EpochReport(last_epoch, config.top_k, interval,
                        compiling=notice is not None)
 
 

@@ -31,6 +31,7 @@ class History:
     feature_loss_curve: list = field(default_factory=list)  # mean feature loss per item
     validation_scores: list = field(default_factory=list)  # early stopping's recalls
     best_epoch: int = None  # the epoch whose vectors were kept, with early stopping
+    resolved: dict = field(default_factory=dict)  # what "auto" parameters resolved to
 
 
 @dataclass(eq=False)

@@ -49,7 +49,7 @@ _HEADER = "header"
 # values, and 1-d arrays with one entry per user or per item.
 _ATTRIBUTES = {"n_features_in_", "n_iter_", "loss_curve_", "feature_loss_curve_",
                "n_item_features_in_", "validation_scores_", "best_validation_score_",
-               "best_epoch_", "user_ids_", "item_ids_"}
+               "best_epoch_", "resolved_params_", "user_ids_", "item_ids_"}
 _LENGTHS = {"user_ids_": "users", "item_ids_": "items", "feature_names_in_": "items"}
 # Fitted attributes that the estimator's methods read.
 _REQUIRED = {"n_features_in_", "n_item_features_in_", "n_iter_", "loss_curve_"}
@@ -124,6 +124,7 @@ def _published(model):
         "validation_scores_": history.validation_scores or None,
         "best_validation_score_": max(history.validation_scores, default=None),
         "best_epoch_": history.best_epoch,
+        "resolved_params_": history.resolved,
         "user_ids_": model.user_ids,
         "item_ids_": model.item_ids,
     })
@@ -348,6 +349,7 @@ def _build(header, archive, n_components):
         feature_loss_curve=attributes.get("feature_loss_curve_") or [],
         validation_scores=attributes.get("validation_scores_") or [],
         best_epoch=attributes.get("best_epoch_"),
+        resolved=attributes.get("resolved_params_") or {},
     )  # fmt: skip
     return FittedModel(
         user_embeddings=users, item_embeddings=items, item_counts=counts,
@@ -434,6 +436,10 @@ def _check_history(attributes):
     best_epoch = attributes.get("best_epoch_")
     if best_epoch is not None and type(best_epoch) is not int:
         raise corrupt(f"its best_epoch_ {best_epoch!r} is not an int")
+    resolved = attributes.get("resolved_params_")
+    if resolved is not None and not (isinstance(resolved, dict) and all(
+            type(value) in (bool, int, float, str) for value in resolved.values())):
+        raise corrupt("its resolved_params_ is not a dict of numbers, flags and names")
     for name in ("user_ids_", "item_ids_"):
         if attributes.get(name) is not None and not isinstance(attributes[name], np.ndarray):
             raise corrupt(f"its {name} is not an array")

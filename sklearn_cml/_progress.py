@@ -150,7 +150,24 @@ def early_stopping_summary(stopper, n_iter, best_epoch, top_k):
     kept = (f"keeping the vectors of epoch {best_epoch} (validation recall@{top_k} "
             f"{stopper.best_score:.4f})")
     if stopper.stopped:
-        return (f"{PREFIX} Early stopping at epoch {n_iter}: validation recall@{top_k} "
-                f"did not improve by more than tol={stopper.tol:g} in "
-                f"{stopper.patience} validations; {kept}.")
+        return f"{PREFIX} Early stopping at epoch {n_iter}: {stopper.reason()}; {kept}."
     return f"{PREFIX} Reached epoch {n_iter} without early stopping; {kept}, the best."
+
+
+def resolved_summary(resolved):
+    """The line that says what the "auto" parameters resolved to on the data."""
+    values = ", ".join(f"{name}={value!r}" for name, value in resolved.items())
+    return f"{PREFIX} Resolved from the data: {values}."
+
+
+def validation_notice(n_pairs, n_users, top_k, interval):
+    """The line that says what early stopping watches, before the first epoch."""
+    every = "every epoch" if interval == 1 else f"every {interval} epochs"
+    return (f"{PREFIX} Early stopping: watching recall@{top_k} of {n_pairs} held-out "
+            f"interactions of {n_users} users, {every}.")
+
+
+def temperature_notice(measured, n_pairs, n_iter, start):
+    """The line that says which temperature ``temperature="auto"`` measured."""
+    return (f"{PREFIX} Temperature: {measured:g}, the most likely for {n_pairs} held-out "
+            f"interactions after {n_iter} epochs at {start:g}; training on with it.")

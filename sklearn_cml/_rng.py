@@ -109,6 +109,9 @@ _STREAMS = {
     "feature order": (7_919, 0, 0),
     "fold-in rows": (1, 0, 0),
     "search graph": (1, 3, 0),
+    # Salted apart from the streams above, whatever their epoch.
+    "holdout": (1, 0, 0x2545F4914F6CDD1D),
+    "temperature pool": (1, 0, 0x3C6EF372FE94F82B),
 }
 
 
@@ -126,8 +129,10 @@ def stream_seed(seed, stream, epoch=0):
         ``"pair order"`` and ``"row order"`` (each epoch's order of the
         training pairs, and of the items within each row), ``"feature
         order"`` (each epoch's order of the items in the feature pass),
-        ``"fold-in rows"`` (mixed with each new row's items) and ``"search
-        graph"`` (the random trees that start ``search="nndescent"``'s graph).
+        ``"fold-in rows"`` (mixed with each new row's items), ``"search
+        graph"`` (the random trees that start ``search="nndescent"``'s graph),
+        ``"holdout"`` (the pairs that ``early_stopping="auto"`` holds out) and
+        ``"temperature pool"`` (the items ``temperature="auto"`` measures against).
     epoch : int, default=0
         Epochs already run, for the streams drawn anew each epoch.
 

@@ -341,9 +341,9 @@ def test_fold_in_matches_numpy_reference(n_epochs):
 
     rng = np.random.default_rng(0)
     X = sp.csr_matrix((rng.random((30, 20)) < 0.3).astype(np.float32))
-    model = CMLRecommender(n_components=4, pool_size=8, n_epochs=3, temperature_exponent=0.0,
-                           covariance_weight=0.0, average=False, fold_in_epochs=n_epochs,
-                           random_state=0).fit(X)
+    model = CMLRecommender(n_components=4, pool_size=8, n_epochs=3, temperature=0.3,
+                           temperature_exponent=0.0, covariance_weight=0.0, average=False,
+                           fold_in_epochs=n_epochs, random_state=0).fit(X)
     new = sp.csr_matrix(X[:1])
     placed = model.transform(new)[0]
 

@@ -344,6 +344,11 @@ DAMAGE = {
     "best epoch not an int": (set_header(["attributes", "best_epoch_"], "4"), "best_epoch_"),
     "validation scores not numbers": (set_header(["attributes", "validation_scores_"], ["a"]),
                                       "validation_scores_"),
+    "resolved values not a dict": (set_header(["attributes", "resolved_params_"], [0.3]),
+                                   "resolved_params_"),
+    "a resolved value not a number": (
+        set_header(["attributes", "resolved_params_"], {"temperature": [0.3]}),
+        "resolved_params_"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
     "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),

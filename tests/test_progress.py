@@ -13,7 +13,8 @@ from sklearn_cml import CMLRecommender, _progress
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.model_selection import train_test_split
 
-PARAMS = dict(n_components=8, top_k=10, random_state=0)
+# An explicit temperature: "auto" adds a line after epoch 5 (test_temperature.py).
+PARAMS = dict(n_components=8, top_k=10, temperature=0.3, random_state=0)
 EPOCH_LINE = re.compile(
     r"\[CMLRecommender\] epoch (\d+)/(\d+): loss \d+\.\d{5}"
     r"(, validation recall@10 (\d\.\d{4}))?, \d+\.\d\d s; \d+\.\d s elapsed"
@@ -26,9 +27,30 @@ def X():
     return make_interactions(n_users=400, n_items=120, n_clusters=4, random_state=0)
 
 
+RESOLVED = "[CMLRecommender] Resolved from the data: "
+
+
+WATCHING = "[CMLRecommender] Early stopping: watching recall@"
+
+
 def fit_output(capsys, X, **params):
+    """The fitted model and the lines it printed after those that come
+    before training: what the "auto" parameters resolved to
+    (``test_resolved_line...``) and, with early stopping, what it watches."""
     model = CMLRecommender(**{**PARAMS, "verbose": 1, **params}).fit(X)
-    return model, capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(RESOLVED)
+    validated = model.best_epoch_ is not None
+    assert lines[1].startswith(WATCHING) == validated
+    return model, lines[1 + validated:]
+
+
+def test_resolved_line_comes_first_and_names_the_auto_parameters(X, capsys):
+    model = CMLRecommender(**PARAMS, n_epochs=2, verbose=1).fit(X)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == RESOLVED + ", ".join(
+        f"{name}={value!r}" for name, value in model.resolved_params_.items()) + "."
+    assert "covariance_interval=" in first and "temperature" not in first
 
 
 # ---------------------------------------------------------- the epoch lines

@@ -28,16 +28,19 @@
     raises ``Skipped`` with the reason, before training; the caller reports
     it as skipped on that dataset and goes on.
 
-The models: CMLRecommender (``cml``), LightFM WARP (``lightfm_warp``),
+The models: CMLRecommender with every default, one ``fit`` as a user
+runs it (``cml_defaults``), CMLRecommender tuned epoch by epoch
+(``cml``), LightFM WARP (``lightfm_warp``),
 implicit's BPR and ALS (``implicit_models``), EASE (``ease``, a closed form
 over the item-item Gram matrix) and popularity (``popularity``).
 """
 
-from . import cml, ease, implicit_models, lightfm_warp, popularity
+from . import cml, cml_defaults, ease, implicit_models, lightfm_warp, popularity
 from ._skip import Skipped
 
 # The order of the results tables.
-PEERS = (cml, lightfm_warp, implicit_models.bpr, implicit_models.als, ease, popularity)
+PEERS = (cml_defaults, cml, lightfm_warp, implicit_models.bpr, implicit_models.als, ease,
+         popularity)
 
 INSTALL_HINT = "pip install -e '.[bench]'"
 
