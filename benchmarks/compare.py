@@ -315,9 +315,11 @@ def defaults_line(models):
     if TARGET in models:
         parts[0] += f", {seconds / models[TARGET]['chosen']['seconds_to_best']:.2f}x {TARGET}'s"
     if facts:
-        parts.append(f"ran {facts['epochs_run']} epochs, kept epoch {facts['epoch_kept']}; "
-                     "resolved " + ", ".join(f"{name}={value}" for name, value
-                                             in facts["resolved_params"].items()))
+        kept = facts["epoch_kept"]
+        parts.append(f"ran {facts['epochs_run']} epochs"
+                     + (f", kept epoch {kept}" if kept is not None else "")
+                     + "; resolved " + ", ".join(f"{name}={value}" for name, value
+                                                 in facts["resolved_params"].items()))
     for peer in (TARGET, "EASE"):
         if peer in models:
             peer_recall = models[peer]["test"]["recall@50"]

@@ -57,8 +57,12 @@ def kth_largest(values, n, kth):
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
-def _user_stats(scores, flags, buffer, test_items, k, out):
-    """Expected statistics of one user; ``flags`` marks test and excluded."""
+def _user_stats(scores, flags, buffer, test_items, k, with_ranks, with_auc, out):
+    """Expected statistics of one user; ``flags`` marks test and excluded.
+
+    Hits always; DCG and the precision sum (``with_ranks``) and AUC
+    (``with_auc``) only when asked: each is another pass over the items.
+    """
     n_items = scores.shape[0]
     n_test = test_items.shape[0]
     out[N_TEST] = n_test
@@ -72,8 +76,10 @@ def _user_stats(scores, flags, buffer, test_items, k, out):
     cutoff = min(k, n_candidates)
     threshold = kth_largest(buffer, n_candidates, cutoff)
     n_top = _hits(scores, flags, threshold, cutoff, out)
-    _dcg_and_precision_sum(scores, flags, threshold, n_top, cutoff, out)
-    _auc(scores, flags, test_items, n_candidates - n_test, out)
+    if with_ranks:
+        _dcg_and_precision_sum(scores, flags, threshold, n_top, cutoff, out)
+    if with_auc:
+        _auc(scores, flags, test_items, n_candidates - n_test, out)
 
 
 @njit(cache=NUMBA_CACHE, inline="always")
@@ -162,9 +168,10 @@ def _auc(scores, flags, test_items, n_negatives, out):
 
 @njit(cache=NUMBA_CACHE, parallel=True)
 def ranking_stats(
-    scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k, n_blocks, out
+    scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k, with_ranks,
+    with_auc, n_blocks, out
 ):
-    """Statistics of the user of each row of ``scores``.
+    """Statistics of the user of each row of ``scores`` (``_user_stats``).
 
     ``test_*`` and ``exclude_*`` are CSR structures with one row per row of
     ``scores`` (sorted, disjoint per row); ``out`` is an (n_rows, N_STATS)
@@ -184,7 +191,7 @@ def ranking_stats(
             for item in excluded:
                 flags[item] = _EXCLUDED
             out[row, :] = 0.0
-            _user_stats(scores[row], flags, buffer, test, k, out[row])
+            _user_stats(scores[row], flags, buffer, test, k, with_ranks, with_auc, out[row])
             for item in test:
                 flags[item] = _CANDIDATE
             for item in excluded:

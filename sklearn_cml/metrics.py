@@ -120,7 +120,7 @@ def ranking_metrics(y_true, y_score, *, k=10, exclude=None, metrics=METRICS):
     """
     names = _check_metric_names(metrics)
     k = _check_k(k)
-    stats = _ranking_statistics(y_true, y_score, k=k, exclude=exclude)
+    stats = _ranking_statistics(y_true, y_score, k=k, exclude=exclude, metrics=names)
     return {name: _metric_from_stats(stats, name, k) for name in names}
 
 
@@ -297,7 +297,7 @@ class _RankingScorer:
             vectors = estimator.transform(sp.csr_matrix(
                 (known_values, known.indices, known.indptr), shape=(known.n_users, known.n_items)))
         scores = embedding_scores(vectors, estimator.item_embeddings_)
-        stats = _statistics_of(test, scores, self.k, known)
+        stats = _statistics_of(test, scores, self.k, known, (self.metric,))
         return _metric_from_stats(stats, self.metric, self.k)
 
     def __repr__(self):
@@ -487,8 +487,9 @@ def _check_metric_names(metrics):
     return tuple(metrics)
 
 
-def _ranking_statistics(y_true, y_score, *, k, exclude):
-    """Validate the inputs, then compute the per-user statistics."""
+def _ranking_statistics(y_true, y_score, *, k, exclude, metrics=METRICS):
+    """Validate the inputs, then compute the per-user statistics that
+    ``metrics`` need."""
     test = check_interactions(y_true, "y_true")
     shape = (test.n_users, test.n_items)
     if exclude is None:
@@ -502,7 +503,7 @@ def _ranking_statistics(y_true, y_score, *, k, exclude):
                 f"y_true and exclude share {overlap} interactions. Test items must not "
                 "be excluded from the ranking: split train and test without overlap."
             )
-    return _statistics_of(test, _score_source(y_score, shape), k, excluded)
+    return _statistics_of(test, _score_source(y_score, shape), k, excluded, metrics)
 
 
 def _score_source(y_score, shape):
@@ -541,8 +542,14 @@ def _finite_scores(scores):
     return scores
 
 
-def _statistics_of(test, scores, k, excluded):
-    """Per-user statistics (n_users, N_STATS), scores computed in batches."""
+# The metrics that need each optional statistic of ``_ranking.ranking_stats``.
+_NEED_RANKS, _NEED_AUC = frozenset({"ndcg", "map"}), frozenset({"auc"})
+
+
+def _statistics_of(test, scores, k, excluded, metrics=METRICS):
+    """Per-user statistics (n_users, N_STATS), scores computed in batches;
+    those no metric of ``metrics`` needs are left at 0."""
+    needs = (bool(_NEED_RANKS.intersection(metrics)), bool(_NEED_AUC.intersection(metrics)))
     n_users, n_items = test.n_users, test.n_items
     stats = np.zeros((n_users, N_STATS), dtype=np.float64)
     step = queries_per_batch(n_items)
@@ -552,13 +559,14 @@ def _statistics_of(test, scores, k, excluded):
         users = with_test[start : start + step]
         batch_scores = np.ascontiguousarray(scores(users))
         batch_stats = np.zeros((users.shape[0], N_STATS), dtype=np.float64)
-        _rows_stats(batch_scores, users, test, excluded, k, batch_stats)
+        _rows_stats(batch_scores, users, test, excluded, k, needs, batch_stats)
         stats[users] = batch_stats
     return stats
 
 
-def _rows_stats(batch_scores, users, test, excluded, k, out):
-    """Statistics of a batch of (not necessarily contiguous) users."""
+def _rows_stats(batch_scores, users, test, excluded, k, needs, out):
+    """Statistics of a batch of (not necessarily contiguous) users;
+    ``needs``: (with_ranks, with_auc) of ``ranking_stats``."""
     # Re-index the two CSR structures to the batch's users, in order.
     test_indptr, test_indices = _rows_of(test, users)
     exclude_indptr, exclude_indices = _rows_of(excluded, users)
@@ -566,7 +574,7 @@ def _rows_stats(batch_scores, users, test, excluded, k, out):
     with thread_limits(n_threads):
         ranking_stats(
             batch_scores, test_indptr, test_indices, exclude_indptr, exclude_indices, k,
-            min(users.shape[0], 4 * n_threads), out,
+            *needs, min(users.shape[0], 4 * n_threads), out,
         )  # fmt: skip
 
 

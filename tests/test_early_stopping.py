@@ -95,12 +95,12 @@ def test_bad_parameters(X, param, value):
         CMLRecommender(**PARAMS, **{param: value}).fit(X)
 
 
-# ------------------------------------------------ the default: early_stopping="auto"
+# ------------------------------------------------------ early_stopping="auto"
 
 
 @pytest.fixture(scope="module")
 def planted():
-    """Users and items in 6 taste clusters; large enough for the default's holdout."""
+    """Users and items in 6 taste clusters; large enough for "auto"'s holdout."""
     X, user_labels, item_labels = make_interactions(
         n_users=2500, n_items=300, n_clusters=6, mean_interactions=12, random_state=1,
         return_labels=True)
@@ -115,7 +115,8 @@ def own_cluster_share(model, user_labels, item_labels, n_items=10):
 
 def test_auto_stops_at_the_plateau_after_recovering_the_planted_clusters(planted):
     X, user_labels, item_labels = planted
-    model = CMLRecommender(n_components=8, n_epochs=200, random_state=0).fit(X)
+    model = CMLRecommender(n_components=8, n_epochs=200, early_stopping="auto",
+                           random_state=0).fit(X)
     assert model.resolved_params_["early_stopping"] is True
     # It stopped by itself: the last 5 validations gained less than 0.25% on
     # the 5 before...
@@ -136,7 +137,9 @@ def test_auto_stops_at_the_plateau_after_recovering_the_planted_clusters(planted
 
 def test_auto_holds_out_a_few_pairs_and_keeps_them_as_seen(planted):
     X = planted[0]
-    model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
+    model = CMLRecommender(n_components=8, n_epochs=3, early_stopping="auto",
+                           random_state=0).fit(X)
+    assert model.best_epoch_ is not None
     # One pair of each of 2% of the interactions' worth of users (< 2,000 here).
     train_sizes = model.user_items_.getnnz(axis=1)
     assert (model.user_items_ != (X > 0)).nnz == 0 and train_sizes.sum() == X.nnz
@@ -157,14 +160,21 @@ def test_an_explicit_early_stopping_wins_over_auto(planted, early_stopping):
         assert model.n_iter_ == 4 and model.validation_scores_ is None
 
 
+def test_the_default_runs_every_epoch(planted):
+    model = CMLRecommender(n_components=8, n_epochs=4, random_state=0).fit(planted[0])
+    assert "early_stopping" not in model.resolved_params_
+    assert model.n_iter_ == 4 and model.best_epoch_ is None
+
+
 def test_auto_on_small_data_runs_every_epoch(X):
-    model = CMLRecommender(**PARAMS, n_epochs=4).fit(X)
+    model = CMLRecommender(**PARAMS, n_epochs=4, early_stopping="auto").fit(X)
     assert model.resolved_params_["early_stopping"] is False
     assert model.n_iter_ == 4 and model.best_epoch_ is None
 
 
 def test_verbose_says_what_auto_resolved_and_why_it_stopped(planted, capsys):
-    CMLRecommender(n_components=8, n_epochs=100, random_state=0, verbose=1).fit(planted[0])
+    CMLRecommender(n_components=8, n_epochs=100, early_stopping="auto", random_state=0,
+                   verbose=1).fit(planted[0])
     out = capsys.readouterr().out
     assert "Resolved from the data: covariance_interval=" in out
     assert "early_stopping=True" in out

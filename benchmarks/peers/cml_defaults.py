@@ -2,9 +2,9 @@
 
 Nothing is tuned and nothing is chosen on the benchmark's validation split:
 ``CMLRecommender(n_jobs=threads, random_state=0).fit(train)``, whose
-defaults resolve what depends on the data and stop training by themselves
-(``resolved_params_``, ``early_stopping="auto"``).  Timed as one "epoch":
-the whole fit, its internal holdout and checks included (compilation
+defaults resolve what depends on the data (``resolved_params_``: the
+temperature is measured on a few held-out training interactions).  Timed
+as one "epoch": the whole fit, the measurement included (compilation
 excluded by the warm-up), which is the time a user waits.
 """
 
