@@ -269,13 +269,15 @@ def fit(data, config, features=None, weights=None):
             n_users = int(np.count_nonzero(np.diff(validation.indptr)))
             print(validation_notice(validation.n_interactions, n_users, config.top_k,
                                     config.validation_interval), flush=True)
+    # One progress report for both calls, so that times add up.
+    report = _start_report(state, config, config.n_epochs, stopper)
     if calibration is not None:
         train(state, first_part, config, temperature.CALIBRATION_EPOCHS, features,
-              after_epoch=stopper, weights=first_weights, planned=config.n_epochs)
+              after_epoch=stopper, weights=first_weights, report=report)
         config = _calibrate_temperature(state, first_part, calibration[1], config, seed)
     if not (stopper is not None and stopper.stopped):
         train(state, train_part, config, config.n_epochs - state.n_iter, features,
-              after_epoch=stopper, weights=train_weights, planned=config.n_epochs)
+              after_epoch=stopper, weights=train_weights, report=report)
     if stopper is not None:
         state.restore(stopper.best)
         if config.verbose:
@@ -294,8 +296,9 @@ def _calibrate_temperature(state, train_part, holdout, config, seed):
     )  # fmt: skip
     state.resolved["temperature"] = measured
     if config.verbose:
-        print(temperature_notice(measured, holdout.n_interactions, state.n_iter,
-                                 config.temperature), flush=True)
+        n_pairs = min(holdout.n_interactions, temperature.MAX_PAIRS)
+        print(temperature_notice(measured, n_pairs, state.n_iter, config.temperature,
+                                 temperature.SOFTER), flush=True)
     return dataclasses.replace(config, temperature=measured)
 
 
@@ -413,7 +416,7 @@ class PlateauStopping(EarlyStopping):
 
 
 def train(state, data, config, n_epochs, features=None, after_epoch=None, weights=None,
-          planned=None):
+          report=False):
     """Run up to ``n_epochs`` epochs on ``state``, in place.
 
     Each epoch is the solver's pass over the pairs of ``data``, each pair's
@@ -421,9 +424,10 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
     None: all 1), with the covariance step between chunks, then, with
     ``features`` (``FeatureRows``), a pass of the feature loss over the
     items.  ``after_epoch(state)``, if given, is called after each epoch and
-    stops training by returning True.  ``planned``: the epoch the progress
-    lines count to (default: this call's last).  Raises FloatingPointError,
-    naming the cause, if training breaks down.
+    stops training by returning True.  ``report``: the ``EpochReport`` that
+    prints progress, when the caller runs several calls as one fit (False:
+    this call's own, with ``verbose``).  Raises FloatingPointError, naming
+    the cause, if training breaks down.
     """
     n_threads = config.n_threads
     block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
@@ -433,7 +437,8 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
         if config.covariance_weight > 0:
             covariance_step(state.embeddings(), config.covariance_weight, optimizer)
 
-    report = _start_report(state, config, planned or state.n_iter + n_epochs, after_epoch)
+    if report is False:
+        report = _start_report(state, config, state.n_iter + n_epochs, after_epoch)
     epoch = config.solver.make_epoch(
         config, data, _unit_weights(data) if weights is None else weights,
         make_sampler(data.indices, data.n_items, config.negative_sampling_exponent),

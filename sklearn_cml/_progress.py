@@ -167,7 +167,8 @@ def validation_notice(n_pairs, n_users, top_k, interval):
             f"interactions of {n_users} users, {every}.")
 
 
-def temperature_notice(measured, n_pairs, n_iter, start):
+def temperature_notice(measured, n_pairs, n_iter, start, softer):
     """The line that says which temperature ``temperature="auto"`` measured."""
-    return (f"{PREFIX} Temperature: {measured:g}, the most likely for {n_pairs} held-out "
-            f"interactions after {n_iter} epochs at {start:g}; training on with it.")
+    return (f"{PREFIX} Temperature: {measured:g}, {softer:g} times the most likely for "
+            f"{n_pairs} held-out interactions after {n_iter} epochs at {start:g}; "
+            "training on with it.")

@@ -147,14 +147,19 @@ def test_verbose_says_which_temperature_it_measured(X, capsys):
     model = CMLRecommender(n_components=8, n_epochs=7, random_state=0, verbose=1).fit(X)
     lines = capsys.readouterr().out.splitlines()
     measured = model.resolved_params_["temperature"]
-    notice = re.compile(rf"\[CMLRecommender\] Temperature: {measured:g}, the most likely for "
-                        r"\d+ held-out interactions after 5 epochs at 0.3; training on with it.$")
+    notice = re.compile(rf"\[CMLRecommender\] Temperature: {measured:g}, 1.4 times the most "
+                        r"likely for \d+ held-out interactions after 5 epochs at 0.3; training "
+                        r"on with it.$")
     position = [n for n, line in enumerate(lines) if notice.match(line)]
     assert len(position) == 1
     # After epoch 5's line and before epoch 6's.
     assert "epoch 5/7" in lines[position[0] - 1] and "epoch 6/7" in lines[position[0] + 1]
     # The first line does not announce the temperature: it is not known yet.
     assert "temperature" not in lines[0]
+    # One fit, one clock: the time elapsed runs on across the measurement.
+    elapsed = [float(match[1]) for match in map(re.compile(r".*; (\d+\.\d) s elapsed").match,
+                                                lines) if match]
+    assert len(elapsed) == 7 and elapsed == sorted(elapsed)
 
 
 def test_a_saved_model_keeps_its_temperature_for_fold_in(X, auto_model, tmp_path):
