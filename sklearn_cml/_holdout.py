@@ -1,14 +1,15 @@
-"""The small internal holdout that the default fit measures itself on.
+"""The small internal holdout that ``fit`` measures itself on.
 
-With ``early_stopping="auto"`` (the default), ``fit`` holds out one
-interaction of each of a few users, trains on the rest and watches the
-recall of those held-out pairs to tell when training has stopped paying
-(``_engine.PlateauStopping``).
-The holdout is kept small so that the model loses next to nothing to it:
-at most ``MAX_USERS`` pairs and ``MAX_SHARE`` of the interactions, drawn
-from users with at least ``MIN_USER_ITEMS`` (so that each keeps two or more
-to learn from).  Below ``MIN_PAIRS`` pairs a recall is too coarse to
-stop on, and the fit runs its ``n_epochs``.
+``fit`` holds out one interaction of each of a few users and trains on the
+rest: ``temperature="auto"`` (the default) measures the temperature on
+those pairs after its first epochs (``_temperature``), and
+``early_stopping="auto"`` watches their recall to tell when training has
+stopped paying (``_engine.PlateauStopping``).  The holdout is kept small,
+so that the model loses next to nothing to it: at most ``MAX_USERS``
+pairs and ``MAX_SHARE`` of the interactions, drawn from users with at
+least ``MIN_USER_ITEMS`` (so that each keeps two or more to learn from).
+Below ``MIN_PAIRS`` pairs it is too coarse to measure on: the temperature
+stays at its start and the fit runs its ``n_epochs``.
 """
 
 import numpy as np

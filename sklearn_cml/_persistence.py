@@ -440,6 +440,11 @@ def _check_history(attributes):
     if resolved is not None and not (isinstance(resolved, dict) and all(
             type(value) in (bool, int, float, str) for value in resolved.values())):
         raise corrupt("its resolved_params_ is not a dict of numbers, flags and names")
+    # Fold-in trains new users at the fitted temperature.
+    temperature = (resolved or {}).get("temperature")
+    if temperature is not None and not (type(temperature) in (int, float)
+                                        and 0 < temperature < np.inf):
+        raise corrupt(f"its resolved temperature {temperature!r} is not a positive number")
     for name in ("user_ids_", "item_ids_"):
         if attributes.get(name) is not None and not isinstance(attributes[name], np.ndarray):
             raise corrupt(f"its {name} is not an array")

@@ -349,6 +349,12 @@ DAMAGE = {
     "a resolved value not a number": (
         set_header(["attributes", "resolved_params_"], {"temperature": [0.3]}),
         "resolved_params_"),
+    "a resolved temperature not positive": (
+        set_header(["attributes", "resolved_params_"], {"temperature": -0.3}),
+        "resolved temperature"),
+    "a resolved temperature not a number": (
+        set_header(["attributes", "resolved_params_"], {"temperature": True}),
+        "resolved temperature"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
     "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),
