@@ -65,18 +65,9 @@ def _interactions_file(path):
         ]
         if len(paired) == 1:
             candidates = paired
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise FileNotFoundError(
-            f"No {looked_for} found in the Amazon folder {str(folder)!r}."
-        )
-    names = ", ".join(file.name for file in candidates)
-    raise ValueError(
-        f"The Amazon folder {str(folder)!r} holds several .txt files ({names}); "
-        f"keep one <Name>.txt per folder, or the one with a "
-        f"<Name>{_ATTRIBUTES_SUFFIX} beside it."
-    )
+    return _the_one(candidates, folder, looked_for, ".txt files", (
+        f"keep one <Name>.txt per folder, or the one with a <Name>{_ATTRIBUTES_SUFFIX} "
+        "beside it"))
 
 
 def _attributes_file(path):
@@ -95,17 +86,20 @@ def _attributes_file(path):
         ]
         if len(paired) == 1:
             candidates = paired
+    return _the_one(candidates, folder, looked_for, "attribute files",
+                    f"keep one <Name>{_ATTRIBUTES_SUFFIX} per folder")
+
+
+def _the_one(candidates, folder, looked_for, kind, fix):
+    """The single file of ``candidates``; else an error naming what was
+    looked for (none) or the files found and ``fix`` (several)."""
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise FileNotFoundError(
-            f"No {looked_for} found in the Amazon folder {str(folder)!r}."
-        )
+        raise FileNotFoundError(f"No {looked_for} found in the Amazon folder {str(folder)!r}.")
     names = ", ".join(file.name for file in candidates)
-    raise ValueError(
-        f"The Amazon folder {str(folder)!r} holds several attribute files "
-        f"({names}); keep one <Name>{_ATTRIBUTES_SUFFIX} per folder."
-    )
+    raise ValueError(f"The Amazon folder {str(folder)!r} holds several {kind} ({names}); "
+                     f"{fix}.")
 
 
 def _dataset_name(file, suffix):
