@@ -94,6 +94,7 @@ from peers import INSTALL_HINT, lightfm_warp
 from threadpoolctl import threadpool_limits
 
 from sklearn_cml import CMLRecommender
+from sklearn_cml._config import auto_pool_size
 from sklearn_cml._losses import LOSSES
 from sklearn_cml._rng import random_below, seed_states
 from sklearn_cml._solvers import block as block_solver
@@ -283,6 +284,8 @@ def blas_runner(X, n_threads, args):
     """The block solver's three products alone, on one epoch's block shapes."""
     model = make_estimator(n_threads, args, 1)
     pool_size, block_size = model.pool_size, model.block_size
+    if pool_size == "auto":
+        pool_size = auto_pool_size(X.nnz, int(np.count_nonzero(np.diff(X.indptr))))
     plan = block_solver.make_plan(X.indptr.astype(np.int64), X.indices.astype(np.int32),
                                   np.ones(X.nnz, np.float32), block_solver.GROUP_SIZE,
                                   block_size, 0)

@@ -218,8 +218,10 @@ def add_seconds_to_target(models):
     for model in models.values():
         chosen = next(run for run in model["runs"]
                       if run["setting"] == model["chosen"]["setting"])
+        # One default fit is one "epoch"; its traced fit has the epochs' curve.
+        curve = model.get("fit_facts", {}).get("curve") or chosen["curve"]
         model["chosen"]["seconds_to_target"] = next(
-            (point["seconds"] for point in chosen["curve"] if point["recall"] >= target), None)
+            (point["seconds"] for point in curve if point["recall"] >= target), None)
 
 
 def run_dataset(name, data_dir, peers, threads, schedules, grids, pause=PAUSE_SECONDS):
@@ -313,7 +315,13 @@ def defaults_line(models):
     recall = model["test"]["recall@50"]
     parts = [f"{DEFAULTS}: one fit of {seconds:.1f} s"]
     if TARGET in models:
-        parts[0] += f", {seconds / models[TARGET]['chosen']['seconds_to_best']:.2f}x {TARGET}'s"
+        own = models[TARGET]["chosen"]["seconds_to_best"]
+        parts[0] += f", {seconds / own:.2f}x {TARGET}'s"
+        reached = model["chosen"].get("seconds_to_target")
+        if facts.get("curve"):
+            parts.append(f"reached {TARGET}'s best validation Recall@50 "
+                         + (f"after {reached:.1f} s, {reached / own:.2f}x {TARGET}'s time"
+                            if reached is not None else "in none of its epochs"))
     if facts:
         kept = facts["epoch_kept"]
         parts.append(f"ran {facts['epochs_run']} epochs"
@@ -393,6 +401,11 @@ def plot_curves(dataset, path):
     for name, model in dataset["models"].items():
         chosen = next(run for run in model["runs"]
                       if run["setting"] == model["chosen"]["setting"])
+        traced = model.get("fit_facts", {}).get("curve")
+        if traced:  # one default fit, traced epoch by epoch
+            axes.plot([point["seconds"] for point in traced],
+                      [point["recall"] for point in traced], label=name)
+            continue
         if model["schedule"]["max_epochs"] == 1:  # nothing trained: a level
             axes.axhline(chosen["best_validation_recall"], color="grey", linestyle="--",
                          label=name)

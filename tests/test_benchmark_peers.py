@@ -181,3 +181,37 @@ def test_every_suite_runs_ease(bench):
     assert compare.SUITE_DATASETS["amazon"] == (
         "amazon-beauty", "amazon-sports-outdoors", "amazon-toys-games")
     assert set(compare.SUITE_DATASETS["amazon"]) <= set(compare.DATASET_LABELS)
+
+
+def test_the_defaults_fit_is_traced_epoch_by_epoch(bench, monkeypatch):
+    compare, peers = bench
+    X, _, _ = planted_blocks(n_blocks=8, users_per_block=30, items_per_block=60, density=0.3)
+    train, rest = hold_out(X, 0.4)
+    validation, test = hold_out(rest, 0.5, seed=1)
+    split = tuple(sp.csr_matrix(part, dtype=np.float32) for part in (train, validation, test))
+    defaults = peers.cml_defaults
+    monkeypatch.setattr(compare, "load_split", lambda name, data_dir: (X, split))
+    shorter = ({"n_epochs": 8, "n_components": 8},)  # the defaults, in a short fit
+    dataset = compare.run_dataset("ml-100k", None, [defaults], 1, compare.SCHEDULES["quick"],
+                                  {defaults.NAME: shorter}, pause=0.0)
+    model = dataset["models"][defaults.NAME]
+    curve = model["fit_facts"]["curve"]
+    assert [point["epoch"] for point in curve] == list(range(1, 9))
+    seconds = [point["seconds"] for point in curve]
+    assert all(0 < a < b for a, b in zip(seconds, seconds[1:]))
+    # The traced fit is the timed one, epoch for epoch: its last point scores
+    # the model that fit returned.
+    assert curve[-1]["recall"] == pytest.approx(model["chosen"]["validation_recall@50"])
+
+    # Time to a target: the first traced epoch at or above it.
+    target = curve[3]["recall"] - 1e-9
+    dataset["models"]["implicit ALS"] = {"chosen": {"validation_recall@50": target,
+                                                    "setting": {}, "seconds_to_best": 1.0},
+                                         "runs": [{"setting": {}, "curve": []}],
+                                         "test": {"recall@50": 0.5}}
+    compare.add_seconds_to_target(dataset["models"])
+    reached = next(point["seconds"] for point in curve if point["recall"] >= target)
+    assert model["chosen"]["seconds_to_target"] == reached <= curve[3]["seconds"]
+    assert "reached implicit ALS's best validation Recall@50 after" in compare.defaults_line(
+        dataset["models"])
+

@@ -49,7 +49,10 @@ def test_stops_on_a_plateau_before_the_epoch_limit(stopped):
 
 def test_keeps_the_best_epoch(X, stopped):
     train, _ = train_test_split(X, test_size=0.2, random_state=0)
-    reference = CMLRecommender(**PARAMS, n_epochs=stopped.best_epoch_).fit(train)
+    # (The pool is sized on the matrix given to fit, not on its training part.)
+    pool_size = stopped.resolved_params_.get("pool_size", "auto")
+    reference = CMLRecommender(**PARAMS, n_epochs=stopped.best_epoch_,
+                               pool_size=pool_size).fit(train)
     np.testing.assert_array_equal(stopped.user_embeddings_, reference.user_embeddings_)
     np.testing.assert_array_equal(stopped.item_embeddings_, reference.item_embeddings_)
 
@@ -152,7 +155,8 @@ def test_auto_holds_out_a_few_pairs_and_keeps_them_as_seen(planted):
 def test_an_explicit_early_stopping_wins_over_auto(planted, early_stopping):
     X = planted[0]
     model = CMLRecommender(n_components=8, n_epochs=4, early_stopping=early_stopping,
-                           covariance_interval=500, temperature=0.3, random_state=0).fit(X)
+                           covariance_interval=500, temperature=0.3, pool_size=256,
+                           random_state=0).fit(X)
     # Explicit values are not "resolved": only what was left at "auto" is.
     assert model.resolved_params_ == {}
     assert (model.best_epoch_ is not None) == early_stopping
@@ -176,7 +180,7 @@ def test_verbose_says_what_auto_resolved_and_why_it_stopped(planted, capsys):
     CMLRecommender(n_components=8, n_epochs=100, early_stopping="auto", random_state=0,
                    verbose=1).fit(planted[0])
     out = capsys.readouterr().out
-    assert "Resolved from the data: covariance_interval=" in out
+    assert "Resolved from the data: " in out and "covariance_interval=" in out
     assert "early_stopping=True" in out
     assert "held-out interactions of" in out
     assert "Early stopping at epoch" in out and "keeping the vectors of epoch" in out

@@ -228,7 +228,9 @@ def test_interval_counts_validations_for_patience(X):
     assert len(model.validation_scores_) == model.n_iter_ // 4
     # The vectors kept are those of the best validated epoch.
     train, _ = train_test_split(X, test_size=0.2, random_state=0)
-    reference = CMLRecommender(**PARAMS, n_epochs=model.best_epoch_).fit(train)
+    # (The pool is sized on the matrix given to fit, not on its training part.)
+    reference = CMLRecommender(**PARAMS, n_epochs=model.best_epoch_,
+                               pool_size=model.resolved_params_.get("pool_size", "auto")).fit(train)
     np.testing.assert_array_equal(model.item_embeddings_, reference.item_embeddings_)
 
 
