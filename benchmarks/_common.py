@@ -188,6 +188,15 @@ class BestEpoch:
             time.sleep(self.pause)
         self._since = time.perf_counter()
 
+    @contextlib.contextmanager
+    def untimed(self):
+        """Stop the training clock for the block's work (not training)."""
+        self.total += time.perf_counter() - self._since
+        try:
+            yield
+        finally:
+            self._since = time.perf_counter()
+
     def stop(self):
         """Count what ran after the last epoch (a library's final checks)."""
         self.total += time.perf_counter() - self._since

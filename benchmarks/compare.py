@@ -5,7 +5,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first for the peers)
     python benchmarks/compare.py --suite quick|full|amazon|large|defaults [--data PATH]
         [--threads 2]
         [--out docs/benchmarks] [--models NAME ...] [--pause 0.2]
-    python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw only
+    python benchmarks/compare.py --render docs/benchmarks/results.json   # redraw in place
 
 It writes ``results.md`` (one table per dataset), ``results.json`` (all the
 figures, validation curves included) and one PNG per dataset (validation
@@ -466,7 +466,9 @@ def parse_args(argv=None):
                         "amazon-beauty/, amazon-sports-outdoors/, amazon-toys-games/ "
                         "(default: $SKLEARN_CML_DATA, else ../shared/data)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks"))
+    parser.add_argument("--out", default=None,
+                        help="where the results go (default: docs/benchmarks; with "
+                        "--render, the results.json's own folder)")
     parser.add_argument("--models", nargs="+", metavar="NAME",
                         help="run only these models (names as in the tables)")
     parser.add_argument("--render", metavar="JSON", help="run nothing: rewrite results.md "
@@ -479,6 +481,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.out is None:
+        args.out = str(Path(args.render).parent if args.render
+                       else REPO_ROOT / "docs" / "benchmarks")
     if args.render:
         results = json.loads(Path(args.render).read_text())
         write_outputs(results, Path(args.out))

@@ -202,6 +202,9 @@ def test_the_defaults_fit_is_traced_epoch_by_epoch(bench, monkeypatch):
     # The traced fit is the timed one, epoch for epoch: its last point scores
     # the model that fit returned.
     assert curve[-1]["recall"] == pytest.approx(model["chosen"]["validation_recall@50"])
+    # The timed fit's seconds leave the traced one out.
+    run = model["runs"][0]
+    assert run["total_seconds"] < run["seconds_to_best"] + 0.5 * curve[-1]["seconds"]
 
     # Time to a target: the first traced epoch at or above it.
     target = curve[3]["recall"] - 1e-9

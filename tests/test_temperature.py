@@ -147,7 +147,7 @@ def test_verbose_says_which_temperature_it_measured(X, capsys):
     model = CMLRecommender(n_components=8, n_epochs=7, random_state=0, verbose=1).fit(X)
     lines = capsys.readouterr().out.splitlines()
     measured = model.resolved_params_["temperature"]
-    notice = re.compile(rf"\[CMLRecommender\] Temperature: {measured:g}, 1.4 times the most "
+    notice = re.compile(rf"\[CMLRecommender\] Temperature: {measured:g}, 1.2 times the most "
                         r"likely for \d+ held-out interactions after 5 epochs at 0.3; training "
                         r"on with it.$")
     position = [n for n, line in enumerate(lines) if notice.match(line)]
