@@ -118,7 +118,8 @@ class _OfflineInventories(logging.Filter):
 
 # Pages written by the benchmark scripts, linked from the benchmarks page but
 # not listed in the navigation.
-ORPHAN_PAGES = {"benchmarks/results", "benchmarks/large/results", "benchmarks/defaults/results"}
+ORPHAN_PAGES = {"benchmarks/results", "benchmarks/large/results", "benchmarks/defaults/results",
+                "benchmarks/large-defaults/results"}
 # Links from the guides to the benchmark scripts, outside docs/: on the site,
 # to the page that includes the scripts' README.
 LINKS_OUT_OF_DOCS = {
