@@ -19,9 +19,8 @@ public API offers: it is benchmark code, not an example to follow.
 """
 
 import contextlib
-import time
 
-from _common import VALIDATION_K, recalls, tiny_matrix
+from _common import BestEpoch, tiny_matrix
 
 from sklearn_cml import CMLRecommender, _engine
 from sklearn_cml.metrics import embedding_scores, ranking_metrics
@@ -63,8 +62,10 @@ def train(X, setting, *, n_components, threads, n_epochs, random_state, after_ep
     _last_fit.update(resolved_params=fitted.resolved_params_, epochs_run=fitted.n_iter_,
                      epoch_kept=fitted.best_epoch_)
     with after_epoch.untimed():  # the trace's own clock, not the fit's
-        trace = Trace(after_epoch.train, after_epoch.validation, trace_interval(X.shape))
-        with each_epoch(trace):
+        split = (after_epoch.train, after_epoch.validation)
+        trace = BestEpoch(split, trace_interval(X.shape), last=None)
+        with each_epoch(lambda state: trace(
+                state.n_iter, lambda: embedding_scores(*state.model_vectors()))):
             model().fit(X)
     _last_fit["curve"] = trace.curve
 
@@ -77,27 +78,6 @@ SCORES_PER_TRACE = 5e8
 def trace_interval(shape):
     """Epochs between two traced validations, for a matrix of ``shape``."""
     return max(1, int(shape[0] * shape[1] // SCORES_PER_TRACE))
-
-
-class Trace:
-    """After every ``interval`` epochs: validation Recall@50 of the state's
-    answering vectors, against the training seconds so far (the clock
-    stopped while scoring)."""
-
-    def __init__(self, train, validation, interval=1):
-        self.train, self.validation, self.interval = train, validation, interval
-        self.curve, self.seconds = [], 0.0
-        self._since = time.perf_counter()
-
-    def __call__(self, state):
-        self.seconds += time.perf_counter() - self._since
-        if state.n_iter % self.interval:
-            self._since = time.perf_counter()
-            return
-        scores = embedding_scores(*state.model_vectors())
-        recall = recalls(self.validation, scores, self.train, ks=(VALIDATION_K,))[VALIDATION_K]
-        self.curve.append({"epoch": state.n_iter, "seconds": self.seconds, "recall": recall})
-        self._since = time.perf_counter()
 
 
 @contextlib.contextmanager
