@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
+from ._config import POOL_BOUNDS
 from ._content import ItemContent
 from ._features import Encoder
 from ._ids import IdLookup
@@ -445,6 +446,11 @@ def _check_history(attributes):
     if temperature is not None and not (type(temperature) in (int, float)
                                         and 0 < temperature < np.inf):
         raise corrupt(f"its resolved temperature {temperature!r} is not a positive number")
+    # ... and with the fitted pool, whose size sets the solver's buffers.
+    pool_size = (resolved or {}).get("pool_size")
+    low, high = POOL_BOUNDS
+    if pool_size is not None and not (type(pool_size) is int and low <= pool_size <= high):
+        raise corrupt(f"its resolved pool_size {pool_size!r} is not an int from {low} to {high}")
     for name in ("user_ids_", "item_ids_"):
         if attributes.get(name) is not None and not isinstance(attributes[name], np.ndarray):
             raise corrupt(f"its {name} is not an array")

@@ -355,6 +355,12 @@ DAMAGE = {
     "a resolved temperature not a number": (
         set_header(["attributes", "resolved_params_"], {"temperature": True}),
         "resolved temperature"),
+    "a resolved pool size out of range": (
+        set_header(["attributes", "resolved_params_"], {"pool_size": 10**12}),
+        "resolved pool_size"),
+    "a resolved pool size not an int": (
+        set_header(["attributes", "resolved_params_"], {"pool_size": 1024.0}),
+        "resolved pool_size"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
     "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),
