@@ -4,7 +4,12 @@
 Numba kernels on CPU; see its docstring and the documentation in ``docs/``.
 """
 
-from ._estimator import CMLRecommender, load_model
+from ._threads import prefer_fork_safe_layer
 from ._version import __version__
+
+# Before any kernel runs: Numba picks its threading layer once per process.
+prefer_fork_safe_layer()
+
+from ._estimator import CMLRecommender, load_model  # noqa: E402
 
 __all__ = ["CMLRecommender", "__version__", "load_model"]

@@ -7,7 +7,6 @@ per process, and a layer that is not thread-safe aborts the process).
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -72,14 +71,7 @@ print("LAYER", numba.threading_layer())
 
 
 def layer_environment(layer):
-    environment = dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
-    if layer == "tbb":
-        # pip's tbb wheel puts libtbb in <prefix>/lib, which the loader of a
-        # virtual environment does not search.
-        library = str(Path(sys.prefix) / "lib")
-        environment["LD_LIBRARY_PATH"] = os.pathsep.join(
-            filter(None, [library, os.environ.get("LD_LIBRARY_PATH")]))
-    return environment
+    return dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
 
 
 @pytest.mark.parametrize("layer", ["omp", "tbb", "workqueue"])
