@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
+from ._atomic import replacing
 from ._config import POOL_BOUNDS
 from ._content import ItemContent
 from ._features import Encoder
@@ -107,7 +108,7 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
     if hasattr(file, "write"):
         write(file, **arrays)
     else:  # opened here, so that numpy does not append ".npz" to the name
-        with open(file, "wb") as stream:
+        with replacing(file) as stream:
             write(stream, **arrays)
 
 

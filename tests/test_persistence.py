@@ -501,3 +501,145 @@ def test_rating_weights_round_trip():
     np.testing.assert_array_equal(loaded.predict(new), model.predict(new))
     # The values matter: the same users with all-one values are placed elsewhere.
     assert not np.array_equal(model.transform(new), model.transform((new > 0).astype(float)))
+
+
+# ------------------------------------------------- saving replaces atomically
+
+
+def _folder_after(path):
+    """The names in ``path``'s folder: a failed save leaves no temporary file."""
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"),
+                                     KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch, failure):
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+
+    def write_half_then_fail(stream, **arrays):
+        stream.write(NETWORK_FILE[: len(NETWORK_FILE) // 2])
+        raise failure
+
+    monkeypatch.setattr(np, "savez", write_half_then_fail)
+    with pytest.raises(type(failure)):
+        load_model(path).save(path, include_training_matrix=True)
+    monkeypatch.undo()
+    assert _folder_after(path) == ["model.npz"]
+    assert_identical(before, answers(load_model(path)))
+
+
+def test_a_save_past_the_file_size_limit_leaves_the_previous_file_whole(tmp_path):
+    """RLIMIT_FSIZE makes the write fail with EFBIG, as a full disk would."""
+    resource = pytest.importorskip("resource", reason="RLIMIT_FSIZE is POSIX only")
+    from _isolated import describe, run_isolated
+
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+    limit = os.path.getsize(path) // 2
+    assert limit < resource.getrlimit(resource.RLIMIT_FSIZE)[0] or \
+        resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+    code = (
+        "import resource, signal\n"
+        "from sklearn_cml import load_model\n"
+        f"model = load_model({str(path)!r})\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit("
+        "resource.RLIMIT_FSIZE)[1]))\n"
+        f"model.save({str(path)!r}, include_training_matrix=True)\n"
+    )
+    outcome = run_isolated({"save": code})["save"]
+    assert outcome["outcome"] == "raised" and outcome["type"] == "OSError", describe(outcome)
+    assert "too large" in outcome["message"], describe(outcome)
+    assert _folder_after(path) == ["model.npz"]
+    assert_identical(before, answers(load_model(path)))
+
+
+# Run as a child: re-saves the model file, slowed after its first array so
+# that the parent can kill it mid-save.
+_SLOW_SAVE = r"""
+import sys, time
+import numpy.lib.format as npy_format
+from sklearn_cml import load_model
+
+path = sys.argv[1]
+model = load_model(path)
+write_array = npy_format.write_array
+
+def write_then_wait(*args, **kwargs):
+    write_array(*args, **kwargs)
+    print("mid-save", flush=True)
+    time.sleep(600)
+
+npy_format.write_array = write_then_wait
+model.save(path, include_training_matrix=True)
+"""
+
+
+def test_a_process_killed_mid_save_leaves_the_previous_file_whole(tmp_path):
+    signal = pytest.importorskip("signal")
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("SIGKILL is POSIX only")
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "mid-save", f"the child exited early ({child.wait()})"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert_identical(before, answers(load_model(path)))
+    # What a killed save leaves: a hidden temporary file, never a damaged model.
+    leftover = [name for name in _folder_after(path) if name != "model.npz"]
+    assert all(name.startswith(".model.npz.") and name.endswith(".tmp") for name in leftover)
+
+
+# Run as a child: re-saves the model file until the file named by its second
+# argument exists, then prints how many saves it made.
+_RESAVE = r"""
+import os, sys
+from sklearn_cml import load_model
+
+path, stop = sys.argv[1:]
+model = load_model(path)
+print("saving", flush=True)
+saves = 0
+while not os.path.exists(stop):
+    model.save(path, include_training_matrix=True)
+    saves += 1
+print(saves, flush=True)
+"""
+
+
+def test_loads_during_saves_all_succeed(tmp_path):
+    path, stop = tmp_path / "model.npz", tmp_path / "stop"
+    NETWORK.save(path, include_training_matrix=True)
+    expected = NETWORK.recommend([0, 1, 2])
+    writer = subprocess.Popen([sys.executable, "-c", _RESAVE, str(path), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    failures, n_loads = [], 300
+    try:
+        assert writer.stdout.readline().strip() == "saving", "the writer failed to start"
+        for _ in range(n_loads):
+            try:
+                np.testing.assert_array_equal(load_model(path).recommend([0, 1, 2]), expected)
+            except (ValueError, AssertionError) as error:
+                failures.append(repr(error)[:200])
+    finally:
+        stop.touch()
+        saves = writer.stdout.read().strip()
+        writer.wait(timeout=120)
+        writer.stdout.close()
+    print(f"{n_loads} loads during {saves} saves")
+    assert writer.returncode == 0
+    assert int(saves) > 0
+    assert not failures, f"{len(failures)} of {n_loads} loads failed: {failures[:3]}"
+    assert _folder_after(path) == ["model.npz", "stop"]
