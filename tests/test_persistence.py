@@ -291,6 +291,13 @@ def _with(array, position, value):
     return array
 
 
+def item_ids(ids):
+    def edit(arrays, header):
+        arrays["attribute.item_ids_"] = ids
+        header["array_attributes"]["item_ids_"] = {"object": False}
+    return edit
+
+
 N_ITEMS = X.shape[1]
 DAMAGE = {
     "newer format": (set_header(["format_version"], FORMAT_VERSION + 1),
@@ -361,6 +368,16 @@ DAMAGE = {
     "a resolved pool size not an int": (
         set_header(["attributes", "resolved_params_"], {"pool_size": 1024.0}),
         "resolved pool_size"),
+    "fold-in epochs that would hang a query": (set_header(["params", "fold_in_epochs"], 10**12),
+                                               "fold_in_epochs=10+ is above 10,000"),
+    "cold start neighbors past memory": (set_header(["params", "cold_start_neighbors"], 10**9),
+                                         "cold_start_neighbors=.* is above"),
+    "a pool past memory": (set_header(["params", "pool_size"], 10**10), "pool_size=.* is above"),
+    "a NaN item id": (item_ids(_with(np.arange(N_ITEMS, dtype=float), 3, np.nan)),
+                      "item_ids_ are not valid ids.*missing value"),
+    "an item id repeated": (item_ids(_with(np.arange(N_ITEMS), 3, 2)), "repeats an id"),
+    "an array of another size than the header says": (
+        setter("item_counts", lambda a: a[:-1]), "'item_counts' has shape"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
     "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),
@@ -439,7 +456,7 @@ def test_loading_never_unpickles():
     ):
         with pytest.raises(ValueError, match="not a valid sklearn-cml model file"):
             load_model(io.BytesIO(data))
-    with pytest.raises(ValueError, match="'item_counts' cannot be read without pickle"):
+    with pytest.raises(ValueError, match="'item_counts' holds Python objects.*without pickle"):
         load_model(io.BytesIO(rewrite(NETWORK_FILE, setter("item_counts", hostile))))
     assert UNPICKLED == []
 
@@ -643,3 +660,103 @@ def test_loads_during_saves_all_succeed(tmp_path):
     assert int(saves) > 0
     assert not failures, f"{len(failures)} of {n_loads} loads failed: {failures[:3]}"
     assert _folder_after(path) == ["model.npz", "stop"]
+
+
+def test_saving_refuses_what_loading_would_refuse():
+    model = CMLRecommender(**dict(SMALL, fold_in_epochs=10_001)).fit(TRAIN)
+    with pytest.raises(ValueError, match="fold_in_epochs=10001 is above 10,000.*set_params"):
+        saved(model)
+    load_model(io.BytesIO(saved(model.set_params(fold_in_epochs=10_000))))
+
+
+# ------------------------------------------------ archives that inflate
+
+# Run in a child: builds archives whose members inflate to 1 GiB (from about
+# 1 MB) by streaming zeros, so that building them allocates little.
+_BOMBS = r"""
+import io, json, resource, zipfile
+import numpy as np
+from sklearn_cml import load_model
+
+def npy_preamble(shape, dtype):
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        stream, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    return stream.getvalue()
+
+def archive(members):
+    # members: name -> (preamble, bytes of zeros after it, or bytes)
+    file = io.BytesIO()
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, (preamble, data) in members.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                member.write(preamble)
+                if isinstance(data, bytes):
+                    member.write(data)
+                else:
+                    chunk = bytes(2**20)
+                    for _ in range(data // 2**20):
+                        member.write(chunk)
+    return file.getvalue()
+
+GIB = 2**30
+def header_member(arrays, params=None):
+    header = {"format": "sklearn-cml model", "format_version": 1, "estimator": "CMLRecommender",
+              "params": params or {"n_components": 8}, "attributes": {},
+              "array_attributes": {}, "state": {}, "training_matrix": False,
+              "arrays": {name: {"dtype": "<f4", "shape": list(shape)}
+                         for name, shape in arrays.items()}}
+    raw = json.dumps(header).encode()
+    return npy_preamble((len(raw),), np.uint8), raw
+
+vectors = (GIB // 32, 8)  # float32: 1 GiB
+BOMBS = {
+    # The header says 1 GiB of vectors, and the member holds them.
+    "described": archive({"header": header_member({"user_embeddings": vectors}),
+                          "user_embeddings": (npy_preamble(vectors, "<f4"), GIB)}),
+    # The header says 8 vectors; the member inflates to 1 GiB.
+    "undescribed": archive({"header": header_member({"user_embeddings": (1, 8)}),
+                            "user_embeddings": (npy_preamble(vectors, "<f4"), GIB)}),
+    # The header itself.
+    "header": archive({"header": (npy_preamble((GIB,), np.uint8), GIB)}),
+}
+"""
+
+_REFUSE = r"""
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_model(io.BytesIO(BOMBS[NAME]))
+except ValueError as error:
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    raise ValueError(f"{grown / 1024:.1f} MB | {len(BOMBS[NAME]):,} bytes | {error}")
+"""
+
+
+def test_archives_that_inflate_are_refused_before_they_are_read():
+    """Each archive is refused before its 1 GiB is allocated: the peak memory
+    of the refusal (ru_maxrss, in kB on Linux) grows by less than 100 MB."""
+    pytest.importorskip("resource", reason="ru_maxrss is POSIX only")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("ru_maxrss is in kB on Linux only")
+    from _isolated import describe, run_isolated
+
+    names = ["described", "undescribed", "header"]
+    outcomes = run_isolated({name: _REFUSE.replace("NAME", repr(name)) for name in names},
+                            prelude=_BOMBS)
+    for name in names:
+        outcome = outcomes[name]
+        assert outcome["outcome"] == "raised" and outcome["type"] == "ValueError", \
+            f"{name}: {describe(outcome)}"
+        grown, size, message = outcome["message"].split(" | ", 2)
+        print(f"{name}: {size} refused, peak memory grew {grown}: {message[:160]}")
+        assert "not a valid sklearn-cml model file" in message, f"{name}: {message}"
+        assert float(grown.split()[0]) < 100, f"{name}: peak memory grew {grown}"
+
+
+def test_values_whose_mean_overflows_are_refused_at_save_not_at_load():
+    huge = TRAIN.astype(np.float64)
+    huge.data[:] = 1e308
+    model = CMLRecommender(**dict(SMALL, interaction_weight="values")).fit(huge)
+    with pytest.raises(ValueError, match="cannot be saved.*'values'.*Rescale X's values"):
+        saved(model)
+    pickle.loads(pickle.dumps(model))  # pickle still keeps it
