@@ -1060,6 +1060,10 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         ----------
         file : str, path-like or binary file object
             Where to write; a name is used as given (no suffix is added).
+            A file at a path is replaced atomically: the model goes to a
+            temporary file in the same folder, renamed over ``file`` once
+            whole, so a save that fails or is interrupted leaves the old
+            file as it was.  A file object is written to directly.
         include_training_matrix : bool, default=False
             Also save ``user_items_``, which ``recommend`` reads to leave
             out the items each user has seen (``filter_seen=True``) and to

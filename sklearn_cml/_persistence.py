@@ -25,6 +25,7 @@ raises ValueError and no model is made.
 """
 
 import json
+import struct
 import zipfile
 import zlib
 
@@ -32,10 +33,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
+from ._atomic import replacing
 from ._config import POOL_BOUNDS
 from ._content import ItemContent
 from ._features import Encoder
-from ._ids import IdLookup
+from ._ids import IdLookup, as_ids
 from ._model import FittedModel, History
 from ._sparse_checks import check_csr_arrays
 from ._version import __version__
@@ -57,10 +59,46 @@ _REQUIRED = {"n_features_in_", "n_item_features_in_", "n_iter_", "loss_curve_"}
 _ENCODER_DTYPE = np.dtype(np.float32)
 _INDPTR, _INDICES = np.dtype(np.int64), np.dtype(np.int32)
 
+# Parameters that set how long a query runs or how much it allocates, and
+# the largest value a model file may hold: far above any useful setting,
+# far below what would hang a query or exhaust memory.  save refuses a model
+# past them, so that every saved file loads.
+PARAMETER_LIMITS = {"fold_in_epochs": 10_000, "n_negatives": 10_000,
+                    "cold_start_neighbors": 10_000, "pool_size": 65_536,
+                    "block_size": 2**24}
+# What a file may make the loader allocate: its arrays, inflated, at most
+# this many times the archive's size (deflate reaches about 1,000; a
+# model's vectors barely compress), plus a fixed allowance for small files.
+MAX_INFLATION, INFLATION_ALLOWANCE = 100, 16 * 2**20
+MAX_HEADER_BYTES = 8 * 2**20
+# The .npy preamble before an array's data (numpy writes 128 bytes or so).
+_MAX_NPY_PREAMBLE = 10_000 + 12
+# Errors of a damaged archive, from zipfile, zlib and numpy's .npy reader:
+# unknown compression (NotImplementedError), encryption (RuntimeError),
+# truncated members (EOFError, OSError), damaged zip records (struct.error).
+_ARCHIVE_ERRORS = (OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error,
+                   NotImplementedError, RuntimeError, struct.error, OverflowError)
+
 
 def save_model(file, params, model, *, include_training_matrix=False, compress=False):
     """Write the ``FittedModel`` ``model`` of an estimator with parameters
     ``params`` (a dict) to ``file``: see ``CMLRecommender.save``."""
+    problem = _parameter_limit_problem(params)
+    if problem:
+        raise ValueError(f"This model cannot be saved: {problem}. Set a smaller value with "
+                         "set_params before saving (the limits keep a hostile file from "
+                         "hanging a query or exhausting memory), or pickle the model.")
+    # Values near the float64 maximum make their mean overflow; fit copes,
+    # but fold-in divides by it, and loading refuses it, so refuse it here.
+    unbounded = sorted(name for name, scale in model.value_scales.items()
+                       if not 0 < scale < np.inf)
+    if unbounded:
+        raise ValueError(
+            f"This model cannot be saved: the mean of its training values under "
+            f"interaction_weight {unbounded} is not a finite positive number (values near "
+            "the float64 maximum overflow it). Rescale X's values (divide them by their "
+            "maximum) and fit again, or pickle the model."
+        )
     arrays = {"user_embeddings": model.user_embeddings, "item_embeddings": model.item_embeddings,
               "item_counts": model.item_counts.astype(np.int64, copy=False)}
     if include_training_matrix:
@@ -107,8 +145,17 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
     if hasattr(file, "write"):
         write(file, **arrays)
     else:  # opened here, so that numpy does not append ".npz" to the name
-        with open(file, "wb") as stream:
+        with replacing(file) as stream:
             write(stream, **arrays)
+
+
+def _parameter_limit_problem(params):
+    """What exceeds ``PARAMETER_LIMITS`` in ``params``, or None."""
+    for name, limit in PARAMETER_LIMITS.items():
+        value = params.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            return f"{name}={value} is above {limit:,}, the largest a model file holds"
+    return None
 
 
 def _published(model):
@@ -192,8 +239,9 @@ class _Archive:
         self.read.add(name)
         if name not in self.described or name not in self.npz.files:
             raise corrupt(f"its array {name!r} is missing")
-        array = _read_member(self.npz, name)
         description = self.described[name]
+        _check_member(self.npz, name, description)
+        array = _read_member(self.npz, name)
         if array.dtype.str != description["dtype"] or list(array.shape) != description["shape"]:
             raise corrupt(f"its array {name!r} is {array.dtype.str} of shape {array.shape}, "
                            f"but its header says {description}")
@@ -235,9 +283,52 @@ def _read_member(npz, name):
     except ValueError as error:  # among others, object arrays with allow_pickle=False
         raise corrupt(f"its array {name!r} cannot be read without pickle ({error})") \
             from error
-    except (OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:
+    except _ARCHIVE_ERRORS as error:
         # MemoryError: a damaged .npy header claiming a huge shape.
         raise corrupt(f"its array {name!r} cannot be read ({error!r})") from error
+
+
+def _described_bytes(name, description):
+    """The bytes of data of an array as the header describes it."""
+    try:
+        dtype = np.dtype(description["dtype"])
+    except (TypeError, ValueError) as error:
+        raise corrupt(f"its header gives array {name!r} the dtype "
+                      f"{description['dtype']!r}") from error
+    if dtype.hasobject:
+        raise corrupt(f"its array {name!r} holds Python objects, which cannot be read "
+                      "without pickle")
+    shape = description["shape"]
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise corrupt(f"its header describes array {name!r} as {description!r}")
+    return dtype.itemsize * int(np.prod(shape, dtype=object))
+
+
+def _check_member(npz, name, description):
+    """ValueError unless the archive's own record of member ``name`` (its
+    inflated size, from the zip's directory) and its .npy preamble agree with
+    the header: checked before the array is inflated, so that a member can
+    make the loader allocate no more than the header, itself bounded by the
+    archive's size, says."""
+    expected = _described_bytes(name, description)
+    try:
+        info = npz.zip.getinfo(f"{name}.npy")
+        size = info.file_size
+        if not expected <= size <= expected + _MAX_NPY_PREAMBLE:
+            raise corrupt(f"its array {name!r} inflates to {size:,} bytes, but its header "
+                          f"describes {expected:,} bytes of data")
+        with npz.zip.open(info) as member:
+            npy = np.lib.format
+            read = (npy.read_array_header_1_0 if npy.read_magic(member) == (1, 0)
+                    else npy.read_array_header_2_0)
+            shape, _, dtype = read(member)
+    except ValueError:
+        raise
+    except _ARCHIVE_ERRORS + (KeyError,) as error:
+        raise corrupt(f"its array {name!r} cannot be read ({error!r})") from error
+    if dtype.str != description["dtype"] or list(shape) != description["shape"]:
+        raise corrupt(f"its array {name!r} is {dtype.str} of shape {shape}, but its header "
+                      f"says {description}")
 
 
 def corrupt(problem):
@@ -256,8 +347,11 @@ def read_model(file, make_estimator):
     """
     try:
         npz = np.load(file, allow_pickle=False)
-    except (ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise corrupt(f"numpy cannot open it as an .npz archive ({error})") from error
+    except (ValueError, *_ARCHIVE_ERRORS) as error:
+        if isinstance(error, OSError) and not isinstance(error, zipfile.BadZipFile) and \
+                not hasattr(file, "read"):
+            raise  # a path that cannot be opened: not found, no permission
+        raise corrupt(f"numpy cannot open it as an .npz archive ({error!r})") from error
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise corrupt("it holds a single array, not an .npz archive")
     with npz:
@@ -268,6 +362,9 @@ def read_model(file, make_estimator):
         except (TypeError, ValueError) as error:
             raise corrupt(f"its parameters are not those of a CMLRecommender ({error})") \
                 from error
+        problem = _parameter_limit_problem(header["params"])
+        if problem:
+            raise corrupt(f"its parameter {problem}")
         model = _build(header, archive, estimator.n_components)
         unread = set(npz.files) - archive.read - {_HEADER}
         if unread:
@@ -279,6 +376,13 @@ def _read_header(npz):
     """The JSON header, with its format and version checked."""
     if _HEADER not in npz.files:
         raise corrupt("it has no header")
+    try:
+        size = npz.zip.getinfo(f"{_HEADER}.npy").file_size
+    except KeyError as error:
+        raise corrupt("its header is not an array") from error
+    if size > MAX_HEADER_BYTES:
+        raise corrupt(f"its header inflates to {size:,} bytes, more than the "
+                      f"{MAX_HEADER_BYTES:,} a header may have")
     raw = _read_member(npz, _HEADER)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise corrupt("its header is not an array of bytes")
@@ -319,10 +423,19 @@ def _check_layout(header, npz):
     missing = sorted(set(header["arrays"]) - set(npz.files))
     if missing:
         raise corrupt(f"its arrays {missing} are missing")
+    described = 0
     for name, description in header["arrays"].items():
         if not (isinstance(description, dict) and isinstance(description.get("dtype"), str)
                 and isinstance(description.get("shape"), list)):
             raise corrupt(f"its header describes array {name!r} as {description!r}")
+        described += _described_bytes(name, description)
+    # Before anything is inflated: a small file cannot make the loader allocate much.
+    archive_bytes = sum(info.compress_size for info in npz.zip.infolist())
+    budget = MAX_INFLATION * archive_bytes + INFLATION_ALLOWANCE
+    if described > budget:
+        raise corrupt(f"its arrays would inflate to {described:,} bytes from "
+                      f"{archive_bytes:,} bytes of archive, more than {MAX_INFLATION} "
+                      f"times its size (plus {INFLATION_ALLOWANCE:,} bytes)")
 
 
 def _build(header, archive, n_components):
@@ -408,8 +521,13 @@ def _attributes(header, archive, n_users, n_items):
         if not isinstance(description, dict) or not isinstance(description.get("object"), bool):
             raise corrupt(f"its header describes attribute {name!r} as {description!r}")
         attributes[name] = array.astype(object) if description["object"] else array
-        if name in _LENGTHS and IdLookup(array).has_repeats():
-            raise corrupt(f"its {name} repeats an id")
+        if name in _LENGTHS:  # ids, checked as the InteractionEncoder checks them
+            try:
+                as_ids(array, name)
+            except ValueError as error:
+                raise corrupt(f"its {name} are not valid ids ({error})") from error
+            if IdLookup(array).has_repeats():
+                raise corrupt(f"its {name} repeats an id")
     missing = sorted(_REQUIRED - set(attributes))
     if missing:
         raise corrupt(f"its attributes {missing} are missing")

@@ -36,6 +36,10 @@ MODEL = CMLRecommender(n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, hi
                        cold_start="network", random_state=0).fit(X, item_features=FEATURES)
 _file = io.BytesIO()
 MODEL.save(_file, include_training_matrix=True)
+_compressed = io.BytesIO()
+MODEL.save(_compressed, include_training_matrix=True, compress=True)
+# The archives' bytes, for bit flips in the zip's own records as well.
+FILES = [_file.getvalue(), _compressed.getvalue()]
 with np.load(io.BytesIO(_file.getvalue()), allow_pickle=False) as _npz:
     ARRAYS = {name: _npz[name] for name in _npz.files}
 HEADER = json.loads(ARRAYS.pop("header").tobytes())
@@ -43,8 +47,10 @@ NAMES = sorted(ARRAYS)
 
 INTEGERS = [-(2**31), -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 2**31 - 1, 2**40]
 FLOATS = [0.0, -1.0, 0.5, 1.0, 1e30, -1e30, np.nan, np.inf, 1e-300]
+# Huge ints: parameters that would set a query's loops or allocations.
 JSON_VALUES = st.sampled_from([None, True, False, -1, 0, 1, 2, 3, 0.5, 1e300, -1e300, "x",
-                               "network", "neighbors", "auto", [], {}, [1.0]])
+                               "network", "neighbors", "auto", [], {}, [1.0], 10**9, 10**12,
+                               2**63, float("nan")])
 DTYPES = ["int32", "int64", "uint8", "float32", "float64", "bool", "<U2", ">f4", ">i8"]
 
 
@@ -102,6 +108,31 @@ def damaged_files(draw):
     return file.getvalue()
 
 
+def _records(data):
+    """Offsets of the zip's records (local headers, directory, end): flips
+    there reach zipfile's parsing, where a flip in the data only fails a CRC."""
+    return [i for signature in (b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
+            for i in range(len(data)) if data.startswith(signature, i)]
+
+
+RECORDS = [_records(data) for data in FILES]
+
+
+@st.composite
+def flipped_files(draw):
+    """A saved file (plain or compressed) with a few bits flipped, mostly in
+    the zip's records and the .npy preambles after them."""
+    which = draw(st.integers(0, len(FILES) - 1))
+    data = bytearray(FILES[which])
+    for _ in range(draw(st.integers(1, 4))):
+        if draw(st.integers(0, 3)):
+            position = draw(st.sampled_from(RECORDS[which])) + draw(st.integers(0, 140))
+        else:
+            position = draw(st.integers(0, len(data) - 1))
+        data[min(position, len(data) - 1)] ^= 1 << draw(st.integers(0, 7))
+    return bytes(data)
+
+
 def queries(model):
     """Every query method, as calls on a loaded model."""
     new_users, users = X[:3], list(MODEL.user_ids_[:2])
@@ -123,7 +154,7 @@ def queries(model):
 def run(n_examples, derandomize):
     @settings(max_examples=n_examples, deadline=None, derandomize=derandomize,
               suppress_health_check=list(HealthCheck), database=None)
-    @given(damaged_files())
+    @given(st.one_of(damaged_files(), flipped_files()))
     def check(data):
         try:
             model = load_model(io.BytesIO(data))

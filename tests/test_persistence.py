@@ -291,6 +291,13 @@ def _with(array, position, value):
     return array
 
 
+def item_ids(ids):
+    def edit(arrays, header):
+        arrays["attribute.item_ids_"] = ids
+        header["array_attributes"]["item_ids_"] = {"object": False}
+    return edit
+
+
 N_ITEMS = X.shape[1]
 DAMAGE = {
     "newer format": (set_header(["format_version"], FORMAT_VERSION + 1),
@@ -361,6 +368,16 @@ DAMAGE = {
     "a resolved pool size not an int": (
         set_header(["attributes", "resolved_params_"], {"pool_size": 1024.0}),
         "resolved pool_size"),
+    "fold-in epochs that would hang a query": (set_header(["params", "fold_in_epochs"], 10**12),
+                                               "fold_in_epochs=10+ is above 10,000"),
+    "cold start neighbors past memory": (set_header(["params", "cold_start_neighbors"], 10**9),
+                                         "cold_start_neighbors=.* is above"),
+    "a pool past memory": (set_header(["params", "pool_size"], 10**10), "pool_size=.* is above"),
+    "a NaN item id": (item_ids(_with(np.arange(N_ITEMS, dtype=float), 3, np.nan)),
+                      "item_ids_ are not valid ids.*missing value"),
+    "an item id repeated": (item_ids(_with(np.arange(N_ITEMS), 3, 2)), "repeats an id"),
+    "an array of another size than the header says": (
+        setter("item_counts", lambda a: a[:-1]), "'item_counts' has shape"),
     "seed out of range": (set_header(["state", "seed"], -1), "seed"),
     "median user count zero": (set_header(["state", "median_user_count"], 0), "median"),
     "value scales missing": (set_header(["state", "value_scales"], {}), "value scales"),
@@ -439,7 +456,7 @@ def test_loading_never_unpickles():
     ):
         with pytest.raises(ValueError, match="not a valid sklearn-cml model file"):
             load_model(io.BytesIO(data))
-    with pytest.raises(ValueError, match="'item_counts' cannot be read without pickle"):
+    with pytest.raises(ValueError, match="'item_counts' holds Python objects.*without pickle"):
         load_model(io.BytesIO(rewrite(NETWORK_FILE, setter("item_counts", hostile))))
     assert UNPICKLED == []
 
@@ -501,3 +518,245 @@ def test_rating_weights_round_trip():
     np.testing.assert_array_equal(loaded.predict(new), model.predict(new))
     # The values matter: the same users with all-one values are placed elsewhere.
     assert not np.array_equal(model.transform(new), model.transform((new > 0).astype(float)))
+
+
+# ------------------------------------------------- saving replaces atomically
+
+
+def _folder_after(path):
+    """The names in ``path``'s folder: a failed save leaves no temporary file."""
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"),
+                                     KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_previous_file_whole(tmp_path, monkeypatch, failure):
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+
+    def write_half_then_fail(stream, **arrays):
+        stream.write(NETWORK_FILE[: len(NETWORK_FILE) // 2])
+        raise failure
+
+    monkeypatch.setattr(np, "savez", write_half_then_fail)
+    with pytest.raises(type(failure)):
+        load_model(path).save(path, include_training_matrix=True)
+    monkeypatch.undo()
+    assert _folder_after(path) == ["model.npz"]
+    assert_identical(before, answers(load_model(path)))
+
+
+def test_a_save_past_the_file_size_limit_leaves_the_previous_file_whole(tmp_path):
+    """RLIMIT_FSIZE makes the write fail with EFBIG, as a full disk would."""
+    resource = pytest.importorskip("resource", reason="RLIMIT_FSIZE is POSIX only")
+    from _isolated import describe, run_isolated
+
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+    limit = os.path.getsize(path) // 2
+    assert limit < resource.getrlimit(resource.RLIMIT_FSIZE)[0] or \
+        resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+    code = (
+        "import resource, signal\n"
+        "from sklearn_cml import load_model\n"
+        f"model = load_model({str(path)!r})\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit("
+        "resource.RLIMIT_FSIZE)[1]))\n"
+        f"model.save({str(path)!r}, include_training_matrix=True)\n"
+    )
+    outcome = run_isolated({"save": code})["save"]
+    assert outcome["outcome"] == "raised" and outcome["type"] == "OSError", describe(outcome)
+    assert "too large" in outcome["message"], describe(outcome)
+    assert _folder_after(path) == ["model.npz"]
+    assert_identical(before, answers(load_model(path)))
+
+
+# Run as a child: re-saves the model file, slowed after its first array so
+# that the parent can kill it mid-save.
+_SLOW_SAVE = r"""
+import sys, time
+import numpy.lib.format as npy_format
+from sklearn_cml import load_model
+
+path = sys.argv[1]
+model = load_model(path)
+write_array = npy_format.write_array
+
+def write_then_wait(*args, **kwargs):
+    write_array(*args, **kwargs)
+    print("mid-save", flush=True)
+    time.sleep(600)
+
+npy_format.write_array = write_then_wait
+model.save(path, include_training_matrix=True)
+"""
+
+
+def test_a_process_killed_mid_save_leaves_the_previous_file_whole(tmp_path):
+    signal = pytest.importorskip("signal")
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("SIGKILL is POSIX only")
+    path = tmp_path / "model.npz"
+    NETWORK.save(path, include_training_matrix=True)
+    before = answers(load_model(path))
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "mid-save", f"the child exited early ({child.wait()})"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert_identical(before, answers(load_model(path)))
+    # What a killed save leaves: a hidden temporary file, never a damaged model.
+    leftover = [name for name in _folder_after(path) if name != "model.npz"]
+    assert all(name.startswith(".model.npz.") and name.endswith(".tmp") for name in leftover)
+
+
+# Run as a child: re-saves the model file until the file named by its second
+# argument exists, then prints how many saves it made.
+_RESAVE = r"""
+import os, sys
+from sklearn_cml import load_model
+
+path, stop = sys.argv[1:]
+model = load_model(path)
+print("saving", flush=True)
+saves = 0
+while not os.path.exists(stop):
+    model.save(path, include_training_matrix=True)
+    saves += 1
+print(saves, flush=True)
+"""
+
+
+def test_loads_during_saves_all_succeed(tmp_path):
+    path, stop = tmp_path / "model.npz", tmp_path / "stop"
+    NETWORK.save(path, include_training_matrix=True)
+    expected = NETWORK.recommend([0, 1, 2])
+    writer = subprocess.Popen([sys.executable, "-c", _RESAVE, str(path), str(stop)],
+                              stdout=subprocess.PIPE, text=True)
+    failures, n_loads = [], 300
+    try:
+        assert writer.stdout.readline().strip() == "saving", "the writer failed to start"
+        for _ in range(n_loads):
+            try:
+                np.testing.assert_array_equal(load_model(path).recommend([0, 1, 2]), expected)
+            except (ValueError, AssertionError) as error:
+                failures.append(repr(error)[:200])
+    finally:
+        stop.touch()
+        saves = writer.stdout.read().strip()
+        writer.wait(timeout=120)
+        writer.stdout.close()
+    print(f"{n_loads} loads during {saves} saves")
+    assert writer.returncode == 0
+    assert int(saves) > 0
+    assert not failures, f"{len(failures)} of {n_loads} loads failed: {failures[:3]}"
+    assert _folder_after(path) == ["model.npz", "stop"]
+
+
+def test_saving_refuses_what_loading_would_refuse():
+    model = CMLRecommender(**dict(SMALL, fold_in_epochs=10_001)).fit(TRAIN)
+    with pytest.raises(ValueError, match="fold_in_epochs=10001 is above 10,000.*set_params"):
+        saved(model)
+    load_model(io.BytesIO(saved(model.set_params(fold_in_epochs=10_000))))
+
+
+# ------------------------------------------------ archives that inflate
+
+# Run in a child: builds archives whose members inflate to 1 GiB (from about
+# 1 MB) by streaming zeros, so that building them allocates little.
+_BOMBS = r"""
+import io, json, resource, zipfile
+import numpy as np
+from sklearn_cml import load_model
+
+def npy_preamble(shape, dtype):
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        stream, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    return stream.getvalue()
+
+def archive(members):
+    # members: name -> (preamble, bytes of zeros after it, or bytes)
+    file = io.BytesIO()
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, (preamble, data) in members.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                member.write(preamble)
+                if isinstance(data, bytes):
+                    member.write(data)
+                else:
+                    chunk = bytes(2**20)
+                    for _ in range(data // 2**20):
+                        member.write(chunk)
+    return file.getvalue()
+
+GIB = 2**30
+def header_member(arrays, params=None):
+    header = {"format": "sklearn-cml model", "format_version": 1, "estimator": "CMLRecommender",
+              "params": params or {"n_components": 8}, "attributes": {},
+              "array_attributes": {}, "state": {}, "training_matrix": False,
+              "arrays": {name: {"dtype": "<f4", "shape": list(shape)}
+                         for name, shape in arrays.items()}}
+    raw = json.dumps(header).encode()
+    return npy_preamble((len(raw),), np.uint8), raw
+
+vectors = (GIB // 32, 8)  # float32: 1 GiB
+BOMBS = {
+    # The header says 1 GiB of vectors, and the member holds them.
+    "described": archive({"header": header_member({"user_embeddings": vectors}),
+                          "user_embeddings": (npy_preamble(vectors, "<f4"), GIB)}),
+    # The header says 8 vectors; the member inflates to 1 GiB.
+    "undescribed": archive({"header": header_member({"user_embeddings": (1, 8)}),
+                            "user_embeddings": (npy_preamble(vectors, "<f4"), GIB)}),
+    # The header itself.
+    "header": archive({"header": (npy_preamble((GIB,), np.uint8), GIB)}),
+}
+"""
+
+_REFUSE = r"""
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load_model(io.BytesIO(BOMBS[NAME]))
+except ValueError as error:
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    raise ValueError(f"{grown / 1024:.1f} MB | {len(BOMBS[NAME]):,} bytes | {error}")
+"""
+
+
+def test_archives_that_inflate_are_refused_before_they_are_read():
+    """Each archive is refused before its 1 GiB is allocated: the peak memory
+    of the refusal (ru_maxrss, in kB on Linux) grows by less than 100 MB."""
+    pytest.importorskip("resource", reason="ru_maxrss is POSIX only")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("ru_maxrss is in kB on Linux only")
+    from _isolated import describe, run_isolated
+
+    names = ["described", "undescribed", "header"]
+    outcomes = run_isolated({name: _REFUSE.replace("NAME", repr(name)) for name in names},
+                            prelude=_BOMBS)
+    for name in names:
+        outcome = outcomes[name]
+        assert outcome["outcome"] == "raised" and outcome["type"] == "ValueError", \
+            f"{name}: {describe(outcome)}"
+        grown, size, message = outcome["message"].split(" | ", 2)
+        print(f"{name}: {size} refused, peak memory grew {grown}: {message[:160]}")
+        assert "not a valid sklearn-cml model file" in message, f"{name}: {message}"
+        assert float(grown.split()[0]) < 100, f"{name}: peak memory grew {grown}"
+
+
+def test_values_whose_mean_overflows_are_refused_at_save_not_at_load():
+    huge = TRAIN.astype(np.float64)
+    huge.data[:] = 1e308
+    model = CMLRecommender(**dict(SMALL, interaction_weight="values")).fit(huge)
+    with pytest.raises(ValueError, match="cannot be saved.*'values'.*Rescale X's values"):
+        saved(model)
+    pickle.loads(pickle.dumps(model))  # pickle still keeps it
