@@ -41,7 +41,7 @@ def as_ids(values, what):
                 with contextlib.suppress(OverflowError):  # ints past int64 stay objects
                     ids = ids.astype(dtype)
                 break
-    missing = _missing(ids)
+    missing = missing_values(ids)
     if missing.any():
         position = int(np.flatnonzero(missing)[0])
         raise ValueError(
@@ -52,8 +52,8 @@ def as_ids(values, what):
     return ids
 
 
-def _missing(ids):
-    """Which ids are missing values."""
+def missing_values(ids):
+    """Which values of a 1-d array are missing (None, NaN, NaT, pandas' NA): a bool array."""
     kind = ids.dtype.kind
     if kind in "fc":
         return np.isnan(ids)

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._docs import DocLinkMixin
-from ._ids import IdLookup, _missing, as_ids, distinct_ids
+from ._ids import IdLookup, as_ids, distinct_ids, missing_values
 
 __all__ = ["InteractionEncoder", "InteractionMatrix"]
 
@@ -270,7 +270,7 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
                 f"{column} has shape {raw.shape}, but the table has {users.size} rows: "
                 "give one strength per row (one column, under a name of its own)."
             )
-        missing = _missing(raw)
+        missing = missing_values(raw)
         if missing.any():
             raise ValueError(
                 f"{column} has {int(missing.sum())} missing value(s) (None, NaN, NaT or NA), "
