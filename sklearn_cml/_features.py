@@ -209,7 +209,7 @@ class FeatureStep(NamedTuple):
 
 
 def validate_item_features(features, n_items, n_features=None, name="item_features"):
-    """Check an item-feature matrix; return its ``FeatureRows``.
+    """Check an item-feature matrix (finite, non-negative); return its ``FeatureRows``.
 
     ``n_items`` is the number of rows required (None: any); ``n_features``
     the number of columns seen in fit (None: any).
@@ -226,12 +226,30 @@ def validate_item_features(features, n_items, n_features=None, name="item_featur
             f"{n_features}. Encode new items with the same features as in fit."
         )
     csr = canonical_csr(sparse.csr_matrix(matrix), name)
+    _check_non_negative(csr, name)
     return FeatureRows(
         np.ascontiguousarray(csr.indptr, dtype=np.int64),
         np.ascontiguousarray(csr.indices, dtype=np.int32),
         np.ascontiguousarray(csr.data, dtype=np.float32),
         csr.shape[1],
     )
+
+
+def _check_non_negative(csr, name):
+    """Refuse negative features.  TF-IDF and the cosines of neighbour
+    placement read them as counts: an item with negative values shares no
+    feature with any trained item, so all such items land on one point."""
+    negative = csr.data < 0
+    if negative.any():
+        position = int(np.flatnonzero(negative)[0])
+        row = int(np.searchsorted(csr.indptr, position, side="right")) - 1
+        raise ValueError(
+            f"{name} has {int(negative.sum())} negative value(s), the first "
+            f"{csr.data[position]} at row {row}, column {csr.indices[position]}: item "
+            "features are non-negative counts or weights (tags, words, genres). Rescale "
+            "them to non-negative values (for example sklearn.preprocessing.MinMaxScaler), "
+            "or one-hot encode signed features."
+        )
 
 
 def initial_encoder(n_features, n_hidden, n_components, mean_active, rng):

@@ -8,6 +8,7 @@ ids can be ordered and through a dictionary when they cannot.
 """
 
 import contextlib
+import sys
 
 import numpy as np
 
@@ -19,8 +20,10 @@ def as_ids(values, what):
     """``values`` as a 1-d array of ids with their natural dtype.
 
     Object arrays whose values are all strings become unicode arrays, all
-    integers int64, all floats float64; mixed kinds stay object.  Missing
-    values (None, NaN) are refused, naming ``what``.
+    integers int64, all floats float64; mixed kinds stay object, and so do
+    strings ending in NUL, which a unicode array would cut off (``"a\\x00"``
+    would become ``"a"``).  Missing values (None, NaN, NaT, pandas' NA) are
+    refused with their count, naming ``what``.
     """
     # A list goes through an object array: numpy would turn [1, "a"] into strings.
     ids = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
@@ -33,26 +36,45 @@ def as_ids(values, what):
         for bases, dtype in _NATURAL_DTYPES:
             if all(issubclass(kind, bases) and not issubclass(kind, (bool, np.bool_))
                    for kind in kinds):
+                if dtype is str and any(v.endswith("\x00") for v in ids.tolist()):
+                    break  # numpy's fixed-width strings drop trailing NULs
                 with contextlib.suppress(OverflowError):  # ints past int64 stay objects
                     ids = ids.astype(dtype)
                 break
-    missing = _missing(ids)
+    missing = missing_values(ids)
     if missing.any():
         position = int(np.flatnonzero(missing)[0])
         raise ValueError(
-            f"{what} has a missing value (None or NaN) at position {position}; every id "
-            "must be a value: drop or fill those rows first (for example "
-            "DataFrame.dropna())."
+            f"{what} has {int(missing.sum())} missing id(s) (None, NaN, NaT or NA), the "
+            f"first at position {position}: every row needs an id. Drop those rows "
+            "(DataFrame.dropna) or fill them with an id of their own (DataFrame.fillna)."
         )
     return ids
 
 
-def _missing(ids):
-    if ids.dtype.kind == "f":
+def missing_values(ids):
+    """Which values of a 1-d array are missing (None, NaN, NaT, pandas' NA): a bool array."""
+    kind = ids.dtype.kind
+    if kind in "fc":
         return np.isnan(ids)
-    if ids.dtype.kind == "O":
-        return np.fromiter((v is None or v != v for v in ids.tolist()), bool, ids.size)
+    if kind in "mM":
+        return np.isnat(ids)
+    if kind == "O":
+        return np.fromiter(map(_is_missing, ids.tolist()), bool, ids.size)
     return np.zeros(ids.size, bool)
+
+
+def _is_missing(value):
+    """None, pandas' NA, or a value unequal to itself (NaN, NaT of any kind)."""
+    if value is None:
+        return True
+    pandas = sys.modules.get("pandas")  # pandas' NA exists only once pandas is imported
+    if pandas is not None and value is getattr(pandas, "NA", None):
+        return True  # ``NA != NA`` is NA, whose truth value pandas refuses to give
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # a value that does not compare to a bool is not missing
+        return False
 
 
 def distinct_ids(ids):

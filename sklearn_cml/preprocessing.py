@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._docs import DocLinkMixin
-from ._ids import IdLookup, as_ids, distinct_ids
+from ._ids import IdLookup, as_ids, distinct_ids, missing_values
 
 __all__ = ["InteractionEncoder", "InteractionMatrix"]
 
@@ -87,13 +87,16 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
     ----------
     user_col : int or str, default=0
         The column of user ids: a position (any table), or a name (a
-        pandas DataFrame, or a dict of arrays).
+        pandas DataFrame, or a dict of arrays).  Ids are kept as given
+        (``"a"`` and ``"a\\x00"`` are two ids); a missing id (None, NaN,
+        NaT, pandas' NA) is refused: drop or fill those rows first.
     item_col : int or str, default=1
         The column of item ids, likewise.
     strength_col : int, str or None, default=None
         The column of interaction strengths (ratings, play counts): finite
-        numbers, the matrix's values.  None gives every row strength 1, so
-        a value counts the rows of a (user, item) pair.
+        numbers within float32's range, also once the rows of a (user,
+        item) pair are added up: the matrix's values.  None gives every row
+        strength 1, so a value counts the rows of a (user, item) pair.
     handle_unknown : {"error", "ignore"}, default="error"
         What ``transform`` does with an item id not seen in ``fit``:
         raise, or leave the row out (an item without a column cannot be
@@ -167,7 +170,8 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
         -------
         self : InteractionEncoder
         """
-        self._fit_encoded(X)
+        user_values, item_values, _ = self._columns(X)
+        self._keep(distinct_ids(user_values)[0], distinct_ids(item_values)[0])
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -185,16 +189,16 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
         -------
         X_encoded : InteractionMatrix of shape (n_users, n_items), float32
         """
-        users, items, strengths = self._fit_encoded(X)
-        return self._matrix(self.user_ids_, users, items, strengths)
-
-    def _fit_encoded(self, X):
-        """Fit on ``X``; its rows as (user positions, item positions, strengths)."""
         user_values, item_values, strengths = self._columns(X)
-        self.user_ids_, users = distinct_ids(user_values)
-        self.item_ids_, items = distinct_ids(item_values)
-        self._items = IdLookup(self.item_ids_)
-        return users, items, strengths
+        user_ids, users = distinct_ids(user_values)
+        item_ids, items = distinct_ids(item_values)
+        matrix = self._matrix(user_ids, item_ids, users, items, strengths)
+        self._keep(user_ids, item_ids)  # only once nothing can fail
+        return matrix
+
+    def _keep(self, user_ids, item_ids):
+        self.user_ids_, self.item_ids_ = user_ids, item_ids
+        self._items = IdLookup(item_ids)
 
     def transform(self, X):
         """Build the users x items matrix of a table.
@@ -226,39 +230,70 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
             known = ~unknown
             users, items = users[known], items[known]
             strengths = None if strengths is None else strengths[known]
-        return self._matrix(user_ids, users, items, strengths)
+        return self._matrix(user_ids, self.item_ids_, users, items, strengths)
 
-    def _matrix(self, user_ids, users, items, strengths):
-        values = np.ones(users.size, np.float32) if strengths is None else strengths
-        shape = (user_ids.size, self.item_ids_.size)
-        csr = sp.csr_matrix((values, (users, items)), shape=shape, dtype=np.float32)
+    def _matrix(self, user_ids, item_ids, users, items, strengths):
+        values = np.ones(users.size) if strengths is None else strengths
+        shape = (user_ids.size, item_ids.size)
+        # Summed in float64, then checked: repeated rows can add up past float32.
+        csr = sp.csr_matrix((values, (users, items)), shape=shape, dtype=np.float64)
         csr.sum_duplicates()
+        too_large = ~(np.abs(csr.data) <= np.finfo(np.float32).max)
+        if too_large.any():
+            raise ValueError(
+                f"{int(too_large.sum())} (user, item) pair(s) have strengths that add up "
+                "beyond float32's range (about 3.4e38). Rescale the strengths."
+            )
+        csr = csr.astype(np.float32)
         return InteractionMatrix((csr.data, csr.indices, csr.indptr), shape=shape,
-                                 user_ids=user_ids, item_ids=self.item_ids_)
+                                 user_ids=user_ids, item_ids=item_ids)
 
     def _columns(self, X):
-        """User ids, item ids and strengths (float32 or None) of a table."""
-        users = as_ids(_column(X, self.user_col, "user_col"), "user ids")
-        items = as_ids(_column(X, self.item_col, "item_col"), "item ids")
+        """User ids, item ids and strengths (float64 or None) of a table."""
+        users = as_ids(_column(X, self.user_col, "user_col"),
+                       f"The user column (user_col={self.user_col!r})")
+        items = as_ids(_column(X, self.item_col, "item_col"),
+                       f"The item column (item_col={self.item_col!r})")
         if users.size == 0:
             raise ValueError("X has no rows: the table needs at least one interaction.")
+        if items.shape != users.shape:
+            raise ValueError(
+                f"X has {users.size} user ids but {items.size} item ids: give the columns "
+                "of a table, one user id and one item id per row."
+            )
         if self.strength_col is None:
             return users, items, None
         raw = np.asarray(_column(X, self.strength_col, "strength_col"))
+        column = f"The strength column (strength_col={self.strength_col!r})"
+        if raw.shape != users.shape:
+            raise ValueError(
+                f"{column} has shape {raw.shape}, but the table has {users.size} rows: "
+                "give one strength per row (one column, under a name of its own)."
+            )
+        missing = missing_values(raw)
+        if missing.any():
+            raise ValueError(
+                f"{column} has {int(missing.sum())} missing value(s) (None, NaN, NaT or NA), "
+                f"the first at row {int(np.flatnonzero(missing)[0])}: strengths must be "
+                "numbers. Drop those rows or fill them (DataFrame.dropna, DataFrame.fillna)."
+            )
         try:
             strengths = raw.astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError(
-                f"The strength column holds values that are not numbers (dtype {raw.dtype}). "
+                f"{column} holds values that are not numbers (dtype {raw.dtype}). "
                 "Strengths are numbers (ratings, counts); set strength_col=None to count rows."
             ) from None
-        if not np.isfinite(strengths).all():
-            position = int(np.flatnonzero(~np.isfinite(strengths))[0])
+        # Beyond float32's range (about 3.4e38) a strength would become infinity.
+        out_of_range = ~(np.abs(strengths) <= np.finfo(np.float32).max)
+        if out_of_range.any():
+            position = int(np.flatnonzero(out_of_range)[0])
             raise ValueError(
-                f"The strength column has {strengths[position]} at row {position}: strengths "
-                "must be finite numbers. Drop or fill those rows first."
+                f"{column} has {int(out_of_range.sum())} value(s) that are not finite or "
+                f"beyond float32's range, the first {strengths[position]} at row {position}. "
+                "Strengths must be finite numbers: drop those rows, or rescale them."
             )
-        return users, items, strengths.astype(np.float32)
+        return users, items, strengths
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,4 +1,5 @@
-"""Raw sparse structures, well formed or not, through every public entry point.
+"""Raw sparse structures, well formed or not, through every public entry point;
+tables of every kind of id and strength through ``InteractionEncoder``.
 
 Run by ``test_fuzz.py`` in a child process: a crash then fails that test
 instead of killing the test run.  Each call must return, or raise one of
@@ -11,6 +12,7 @@ import copy
 import sys
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +24,7 @@ from sklearn_cml.model_selection import (
     train_test_split,
     train_validation_test_split,
 )
+from sklearn_cml.preprocessing import InteractionEncoder, InteractionMatrix
 
 # What a bad input may raise: ValueError (which InvalidParameterError and
 # NotFittedError derive from), TypeError for the wrong kind of object, and
@@ -125,9 +128,86 @@ def check_entry_points(X, y, tags, user_ids, count, filter_seen):
         attempt(split, X, random_state=0)
 
 
+# Ids of every kind a table holds: numbers of each type and size, strings
+# that numpy's fixed-width strings would shorten (trailing NULs), bytes,
+# booleans; strengths huge, negative, or strings; and, in one cell of some
+# tables (more would leave few tables to accept), a missing or bad value.
+TABLE_IDS = st.one_of(
+    st.integers(-3, 3), st.sampled_from([2**63, -(2**70)]),
+    st.sampled_from([0.5, -0.0, np.inf, np.float32(2.5), np.int8(1)]),
+    st.sampled_from(["a", "a\x00", "a\x00\x00", "\x00", "", "é", b"a", b"a\x00", True]),
+)
+STRENGTHS = st.sampled_from([1, 0, -1, 2.5, True, "5", 1e30, 3e38, -3e38])
+MISSING = st.sampled_from([None, np.nan, pd.NaT, np.datetime64("NaT"), pd.NA])
+BAD_STRENGTHS = MISSING | st.sampled_from(["x", 1e300, np.inf, -np.inf])
+
+
+@st.composite
+def tables(draw):
+    """A table of (user, item[, strength]) rows as rows, a DataFrame or a dict."""
+    with_strength = draw(st.booleans())
+    rows = draw(st.lists(st.tuples(TABLE_IDS, TABLE_IDS, STRENGTHS), max_size=8))
+    rows = [list(row if with_strength else row[:2]) for row in rows]
+    if rows and draw(st.booleans()):
+        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, 2))
+        if column < len(rows[row]):
+            rows[row][column] = draw(MISSING if column < 2 else BAD_STRENGTHS)
+    form = draw(st.sampled_from(["rows", "object frame", "inferred frame", "dict"]))
+    if form == "rows":
+        table = [tuple(row) for row in rows]
+    elif form == "dict":
+        columns = list(zip(*rows)) or [[], [], []]
+        table = {name: list(column) for name, column in zip("uis", columns)}
+    else:  # column names 0, 1, 2: found by position and by name alike
+        table = pd.DataFrame(rows, dtype=object if form == "object frame" else None)
+    keys = ("u", "i", "s") if form == "dict" else (0, 1, 2)
+    return table, keys if with_strength else keys[:2]
+
+
+def _columns(table, keys):
+    """The table's columns as lists of the values the encoder is given."""
+    if isinstance(table, list):
+        return [[row[k] for row in table] for k in range(len(keys))]
+    if isinstance(table, dict):
+        return [list(table[k]) for k in keys]
+    return [np.asarray(table[k]).tolist() for k in keys]
+
+
+@given(table=tables())
+def check_encoder(table):
+    """The encoder returns the matrix of the table with every id back, or refuses."""
+    table, keys = table
+    encoder = InteractionEncoder(keys[0], keys[1],
+                                 strength_col=keys[2] if len(keys) == 3 else None)
+    try:
+        X = encoder.fit_transform(table)
+    except (ValueError, TypeError) as error:
+        assert str(error), f"{type(error).__name__} without a message"
+        return
+    assert isinstance(X, InteractionMatrix) and X.dtype == np.float32
+    assert np.isfinite(X.data).all(), "a matrix with non-finite values"
+    columns = _columns(table, keys)
+    users, items = columns[0], columns[1]
+    strengths = [float(v) for v in columns[2]] if len(keys) == 3 else [1.0] * len(users)
+    # Every id comes back as an id equal to the one given, each once.
+    row_of = {user: row for row, user in enumerate(X.user_ids.tolist())}
+    column_of = {item: column for column, item in enumerate(X.item_ids.tolist())}
+    assert len(row_of) == X.shape[0] == len(set(users)), (X.user_ids, users)
+    assert len(column_of) == X.shape[1] == len(set(items)), (X.item_ids, items)
+    expected = np.zeros(X.shape)
+    scale = np.zeros(X.shape)
+    for user, item, strength in zip(users, items, strengths):
+        expected[row_of[user], column_of[item]] += strength
+        scale[row_of[user], column_of[item]] += abs(strength)
+    assert (np.abs(X.toarray() - expected) <= 1e-6 * scale).all(), (X.toarray(), expected)
+    again = encoder.transform(table)
+    assert again.user_ids.tolist() == X.user_ids.tolist() and (again != X).nnz == 0
+
+
 def main(max_examples, derandomize):
-    settings(max_examples=max_examples, derandomize=derandomize, deadline=None,
-             database=None, suppress_health_check=list(HealthCheck))(check_entry_points)()
+    for check in (check_entry_points, check_encoder):
+        settings(max_examples=max_examples, derandomize=derandomize, deadline=None,
+                 database=None, suppress_health_check=list(HealthCheck))(check)()
     print(f"fuzzed {max_examples} examples: every entry point returned or refused cleanly")
 
 

@@ -223,6 +223,14 @@ def with_value(features, value):
         (lambda m, X, F: m.kneighbors_items([0], item_features=F), "not both"),
         (lambda m, X, F: m.partial_fit(X), "exactly when the model was fitted"),
         (lambda m, X, F: m.partial_fit(X, item_features=F[:, :-1]), "fitted with 6"),
+        # Features are counts or weights: negative ones are refused, wherever given.
+        (lambda m, X, F: m.fit(X, item_features=with_value(F, -1.0)),
+         "1 negative value.*row 0, column 0.*MinMaxScaler"),
+        (lambda m, X, F: m.partial_fit(X, item_features=with_value(F, -1.0)), "1 negative"),
+        (lambda m, X, F: m.transform_items(-F[:3]), "3 negative value.*row 0"),
+        (lambda m, X, F: m.recommend([0], item_features=with_value(F, -0.5)), "1 negative"),
+        (lambda m, X, F: m.kneighbors_items(item_features=sp.csr_matrix(-F[:2])),
+         "2 negative"),
     ],
 )
 def test_bad_features_are_rejected_and_model_unchanged(fitted, cold_start_problem, call, message):

@@ -1,12 +1,13 @@
-"""Fuzzing every public entry point with raw sparse structures, in a child process."""
+"""Fuzzing every public entry point with raw sparse structures, and
+``InteractionEncoder`` with tables of every kind of id, in a child process."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-# Enough to cover the malformed shapes several times over within seconds;
-# set SKLEARN_CML_FUZZ_EXAMPLES for a longer, randomised run.
+# Examples per check: enough to cover the malformed shapes several times over
+# within seconds; set SKLEARN_CML_FUZZ_EXAMPLES for a longer, randomised run.
 CI_EXAMPLES = 300
 
 

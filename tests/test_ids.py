@@ -196,6 +196,8 @@ def small_model(request):
 @example(query=[None])
 @example(query=[1, "1", True])
 @example(query=[float("nan")])
+@example(query=[pd.NA, "a"])
+@example(query=[np.datetime64("NaT")])
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_query_ids_are_found_exactly_or_refused(small_model, query):
@@ -203,7 +205,7 @@ def test_any_query_ids_are_found_exactly_or_refused(small_model, query):
     try:
         rows = small_model._user_rows(query, "")
     except ValueError as error:
-        assert "not seen in fit" in str(error) or "missing value" in str(error)
+        assert "not seen in fit" in str(error) or "missing id" in str(error)
         return
     found = small_model.user_ids_[rows].tolist()
     assert all(type(f) is type(q) or q == f for f, q in zip(found, query))

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
+from sklearn_cml import CMLRecommender
 from sklearn_cml.preprocessing import InteractionEncoder, InteractionMatrix
 
 pd = pytest.importorskip("pandas", reason="pandas is needed for DataFrame tables")
@@ -108,9 +109,12 @@ def test_slices_are_matrices_without_ids():
     ({"user_col": 0}, {"u": [1], "i": [2]}, "takes column names"),
     ({}, [1, 2, 3], "2-d array"),
     ({"strength_col": 2}, [(1, 2, "high")], "not numbers"),
-    ({"strength_col": 2}, [(1, 2, float("nan"))], "finite"),
-    ({}, [(None, 2)], "missing value"),
-    ({}, pd.DataFrame({"u": [1.0, np.nan], "i": [1, 2]}), "missing value"),
+    ({"strength_col": 2}, [(1, 2, float("nan"))], "1 missing value"),
+    ({"strength_col": 2}, [(1, 2, float("inf"))], "not finite"),
+    ({"strength_col": 2}, [(1, 2, 1e300)], "beyond float32's range.*rescale"),
+    ({}, [(None, 2)], "1 missing id"),
+    ({}, pd.DataFrame({"u": [1.0, np.nan], "i": [1, 2]}), "1 missing id"),
+    ({"user_col": "u", "item_col": "i"}, {"u": [1, 2], "i": [1]}, "2 user ids but 1 item"),
     ({}, np.empty((0, 2)), "no rows"),
 ])
 def test_bad_tables_get_clear_errors(params, table, message):
@@ -118,8 +122,97 @@ def test_bad_tables_get_clear_errors(params, table, message):
         InteractionEncoder(**params).fit(table)
 
 
+def test_strengths_adding_up_past_float32_are_refused():
+    # Each strength fits float32, their sum does not: refused, not infinity.
+    table = [(1, 2, 3e38), (1, 2, 3e38), (2, 2, 1.0)]
+    encoder = InteractionEncoder(strength_col=2)
+    with pytest.raises(ValueError, match=r"1 \(user, item\) pair.*add up beyond float32"):
+        encoder.fit_transform(table)
+    with pytest.raises(ValueError, match="add up beyond float32"):
+        encoder.fit(table).transform(table)
+
+
 def test_clone_and_params():
     encoder = InteractionEncoder("u", "i", strength_col="s", handle_unknown="ignore")
     assert clone(encoder).get_params() == encoder.get_params()
     with pytest.raises(ValueError, match="handle_unknown"):
         InteractionEncoder(handle_unknown="drop").fit([(1, 2)])
+
+
+# Every kind of missing value a table can hold, as a list of rows gives it
+# or as a typed pandas column stores it.
+MISSING = [None, float("nan"), pd.NaT, np.datetime64("NaT"), pd.NA]
+TYPED_COLUMNS_WITH_TWO_MISSING = {
+    "datetime": pd.to_datetime(["2024-01-01", None, "2024-01-02", None]),
+    "timedelta": pd.to_timedelta(["1s", None, "2s", None]),
+    "Int64": pd.array([1, None, 2, None], dtype="Int64"),
+    "string": pd.array(["a", None, "b", pd.NA], dtype="string"),
+    "float": [1.0, np.nan, 2.0, np.nan],
+    "object": pd.Series(["a", pd.NA, "b", np.datetime64("NaT")], dtype=object),
+}
+
+
+@pytest.mark.parametrize("missing", MISSING, ids=repr)
+@pytest.mark.parametrize("column", ["user_col", "item_col"])
+def test_missing_ids_of_any_kind_are_refused_with_their_count(missing, column):
+    rows = [["ann", "x"], ["ann", "x"], ["bob", "y"], ["bob", "y"]]
+    position = 0 if column == "user_col" else 1
+    rows[1][position] = rows[3][position] = missing
+    with pytest.raises(ValueError, match=rf"The {column[:4]} column \({column}=\d\) has 2 "
+                                         r"missing id.*first at position 1.*dropna"):
+        InteractionEncoder().fit(rows)
+
+
+@pytest.mark.parametrize("kind", TYPED_COLUMNS_WITH_TWO_MISSING)
+def test_missing_ids_in_typed_columns_are_refused(kind):
+    frame = pd.DataFrame({"user": TYPED_COLUMNS_WITH_TWO_MISSING[kind],
+                          "item": ["x", "y", "y", "x"]})
+    encoder = InteractionEncoder("user", "item")
+    with pytest.raises(ValueError, match=r"\(user_col='user'\) has 2 missing id"):
+        encoder.fit_transform(frame)
+    # The same column without its missing rows is a table of two users.
+    assert encoder.fit_transform(frame.dropna()).shape == (2, 2)
+
+
+@pytest.mark.parametrize("strengths", [
+    [5, pd.NA, 3, None], pd.array([5, None, 3, None], dtype="Int64"),
+    pd.array([5.0, None, 3.0, np.nan], dtype="Float64"), [5, pd.NaT, 3, np.nan],
+], ids=["object", "Int64", "Float64", "NaT"])
+def test_missing_strengths_are_refused_with_their_count(strengths):
+    frame = pd.DataFrame({"u": ["a", "b", "c", "d"], "i": ["x", "y", "x", "y"],
+                          "s": strengths})
+    with pytest.raises(ValueError, match=r"\(strength_col='s'\) has 2 missing value.*"
+                                         r"first at row 1.*dropna"):
+        InteractionEncoder("u", "i", strength_col="s").fit(frame)
+
+
+def test_a_refused_table_leaves_the_fitted_encoder_unchanged():
+    encoder = InteractionEncoder(strength_col=2).fit([("ann", "x", 1.0), ("bob", "y", 2.0)])
+    users, items = encoder.user_ids_.copy(), encoder.item_ids_.copy()
+    for bad in ([("cid", "z", 3e38), ("cid", "z", 3e38)], [(pd.NA, "z", 1.0)]):
+        with pytest.raises(ValueError):
+            encoder.fit_transform(bad)
+    np.testing.assert_array_equal(encoder.user_ids_, users)
+    np.testing.assert_array_equal(encoder.item_ids_, items)
+
+
+@pytest.mark.parametrize("as_frame", [False, True], ids=["rows", "dataframe"])
+def test_ids_ending_in_nul_stay_distinct_and_come_back_unchanged(as_frame):
+    """numpy's fixed-width strings drop trailing NULs: "a" and "a\\x00" must
+    not become one user, nor "x" and "x\\x00" one item."""
+    rows = [("a", "x"), ("a", "y"), ("a\x00", "x\x00"), ("a\x00", "y"),
+            ("b", "x"), ("b", "x\x00")]
+    table = pd.DataFrame(rows, columns=["user", "item"]) if as_frame else rows
+    encoder = InteractionEncoder(*(["user", "item"] if as_frame else []))
+    X = encoder.fit_transform(table)
+    assert X.user_ids.tolist() == ["a", "a\x00", "b"]
+    assert X.item_ids.tolist() == ["x", "x\x00", "y"]
+    np.testing.assert_array_equal(X.toarray(), [[1, 0, 1], [0, 1, 1], [1, 1, 0]])
+    again = encoder.transform(table[::-1] if as_frame else rows[::-1])
+    assert again.user_ids.tolist() == X.user_ids.tolist()
+    np.testing.assert_array_equal(again.toarray(), X.toarray())
+
+    model = CMLRecommender(n_components=2, n_epochs=1, random_state=0).fit(X)
+    # Each user's one unseen item, named by its original id.
+    recommended = model.recommend(["a\x00", "a", "b"], n_items=1)[:, 0].tolist()
+    assert recommended == ["x", "x\x00", "y"]
