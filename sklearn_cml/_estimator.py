@@ -21,6 +21,7 @@ from ._docs import DocLinkMixin
 from ._features import validate_item_features
 from ._ids import IdLookup
 from ._interactions import validate_count, validate_ids, validate_interactions
+from ._locking import exclusive
 from ._losses import LOSSES
 from ._memory import answer_need, check_memory, fold_in_needs, training_needs
 from ._solvers import SOLVERS
@@ -607,7 +608,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         (100, 8)
         """
         _query.check_search(self.search, self.search_params)  # before training, not after
-        with _unchanged_on_error(self):
+        with exclusive(self), _unchanged_on_error(self):
             data, values = validate_interactions(self, X, reset=True, with_values=True)
             self._check_trainable(data)
             weights, value_scales = pair_weights(data, values, self.interaction_weight,
@@ -633,6 +634,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         On an unfitted estimator the vectors are initialised first.  ``X``
         must have the shape of the matrix given to ``fit``: its rows are the
         same users.
+        Calls from several threads on one estimator take turns, each
+        continuing from the state the previous one left.
 
         Parameters
         ----------
@@ -653,7 +656,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             The updated estimator.
         """
         _query.check_search(self.search, self.search_params)
-        with _unchanged_on_error(self):
+        # Calls from several threads take turns: each resumes from the
+        # state the previous one left, so no epoch is lost.
+        with exclusive(self), _unchanged_on_error(self):
             first_call = not self.__sklearn_is_fitted__()
             data, values = validate_interactions(self, X, reset=first_call, with_values=True)
             self._check_trainable(data)
