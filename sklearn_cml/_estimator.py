@@ -979,6 +979,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         n_users = validate_count(n_users, "n_users")
         users = np.arange(self._model.n_users) if user_ids is None else self._user_rows(
             user_ids, "Use transform for users not seen in fit.")
+        check_memory([answer_need(users.shape[0], min(n_users, self._model.n_users), "users",
+                                  "Ask for fewer n_users, or fewer user_ids at a time")],
+                     "similar_users")
         distances, neighbors = _query.similar_users(self._model, users, n_users)
         return (distances, neighbors) if return_distance else neighbors
 

@@ -44,6 +44,7 @@ big = CMLRecommender(**PARAMS).fit(
     sp.random(300, 2000, density=0.01, format="csr", random_state=0))
 big.recommend([0, 1], n_items=2000)
 big.kneighbors_items([0, 1], n_neighbors=2000)
+big.similar_users([0, 1], n_users=300)
 
 with open("/proc/self/status") as status:
     in_use = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
@@ -83,6 +84,8 @@ BOMBS = {
     "recommend": ("big.recommend(np.zeros(400_000, np.int32), n_items=2000)", "fewer users"),
     "kneighbors_items": ("big.kneighbors_items(np.zeros(400_000, np.int32), n_neighbors=2000)",
                          "n_neighbors"),
+    "similar_users": ("big.similar_users(np.zeros(2_000_000, np.int32), n_users=300)",
+                      "n_users"),
 }
 
 
