@@ -89,6 +89,9 @@ def place_by_neighbors(content, new_rows, item_vectors, n_neighbors):
     ndarray of shape (n_new, n_components), float32
     """
     n_new = new_rows.shape[0]
+    # No item has more neighbours than there are items: the buffers of the
+    # search are sized by the catalogue, not by the parameter.
+    n_neighbors = min(n_neighbors, item_vectors.shape[0])
     out = np.empty((n_new, item_vectors.shape[1]), np.float32)
     item_rows_t = content.rows.T.tocsr()
     known = item_vectors[content.trained] if content.trained.any() else item_vectors

@@ -21,7 +21,9 @@ from ._docs import DocLinkMixin
 from ._features import validate_item_features
 from ._ids import IdLookup
 from ._interactions import validate_count, validate_ids, validate_interactions
+from ._locking import exclusive
 from ._losses import LOSSES
+from ._memory import answer_need, check_memory, fold_in_needs, training_needs
 from ._solvers import SOLVERS
 from ._weights import INTERACTION_WEIGHTS, fold_in_weights, pair_weights
 from .metrics import make_ranking_scorer
@@ -606,7 +608,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         (100, 8)
         """
         _query.check_search(self.search, self.search_params)  # before training, not after
-        with _unchanged_on_error(self):
+        with exclusive(self), _unchanged_on_error(self):
             data, values = validate_interactions(self, X, reset=True, with_values=True)
             self._check_trainable(data)
             weights, value_scales = pair_weights(data, values, self.interaction_weight,
@@ -616,6 +618,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                 features = validate_item_features(item_features, data.n_items)
             ids = _ids_of(X)
             config = training_config(self.get_params(deep=False), data)
+            self._check_training_memory(config, data, features, "fit")
             training = _engine.fit(data, config, self._network_features(features), weights)
             self._keep(training, data, features, value_scales, ids)
         return self
@@ -631,6 +634,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         On an unfitted estimator the vectors are initialised first.  ``X``
         must have the shape of the matrix given to ``fit``: its rows are the
         same users.
+        Calls from several threads on one estimator take turns, each
+        continuing from the state the previous one left.
 
         Parameters
         ----------
@@ -651,7 +656,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             The updated estimator.
         """
         _query.check_search(self.search, self.search_params)
-        with _unchanged_on_error(self):
+        # Calls from several threads take turns: each resumes from the
+        # state the previous one left, so no epoch is lost.
+        with exclusive(self), _unchanged_on_error(self):
             first_call = not self.__sklearn_is_fitted__()
             data, values = validate_interactions(self, X, reset=first_call, with_values=True)
             self._check_trainable(data)
@@ -660,6 +667,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             features = self._partial_fit_features(item_features, data, first_call)
             fitted = None if first_call else self._model.history.resolved
             config = training_config(self.get_params(deep=False), data, fitted)
+            self._check_training_memory(config, data, features, "partial_fit")
             if first_call:
                 ids = _ids_of(X)
                 training = _engine.initial_state(data, config,
@@ -679,6 +687,12 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                           weights=weights)
             self._keep(training, data, features, value_scales, ids)
         return self
+
+    def _check_training_memory(self, config, data, features, action):
+        """Refuse, before allocating, a training run that cannot fit in memory."""
+        network = self._network_features(features)
+        check_memory(training_needs(config, data, None if network is None
+                                    else network.n_features), action)
 
     def _check_same_ids(self, X):
         """The fitted ids, after checking that an encoded ``X`` has them too."""
@@ -822,6 +836,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         self._check_fitted()
         n_items = validate_count(n_items, "n_items")
         users = self._user_rows(user_ids, "Use transform or predict for users not seen in fit.")
+        check_memory([answer_need(users.shape[0], min(n_items, self._model.n_items), "items",
+                                  "Ask for fewer users at a time, or fewer n_items")],
+                     "recommend")
         if item_features is not None:
             if items is not None or filter_items is not None or user_items is not None:
                 raise ValueError(
@@ -908,16 +925,22 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         if item_features is not None:
             if item_ids is not None:
                 raise ValueError("Give item_ids or item_features, not both.")
+            vectors = self.transform_items(item_features)
+            self._check_neighbors_memory(vectors.shape[0], n_neighbors)
             distances, neighbors = _query.item_neighbors(
-                self._model, self._search(), n_neighbors,
-                vectors=self.transform_items(item_features),
-            )  # fmt: skip
+                self._model, self._search(), n_neighbors, vectors=vectors)
         else:
             items = np.arange(self._model.n_items) if item_ids is None else self._item_columns(
                 item_ids, "item_ids", "Items not seen in fit have no vector.")
+            self._check_neighbors_memory(items.shape[0], n_neighbors)
             distances, neighbors = _query.item_neighbors(self._model, self._search(),
                                                          n_neighbors, items=items)
         return (distances, neighbors) if return_distance else neighbors
+
+    def _check_neighbors_memory(self, n_queries, n_neighbors):
+        check_memory([answer_need(n_queries, min(n_neighbors, self._model.n_items),
+                                  "neighbours", "Ask for fewer n_neighbors, or fewer items "
+                                  "at a time")], "kneighbors_items")
 
     def similar_users(self, user_ids=None, n_users=10, return_distance=True):
         """Find the users nearest to given users seen in ``fit``.
@@ -956,6 +979,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         n_users = validate_count(n_users, "n_users")
         users = np.arange(self._model.n_users) if user_ids is None else self._user_rows(
             user_ids, "Use transform for users not seen in fit.")
+        check_memory([answer_need(users.shape[0], min(n_users, self._model.n_users), "users",
+                                  "Ask for fewer n_users, or fewer user_ids at a time")],
+                     "similar_users")
         distances, neighbors = _query.similar_users(self._model, users, n_users)
         return (distances, neighbors) if return_distance else neighbors
 
@@ -1256,6 +1282,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         weights = fold_in_weights(values, self.interaction_weight, self._model.value_scales)
         config = training_config(self.get_params(deep=False), data,
                                  self._model.history.resolved)
+        check_memory(fold_in_needs(config, data, self._model.n_items), "Placing new users")
         return _engine.fold_in(self._model, data, config, weights)
 
 

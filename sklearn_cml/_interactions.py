@@ -35,8 +35,8 @@ class Interactions(NamedTuple):
     def to_csr(self, copy=False):
         """A scipy ``csr_matrix`` of ones with this structure.
 
-        Without ``copy`` it shares ``indices`` and ``indptr``, which may be
-        the caller's own arrays.
+        Without ``copy`` it shares ``indices`` and ``indptr`` (the
+        package's own: validation copies the caller's arrays).
         """
         data = np.ones(self.n_interactions, dtype=np.float32)
         indices, indptr = (self.indices.copy(), self.indptr.copy()) if copy else (
@@ -161,7 +161,8 @@ def validate_ids(ids, n_known, what, fix):
     ``what`` names the ids ("user_ids"); ``fix`` says what to do instead
     when an id is out of range.
     """
-    array = np.asarray(ids)
+    # A copy, checked and then used: the caller cannot change it in between.
+    array = np.array(ids)
     if array.ndim == 0:
         array = array.reshape(1)
     if array.ndim != 1:

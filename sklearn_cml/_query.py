@@ -185,11 +185,32 @@ def recommend(model, search, users, n_items, *, filter_seen=True, items=None,
     None) replaces the training matrix as the items ``filter_seen`` leaves
     out.  Items come back as ids when the model has them.
     """
-    seen = _seen_items(model, users, filter_seen, user_items)
     excluded_for_all = _excluded_columns(model.n_items, items, filter_items)
-    distances, found = nearest_items(model, search, model.user_embeddings[users], n_items,
-                                     (seen.indptr, seen.indices), excluded_for_all)
-    return distances, model.labels("item", found)
+    current = None if user_items is None else user_items.to_csr()
+    n_users = users.shape[0]
+    step = users_per_chunk(model.n_components, n_items)
+    distances = found = None
+    # A chunk of users at a time: beyond the answer, memory holds one
+    # chunk's vectors, seen items and search temporaries, whatever n_users.
+    for start in range(0, max(n_users, 1), step):
+        rows = users[start:start + step]
+        seen = _seen_items(model, rows, filter_seen,
+                           None if current is None else current[start:start + step])
+        chunk_distances, chunk_found = nearest_items(
+            model, search, model.user_embeddings[rows], n_items, (seen.indptr, seen.indices),
+            excluded_for_all)
+        chunk_found = model.labels("item", chunk_found)
+        if distances is None:
+            distances = np.empty((n_users, chunk_distances.shape[1]), np.float32)
+            found = np.empty((n_users, chunk_found.shape[1]), chunk_found.dtype)
+        distances[start:start + step], found[start:start + step] = chunk_distances, chunk_found
+    return distances, found
+
+
+def users_per_chunk(n_components, n_items):
+    """Users ``recommend`` ranks at once: their vectors and answers take
+    about ``BATCH_ENTRIES`` numbers."""
+    return max(1, BATCH_ENTRIES // (n_components + 3 * min(n_items, BATCH_ENTRIES)))
 
 
 def recommend_new_items(model, users, n_items, placed, new_rows, content_weight, max_norm):
@@ -269,7 +290,9 @@ def training_matrix(model, why_and_fix):
 
 
 def _seen_items(model, users, filter_seen, user_items):
-    """CSR (one row per user) of the items ``filter_seen`` leaves out."""
+    """CSR (one row per user) of the items ``filter_seen`` leaves out;
+    ``user_items`` (a CSR matrix of those users' rows, or None) replaces
+    the training matrix."""
     if not filter_seen:
         return sparse.csr_matrix((users.shape[0], model.n_items), dtype=np.float32)
     if user_items is None:
@@ -277,7 +300,7 @@ def _seen_items(model, users, filter_seen, user_items):
             model, "filter_seen needs to leave out the items each user has seen. Pass the "
             "users' current items as user_items=, or filter_seen=False"
         )[users]
-    return user_items.to_csr(copy=True)
+    return user_items
 
 
 def _excluded_columns(n_items, items, filter_items):

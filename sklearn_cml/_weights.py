@@ -101,7 +101,7 @@ def check_sample_weight(sample_weight, data):
     """
     n_users, n_items = data.n_users, data.n_items
     if sp.issparse(sample_weight):
-        check_sparse_structure(sample_weight, "sample_weight")
+        sample_weight = check_sparse_structure(sample_weight, "sample_weight")
         _check_values(sample_weight.data)
         weights = check_array(sample_weight, accept_sparse="csr", dtype="numeric",
                               ensure_all_finite=False, input_name="sample_weight")
