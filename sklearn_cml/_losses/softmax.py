@@ -102,6 +102,20 @@ def exp_shifted(values, top, bits):
 
 
 @njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _positive_term(distance, inv_temperature, top, negative_sum):
+    """``(logit - shift, positive, scale, z)`` of a positive at squared
+    ``distance``: with ``shift`` the larger of its logit and the negatives'
+    ``top``, ``positive = exp(logit - shift)``, ``scale = exp(top - shift)``
+    (0 when ``top`` is -inf) and ``z = positive + negative_sum * scale``.
+    One of the two exps is of 0: one call computes the other."""
+    above = -distance * inv_temperature - top
+    smaller = math.exp(-abs(above))
+    positive = np.float32(1.0) if above >= 0.0 else smaller
+    scale = smaller if above >= 0.0 else np.float32(1.0)
+    return min(above, np.float32(0.0)), positive, scale, positive + negative_sum * scale
+
+
+@njit(cache=NUMBA_CACHE, inline="always", fastmath=FASTMATH, error_model="numpy")
 def softmax_weights(parameters, row, pair_coef, scratch):
     """The softmax's weights of a row (``_losses.weigh_row``).
 
@@ -129,18 +143,20 @@ def softmax_weights(parameters, row, pair_coef, scratch):
     else:  # every negative is one of the user's items
         negative_sum = np.float32(0.0)
         distances[:] = 0.0
+    # The pairs' sums in a loop that stores nothing, their coefficients in
+    # one that sums nothing (see _numba_config).
     share = np.float32(0.0)
     loss = np.float32(0.0)
     for b in range(row.positive_distances.shape[0]):
-        logit = -row.positive_distances[b] * inv_temperature
-        shift = max(logit, top)
-        positive = math.exp(logit - shift)
-        scale = math.exp(top - shift) if top > -np.inf else np.float32(0.0)
-        z = positive + negative_sum * scale
+        shifted, positive, scale, z = _positive_term(row.positive_distances[b],
+                                                     inv_temperature, top, negative_sum)
         weight = row.pair_weights[b]
-        loss += weight * (math.log(z) - (logit - shift))
+        loss += weight * (math.log(z) - shifted)
         share += weight * (scale / z)
-        pair_coef[b] = inv_temperature * weight * (np.float32(1.0) - positive / z)
+    for b in range(row.positive_distances.shape[0]):
+        _, positive, _, z = _positive_term(row.positive_distances[b], inv_temperature, top,
+                                           negative_sum)
+        pair_coef[b] = inv_temperature * row.pair_weights[b] * (np.float32(1.0) - positive / z)
     coefficient = -inv_temperature * share
     total = np.float32(0.0)
     for n in range(n_negatives):
