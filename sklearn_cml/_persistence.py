@@ -193,6 +193,13 @@ def _generic_array(name, array):
     if array.dtype.kind in "biufcU":
         return array, {"object": False}
     if array.dtype.kind == "O" and all(isinstance(value, str) for value in array):
+        # numpy's fixed-width strings drop trailing NULs: "a" and "a\x00" would merge.
+        if any(value.endswith("\x00") for value in array):
+            raise ValueError(
+                f"The fitted attribute {name} holds strings that end in a NUL character "
+                "('\\x00'), which a model file cannot keep apart from the same strings "
+                "without it. Rename those ids, or pickle the model instead."
+            )
         return array.astype(str), {"object": True}
     raise ValueError(
         f"The fitted attribute {name} holds {array.dtype} values that a model file cannot "

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from sklearn_cml import CMLRecommender, load_model
 from sklearn_cml._persistence import FORMAT_VERSION
 from sklearn_cml.datasets import make_interactions
+from sklearn_cml.preprocessing import InteractionEncoder
 
 N_TRAIN = 60
 SMALL = dict(n_components=8, n_epochs=2, fold_in_epochs=2, top_k=5, random_state=0)
@@ -193,7 +194,6 @@ def test_pickle_keeps_everything(fitted):
 
 @pytest.mark.parametrize("kind", ["strings", "objects"])
 def test_ids_round_trip_with_their_dtype(kind):
-    from sklearn_cml.preprocessing import InteractionEncoder
 
     coo = TRAIN.tocoo()
     table = [(f"user {u}", 100 + i) for u, i in zip(coo.row, coo.col)]
@@ -667,6 +667,16 @@ def test_saving_refuses_what_loading_would_refuse():
     with pytest.raises(ValueError, match="fold_in_epochs=10001 is above 10,000.*set_params"):
         saved(model)
     load_model(io.BytesIO(saved(model.set_params(fold_in_epochs=10_000))))
+
+
+def test_ids_ending_in_nul_are_refused_at_save_not_merged_at_load():
+    # "a" and "a\x00" are two users to the encoder; a file would merge them.
+    table = [("a", "x"), ("a\x00", "y"), ("b", "x"), ("b", "y")]
+    X = InteractionEncoder().fit_transform(table)
+    model = CMLRecommender(**SMALL).fit(X)
+    assert len(set(model.user_ids_)) == 3
+    with pytest.raises(ValueError, match="user_ids_ holds strings that end in a NUL"):
+        saved(model)
 
 
 # ------------------------------------------------ archives that inflate
