@@ -88,16 +88,15 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
         raise ValueError(f"This model cannot be saved: {problem}. Set a smaller value with "
                          "set_params before saving (the limits keep a hostile file from "
                          "hanging a query or exhausting memory), or pickle the model.")
-    # Values near the float64 maximum make their mean overflow; fit copes,
-    # but fold-in divides by it, and loading refuses it, so refuse it here.
+    # Fold-in divides by these means and loading refuses any that is not
+    # finite and positive: never write a file that cannot be loaded.
     unbounded = sorted(name for name, scale in model.value_scales.items()
                        if not 0 < scale < np.inf)
     if unbounded:
         raise ValueError(
             f"This model cannot be saved: the mean of its training values under "
-            f"interaction_weight {unbounded} is not a finite positive number (values near "
-            "the float64 maximum overflow it). Rescale X's values (divide them by their "
-            "maximum) and fit again, or pickle the model."
+            f"interaction_weight {unbounded} is not a finite positive number. Rescale "
+            "X's values (divide them by their maximum) and fit again, or pickle the model."
         )
     arrays = {"user_embeddings": model.user_embeddings, "item_embeddings": model.item_embeddings,
               "item_counts": model.item_counts.astype(np.int64, copy=False)}

@@ -49,7 +49,7 @@ def pair_weights(data, values, interaction_weight, sample_weight=None):
     ``interaction_weight`` to the mean of its ``f(values)``, which
     ``fold_in_weights`` divides by.
     """
-    value_scales = {name: float(np.mean(f(values))) if values.size else 1.0
+    value_scales = {name: _mean(f(values)) if values.size else 1.0
                     for name, f in INTERACTION_WEIGHTS.items()}
     strengths = INTERACTION_WEIGHTS[interaction_weight](values)
     if sample_weight is not None:
@@ -70,6 +70,15 @@ def fold_in_weights(values, interaction_weight, value_scales):
             "scale of the matrix given to fit."
         )
     return weights.astype(np.float32)
+
+
+def _mean(values):
+    """The mean of finite non-negative ``values``, without overflow: values near
+    the float64 maximum (1e308) sum to inf, so they are divided by the largest first."""
+    largest = float(values.max())
+    if largest == 0:
+        return 0.0
+    return float(largest * np.mean(values / largest))
 
 
 def _mean_one(strengths):
