@@ -373,7 +373,7 @@ DAMAGE = {
                                          "cold_start_neighbors=.* is above"),
     "a pool past memory": (set_header(["params", "pool_size"], 10**10), "pool_size=.* is above"),
     "a NaN item id": (item_ids(_with(np.arange(N_ITEMS, dtype=float), 3, np.nan)),
-                      "item_ids_ are not valid ids.*missing value"),
+                      "item_ids_ are not valid ids.*missing id"),
     "an item id repeated": (item_ids(_with(np.arange(N_ITEMS), 3, 2)), "repeats an id"),
     "an array of another size than the header says": (
         setter("item_counts", lambda a: a[:-1]), "'item_counts' has shape"),
