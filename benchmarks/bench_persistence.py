@@ -11,8 +11,9 @@ ratings of 4 and up), then written to files in a temporary folder:
 
 - ``pickle``: ``pickle.dump`` of the fitted estimator (protocol 5), which
   keeps everything, the training state included;
-- ``save``: ``CMLRecommender.save`` without and with the training matrix
-  (``include_training_matrix``), plain and compressed (``compress``).
+- ``save``: ``CMLRecommender.save`` with the training matrix (the default)
+  and without it (``include_training_matrix=False``), plain and compressed
+  (``compress``).
 
 For each file: its size, the best of ``--repeats`` writes and the best of
 ``--repeats`` loads (``pickle.load`` or ``sklearn_cml.load_model``, from the
@@ -82,13 +83,14 @@ def main(argv=None):
 
     writers = {
         "pickle": (lambda path: pickle_dump(model, path), pickle_load),
-        "save": (lambda path: model.save(path), load_model),
-        "save, compress": (lambda path: model.save(path, compress=True), load_model),
-        "save, training matrix": (
-            lambda path: model.save(path, include_training_matrix=True), load_model),
-        "save, training matrix, compress": (
-            lambda path: model.save(path, include_training_matrix=True, compress=True),
+        "save, no training matrix": (
+            lambda path: model.save(path, include_training_matrix=False), load_model),
+        "save, no training matrix, compress": (
+            lambda path: model.save(path, include_training_matrix=False, compress=True),
             load_model),
+        "save (training matrix)": (lambda path: model.save(path), load_model),
+        "save (training matrix), compress": (
+            lambda path: model.save(path, compress=True), load_model),
     }
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -10,6 +10,9 @@ from ._version import __version__
 # Before any kernel runs: Numba picks its threading layer once per process.
 prefer_fork_safe_layer()
 
-from ._estimator import CMLRecommender, load_model  # noqa: E402
+from ._estimator import CMLRecommender  # noqa: E402
+from ._loading import load_model  # noqa: E402
+from ._pipeline import RecommenderPipeline, make_recommender  # noqa: E402
 
-__all__ = ["CMLRecommender", "__version__", "load_model"]
+__all__ = ["CMLRecommender", "RecommenderPipeline", "__version__", "load_model",
+           "make_recommender"]

@@ -1070,14 +1070,14 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
 
     # ------------------------------------------------------------- saving
 
-    def save(self, file, *, include_training_matrix=False, compress=False):
+    def save(self, file, *, include_training_matrix=True, compress=False):
         """Write the fitted model to a file that ``sklearn_cml.load_model`` reads.
 
         The file (a numpy ``.npz`` archive with a JSON header) holds what
         the model answers with: the user and item vectors, the parameters,
         the fitted attributes, what fold-in and cold start from item
-        features need, and, with ``include_training_matrix``, the training
-        interactions.  Loading it runs no code from the file, unlike
+        features need, and the training interactions (unless
+        ``include_training_matrix=False``).  Loading it runs no code from the file, unlike
         pickle.  The loaded model answers every query as this one does,
         but cannot continue training with ``partial_fit``: pickle the model
         for that.
@@ -1090,11 +1090,12 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             temporary file in the same folder, renamed over ``file`` once
             whole, so a save that fails or is interrupted leaves the old
             file as it was.  A file object is written to directly.
-        include_training_matrix : bool, default=False
-            Also save ``user_items_``, which ``recommend`` reads to leave
-            out the items each user has seen (``filter_seen=True``) and to
-            profile users for the content term of ``item_features``.
-            Without it, such calls on the loaded model need the users'
+        include_training_matrix : bool, default=True
+            Save ``user_items_``, which ``recommend`` reads to leave out
+            the items each user has seen (``filter_seen=True``, its
+            default) and to profile users for the content term of
+            ``item_features``.  False leaves it out, for a file about half
+            the size: such calls on the loaded model then need the users'
             items (``user_items=``) or ``filter_seen=False``; every other
             query works the same.
         compress : bool, default=False
@@ -1121,17 +1122,21 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = os.path.join(folder, "model.npz")
-        ...     model.save(path, include_training_matrix=True)
+        ...     model.save(path)
         ...     loaded = load_model(path)
         >>> bool((loaded.recommend([0, 1]) == model.recommend([0, 1])).all())
         True
         >>> bool((loaded.transform(X[:5]) == model.transform(X[:5])).all())
         True
         """
+        self._write(file, include_training_matrix, compress)
+
+    def _write(self, file, include_training_matrix, compress, encoder=None):
+        """``save``, and the pipeline's (with its ``FittedEncoder``)."""
         self._check_fitted()
         _persistence.save_model(file, self.get_params(deep=False), self._model,
                                 include_training_matrix=include_training_matrix,
-                                compress=compress)
+                                compress=compress, encoder=encoder)
 
     # ---------------------------------------------------------- new users
 
@@ -1310,57 +1315,3 @@ def _unchanged_on_error(estimator):
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
         raise
-
-
-def load_model(file):
-    """Read a model written by ``CMLRecommender.save``.
-
-    Parameters
-    ----------
-    file : str, path-like or binary file object
-        The model file.
-
-    Returns
-    -------
-    model : CMLRecommender
-        The fitted model, answering every query exactly as the saved model
-        did.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a model file, was written by a newer version of
-        the format, or fails any check of its arrays.
-
-    Examples
-    --------
-    >>> import io
-    >>> from sklearn_cml import CMLRecommender, load_model
-    >>> from sklearn_cml.datasets import make_interactions
-    >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
-    >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0).fit(X)
-    >>> file = io.BytesIO()
-    >>> model.save(file)
-    >>> loaded = load_model(io.BytesIO(file.getvalue()))
-    >>> bool((loaded.recommend([0, 1], filter_seen=False)
-    ...       == model.recommend([0, 1], filter_seen=False)).all())
-    True
-    """
-    estimator, model = _persistence.read_model(file, _estimator_of)
-    estimator.n_features_in_ = model.n_items
-    if model.item_names is not None:
-        estimator.feature_names_in_ = model.item_names
-    # A loaded model answers queries; it has no optimiser state to train on.
-    estimator._attach(None, model)
-    try:
-        estimator._check_fitted()
-    except ValueError as error:
-        raise _persistence.corrupt(f"its parameters do not fit its arrays ({error})") from error
-    return estimator
-
-
-def _estimator_of(params):
-    """A CMLRecommender of ``params``, validated."""
-    estimator = CMLRecommender(**params)
-    estimator._validate_params()
-    return estimator

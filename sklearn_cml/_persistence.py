@@ -5,12 +5,15 @@ holds a ``_model.FittedModel``, what the fitted model answers with: the
 user and item vectors, the items' training counts (fold-in samples
 negatives by them), the content model of item features (TF-IDF weights
 and rows, the feature MLP), the ids and the history of training (as the
-estimator's fitted attributes), and optionally the training matrix (which
-``recommend(filter_seen=True)`` reads).  A JSON header, itself an array of
-UTF-8 bytes, names the format and its version, the package version, the
-constructor parameters and every array with its dtype and shape.  This
-module knows the fitted model and the estimator's parameters, never the
-estimator: ``CMLRecommender.save`` and ``load_model`` call it.
+estimator's fitted attributes), the training matrix (which
+``recommend(filter_seen=True)`` reads) unless the caller leaves it out,
+and, for a ``RecommenderPipeline``, its ``InteractionEncoder``'s
+parameters and ids.  A JSON header, itself an array of UTF-8 bytes,
+names the format and its version, the package version, the constructor
+parameters and every array with its dtype and shape.  This module knows
+the fitted model and the parameters, never the estimators:
+``CMLRecommender.save``, ``RecommenderPipeline.save`` and ``load_model``
+call it.
 
 Not saved: the optimiser state (AdaGrad sums, the SGD vectors behind the
 averaged ones, random streams), so a loaded model answers exactly as the
@@ -28,6 +31,7 @@ import json
 import struct
 import zipfile
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +62,8 @@ _LENGTHS = {"user_ids_": "users", "item_ids_": "items", "feature_names_in_": "it
 _REQUIRED = {"n_features_in_", "n_item_features_in_", "n_iter_", "loss_curve_"}
 _ENCODER_DTYPE = np.dtype(np.float32)
 _INDPTR, _INDICES = np.dtype(np.int64), np.dtype(np.int32)
+# The arrays of a pipeline file's encoder: its id vocabularies.
+_ENCODER_IDS = "pipeline.encoder."
 
 # Parameters that set how long a query runs or how much it allocates, and
 # the largest value a model file may hold: far above any useful setting,
@@ -80,9 +86,23 @@ _ARCHIVE_ERRORS = (OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.erro
                    NotImplementedError, RuntimeError, struct.error, OverflowError)
 
 
-def save_model(file, params, model, *, include_training_matrix=False, compress=False):
+class FittedEncoder(NamedTuple):
+    """What a pipeline file adds to a model file: the step names of the
+    pipeline (the encoder's, the model's), the ``InteractionEncoder``'s
+    parameters and its fitted id vocabularies."""
+
+    step_names: tuple
+    params: dict
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+
+
+def save_model(file, params, model, *, include_training_matrix=True, compress=False,
+               encoder=None):
     """Write the ``FittedModel`` ``model`` of an estimator with parameters
-    ``params`` (a dict) to ``file``: see ``CMLRecommender.save``."""
+    ``params`` (a dict) to ``file``: see ``CMLRecommender.save``.  With a
+    ``FittedEncoder``, the file holds the pipeline of that encoder and the
+    model: see ``RecommenderPipeline.save``."""
     problem = _parameter_limit_problem(params)
     if problem:
         raise ValueError(f"This model cannot be saved: {problem}. Set a smaller value with "
@@ -116,6 +136,9 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
     if model.encoder is not None:
         arrays.update({f"encoder.{name}": array
                        for name, array in model.encoder._asdict().items()})
+    pipeline = None
+    if encoder is not None:
+        pipeline = _pipeline_section(encoder, model, arrays)
     attributes, generic = {}, {}
     for name, value in _published(model).items():
         if isinstance(value, np.ndarray):
@@ -139,6 +162,8 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
         "arrays": {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
                    for name, array in arrays.items()},
     }
+    if pipeline is not None:
+        header["pipeline"] = pipeline
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     write = np.savez_compressed if compress else np.savez
     if hasattr(file, "write"):
@@ -146,6 +171,31 @@ def save_model(file, params, model, *, include_training_matrix=False, compress=F
     else:  # opened here, so that numpy does not append ".npz" to the name
         with replacing(file) as stream:
             write(stream, **arrays)
+
+
+def _pipeline_section(encoder, model, arrays):
+    """The header's "pipeline" section of a ``FittedEncoder``; its id arrays
+    go into ``arrays``."""
+    # The encoder's columns are the model's items: a pipeline whose two
+    # steps saw different tables would place new users on the wrong items.
+    if model.item_ids is None or not _same_ids(encoder.item_ids, model.item_ids):
+        raise ValueError(
+            "This pipeline cannot be saved: its InteractionEncoder's item ids are not its "
+            "CMLRecommender's, so the two steps were fitted on different tables. Fit the "
+            "pipeline again (pipeline.fit(table)) before saving it."
+        )
+    described = {}
+    for name, ids in (("user_ids_", encoder.user_ids), ("item_ids_", encoder.item_ids)):
+        arrays[f"{_ENCODER_IDS}{name}"], described[name] = _generic_array(name, ids)
+    return {"steps": list(encoder.step_names),
+            "encoder": {"params": {name: _json_value(name, value, parameter=True)
+                                   for name, value in encoder.params.items()},
+                        "array_attributes": described}}
+
+
+def _same_ids(a, b):
+    """Whether two arrays of ids are the same ids, of the same dtype, in the same order."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tolist() == b.tolist()
 
 
 def _parameter_limit_problem(params):
@@ -342,14 +392,16 @@ def corrupt(problem):
                       "damaged or was not written by CMLRecommender.save.")
 
 
-def read_model(file, make_estimator):
-    """``(estimator, FittedModel)`` of a file written by ``save_model``.
+def read_model(file, make_estimator, make_encoder):
+    """``(estimator, FittedModel, FittedEncoder or None)`` of a file written
+    by ``save_model``: the encoder is None unless the file holds a pipeline.
 
     ``make_estimator(params)`` returns the estimator of the header's
     parameters, raising TypeError or ValueError when they are not valid
-    ones; its ``n_components`` shapes the vectors read.  Raises ValueError
-    if the file is not a model file, was written by a newer version of the
-    format, or fails any check of its arrays.
+    ones; its ``n_components`` shapes the vectors read.  ``make_encoder``
+    likewise checks the parameters of a pipeline's encoder.  Raises
+    ValueError if the file is not a model file, was written by a newer
+    version of the format, or fails any check of its arrays.
     """
     try:
         npz = np.load(file, allow_pickle=False)
@@ -372,10 +424,11 @@ def read_model(file, make_estimator):
         if problem:
             raise corrupt(f"its parameter {problem}")
         model = _build(header, archive, estimator.n_components)
+        encoder = _pipeline_encoder(header, archive, model, make_encoder)
         unread = set(npz.files) - archive.read - {_HEADER}
         if unread:
             raise corrupt(f"it holds arrays this format does not have: {sorted(unread)}")
-    return estimator, model
+    return estimator, model, encoder
 
 
 def _read_header(npz):
@@ -527,13 +580,8 @@ def _attributes(header, archive, n_users, n_items):
         if not isinstance(description, dict) or not isinstance(description.get("object"), bool):
             raise corrupt(f"its header describes attribute {name!r} as {description!r}")
         attributes[name] = array.astype(object) if description["object"] else array
-        if name in _LENGTHS:  # ids, checked as the InteractionEncoder checks them
-            try:
-                as_ids(array, name)
-            except ValueError as error:
-                raise corrupt(f"its {name} are not valid ids ({error})") from error
-            if IdLookup(array).has_repeats():
-                raise corrupt(f"its {name} repeats an id")
+        if name in _LENGTHS:
+            _check_ids(array, name)
     missing = sorted(_REQUIRED - set(attributes))
     if missing:
         raise corrupt(f"its attributes {missing} are missing")
@@ -546,6 +594,53 @@ def _attributes(header, archive, n_users, n_items):
         raise corrupt(f"its n_item_features_in_ {n_features!r} is not a positive int")
     _check_history(attributes)
     return attributes
+
+
+def _check_ids(ids, name):
+    """ValueError unless ``ids`` are ids as the InteractionEncoder makes them:
+    none missing, none twice."""
+    try:
+        as_ids(ids, name)
+    except ValueError as error:
+        raise corrupt(f"its {name} are not valid ids ({error})") from error
+    if IdLookup(ids).has_repeats():
+        raise corrupt(f"its {name} repeats an id")
+
+
+def _pipeline_encoder(header, archive, model, make_encoder):
+    """The ``FittedEncoder`` of a pipeline file, checked; None for a model file."""
+    if "pipeline" not in header:
+        return None
+    section = header["pipeline"]
+    encoder = section.get("encoder") if isinstance(section, dict) else None
+    steps = section.get("steps") if isinstance(section, dict) else None
+    if not (isinstance(steps, list) and len(steps) == 2
+            and all(isinstance(name, str) for name in steps)):
+        raise corrupt(f"its pipeline's steps {steps!r} are not two names")
+    if not (isinstance(encoder, dict) and isinstance(encoder.get("params"), dict)
+            and isinstance(encoder.get("array_attributes"), dict)):
+        raise corrupt("its pipeline's encoder has no parameters or no ids")
+    try:
+        make_encoder(encoder["params"])
+    except (TypeError, ValueError) as error:
+        raise corrupt(f"its encoder's parameters are not those of an InteractionEncoder "
+                      f"({error})") from error
+    described = encoder["array_attributes"]
+    if set(described) != {"user_ids_", "item_ids_"}:
+        raise corrupt(f"its encoder's fitted attributes {sorted(described)} are not "
+                      "user_ids_ and item_ids_")
+    ids = {}
+    for name, description in described.items():
+        if not isinstance(description, dict) or not isinstance(description.get("object"), bool):
+            raise corrupt(f"its header describes the encoder's {name} as {description!r}")
+        array = archive.get(f"{_ENCODER_IDS}{name}", "biufcU", (None,))
+        ids[name] = array.astype(object) if description["object"] else array
+        _check_ids(ids[name], f"encoder's {name}")
+    if ids["user_ids_"].size == 0:
+        raise corrupt("its encoder has no user ids")
+    if model.item_ids is None or not _same_ids(ids["item_ids_"], model.item_ids):
+        raise corrupt("its encoder's item ids are not its model's")
+    return FittedEncoder(tuple(steps), encoder["params"], ids["user_ids_"], ids["item_ids_"])
 
 
 def _check_history(attributes):

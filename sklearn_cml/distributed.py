@@ -44,7 +44,8 @@ def _recommend_chunk(model, users, n_items, filter_seen):
 
 def _fitted_model(model):
     """The model to send: a fitted CMLRecommender, or one loaded from its file."""
-    from ._estimator import CMLRecommender, load_model
+    from ._estimator import CMLRecommender
+    from ._loading import load_model
 
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)

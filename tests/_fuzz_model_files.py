@@ -1,4 +1,5 @@
-"""Damaged model files through ``load_model`` and, when they load, every query.
+"""Damaged model and pipeline files through ``load_model`` and, when they
+load, every query.
 
 Run by ``test_persistence.py`` in a child process: a crash then fails that
 test instead of killing the test run.  Loading must return a model or raise
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml import CMLRecommender, RecommenderPipeline, load_model, make_recommender
 from sklearn_cml.preprocessing import InteractionEncoder
 
 EXPECTED = (ValueError, TypeError, FloatingPointError)
@@ -29,8 +30,8 @@ _dense = (_rng.random((12, 8)) < 0.4).astype(np.float64)
 _dense[np.arange(12), np.arange(12) % 8] = 1.0  # every user has items
 _coo = sp.coo_matrix(_dense)
 # A table with string user ids, so that the file holds ids as well.
-X = InteractionEncoder().fit_transform([(f"u{user:02d}", int(item))
-                                        for user, item in zip(_coo.row, _coo.col)])
+TABLE = [(f"u{user:02d}", int(item)) for user, item in zip(_coo.row, _coo.col)]
+X = InteractionEncoder().fit_transform(TABLE)
 FEATURES = sp.csr_matrix((_rng.random((8, 5)) < 0.5).astype(np.float64))
 MODEL = CMLRecommender(n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, hidden_size=4,
                        cold_start="network", random_state=0).fit(X, item_features=FEATURES)
@@ -38,12 +39,24 @@ _file = io.BytesIO()
 MODEL.save(_file, include_training_matrix=True)
 _compressed = io.BytesIO()
 MODEL.save(_compressed, include_training_matrix=True, compress=True)
+# A pipeline file adds the encoder: its parameters and its ids.
+PIPELINE = make_recommender(InteractionEncoder(), CMLRecommender(
+    n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, random_state=0)).fit(TABLE)
+_pipeline_file = io.BytesIO()
+PIPELINE.save(_pipeline_file)
 # The archives' bytes, for bit flips in the zip's own records as well.
-FILES = [_file.getvalue(), _compressed.getvalue()]
-with np.load(io.BytesIO(_file.getvalue()), allow_pickle=False) as _npz:
-    ARRAYS = {name: _npz[name] for name in _npz.files}
-HEADER = json.loads(ARRAYS.pop("header").tobytes())
-NAMES = sorted(ARRAYS)
+FILES = [_file.getvalue(), _compressed.getvalue(), _pipeline_file.getvalue()]
+
+
+def _contents(data):
+    """``(arrays, header, array names)`` of a saved file."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    return arrays, json.loads(arrays.pop("header").tobytes()), sorted(arrays)
+
+
+# The files that damaged_files starts from: a model's and a pipeline's.
+BASES = [_contents(FILES[0]), _contents(FILES[2])]
 
 INTEGERS = [-(2**31), -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 2**31 - 1, 2**40]
 FLOATS = [0.0, -1.0, 0.5, 1.0, 1e30, -1e30, np.nan, np.inf, 1e-300]
@@ -76,13 +89,14 @@ def new_arrays(draw, old):
 
 @st.composite
 def damaged_files(draw):
-    arrays = dict(ARRAYS)
-    header = json.loads(json.dumps(HEADER))
+    base, base_header, names = draw(st.sampled_from(BASES))
+    arrays = dict(base)
+    header = json.loads(json.dumps(base_header))
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["replace", "poke", "poke", "drop", "header"]))
-        name = draw(st.sampled_from(NAMES))
+        name = draw(st.sampled_from(names))
         if kind == "replace":
-            arrays[name] = draw(new_arrays(arrays.get(name, ARRAYS[name])))
+            arrays[name] = draw(new_arrays(arrays.get(name, base[name])))
         elif kind == "poke" and name in arrays and arrays[name].size:
             array = arrays[name].copy()
             flat = array.reshape(-1)
@@ -95,8 +109,14 @@ def damaged_files(draw):
         elif kind == "drop":
             arrays.pop(name, None)
         elif kind == "header":
-            section = draw(st.sampled_from(["params", "attributes", "state", None]))
-            target = header if section is None else header[section]
+            sections = ["params", "attributes", "state", None]
+            if "pipeline" in header:
+                sections += [("pipeline",), ("pipeline", "encoder", "params"),
+                             ("pipeline", "encoder", "array_attributes")]
+            section = draw(st.sampled_from(sections))
+            target = header
+            for key in (section,) if isinstance(section, str) else section or ():
+                target = target.get(key) if isinstance(target, dict) else None
             if isinstance(target, dict):  # not already damaged
                 key = draw(st.sampled_from(sorted(target) + ["format_version", "extra_"]))
                 target[key] = draw(JSON_VALUES)
@@ -133,6 +153,19 @@ def flipped_files(draw):
     return bytes(data)
 
 
+def pipeline_queries(pipeline):
+    """The pipeline's own queries, on tables and ids; then its model's."""
+    users, new_table = list(PIPELINE[0].user_ids_[:2]), TABLE[:6]
+    yield lambda: pipeline.predict(new_table)
+    yield lambda: pipeline.transform(new_table)
+    yield lambda: pipeline.score(TABLE)
+    yield lambda: pipeline.recommend(users, n_items=3)
+    yield lambda: pipeline.kneighbors_items([0, 1], n_neighbors=2)
+    yield lambda: pipeline.similar_users(users[:1], n_users=2)
+    yield lambda: pipeline.pair_distances(users, [1, 2])
+    yield from queries(pipeline[-1])
+
+
 def queries(model):
     """Every query method, as calls on a loaded model."""
     new_users, users = X[:3], list(MODEL.user_ids_[:2])
@@ -160,7 +193,8 @@ def run(n_examples, derandomize):
             model = load_model(io.BytesIO(data))
         except ValueError:
             return
-        for query in queries(model):
+        ask = pipeline_queries if isinstance(model, RecommenderPipeline) else queries
+        for query in ask(model):
             with contextlib.suppress(EXPECTED):
                 query()
 

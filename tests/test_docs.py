@@ -74,11 +74,15 @@ def test_the_html_repr_links_to_the_api_page_of_each_estimator():
         if isinstance(getattr(importlib.import_module(module), name), type)
         and issubclass(getattr(importlib.import_module(module), name), BaseEstimator)
     ]
-    assert {cls.__name__ for cls in estimators} >= {"CMLRecommender", "InteractionEncoder"}
+    assert {cls.__name__ for cls in estimators} >= {"CMLRecommender", "InteractionEncoder",
+                                                    "RecommenderPipeline"}
     for cls in estimators:
         module = next(m for m, names in entries.items() if cls.__name__ in names)
         page = f"{DOCUMENTATION_URL}api/generated/{module}.{cls.__name__}.html"
-        estimator = cls()
+        # A Pipeline has no default steps: give it the two it is made for.
+        estimator = cls([("encoder", sklearn_cml.preprocessing.InteractionEncoder()),
+                         ("cml", sklearn_cml.CMLRecommender())]) \
+            if issubclass(cls, sklearn_cml.RecommenderPipeline) else cls()
         assert estimator._get_doc_link() == page
         assert f'href="{page}"' in estimator._repr_html_inner()  # the "?" icon in Jupyter
 

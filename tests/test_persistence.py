@@ -156,8 +156,17 @@ def test_a_loaded_model_saves_as_it_was_loaded(fitted):
         saved(loaded, include_training_matrix=True)
 
 
-def test_without_the_training_matrix_seen_items_must_be_given(fitted):
+def test_the_training_matrix_is_saved_by_default_so_recommend_works_as_is(fitted):
     loaded = load_model(io.BytesIO(saved(fitted)))
+    assert_identical(fitted.user_items_, loaded.user_items_)
+    assert_identical(fitted.recommend([0, 1], return_distance=True),
+                     loaded.recommend([0, 1], return_distance=True))
+    assert saved(fitted) == saved(fitted, include_training_matrix=True)
+    assert len(saved(fitted, include_training_matrix=False)) < len(saved(fitted))
+
+
+def test_without_the_training_matrix_seen_items_must_be_given(fitted):
+    loaded = load_model(io.BytesIO(saved(fitted, include_training_matrix=False)))
     assert loaded.user_items_ is None
     with pytest.raises(ValueError, match="saved without its training matrix.*filter_seen"):
         loaded.recommend([0, 1])
@@ -201,8 +210,7 @@ def test_ids_round_trip_with_their_dtype(kind):
     encoded = InteractionEncoder().fit_transform(table)
     model = CMLRecommender(**SMALL).fit(encoded)
     loaded = load_model(io.BytesIO(saved(model)))
-    assert_identical(public_attributes(model) | {"user_items_": None},
-                     public_attributes(loaded))
+    assert_identical(public_attributes(model), public_attributes(loaded))
     for ids in ("user_ids_", "item_ids_"):
         assert getattr(loaded, ids).dtype == getattr(model, ids).dtype
     assert isinstance(loaded.user_ids_[0], str)
@@ -777,3 +785,204 @@ def test_a_model_whose_value_means_are_not_finite_is_refused_at_save(monkeypatch
     monkeypatch.setitem(model._model.value_scales, "values", np.inf)
     with pytest.raises(ValueError, match="cannot be saved.*'values'.*Rescale X's values"):
         saved(model)
+
+
+# ------------------------------------------------------------- pipelines
+
+
+def _ratings():
+    coo = TRAIN.tocoo()
+    rng = np.random.default_rng(1)
+    return pd_or_dict({"user": [f"user {u}" for u in coo.row], "item": 100 + coo.col,
+                       "stars": rng.integers(1, 6, coo.nnz)})
+
+
+def pd_or_dict(columns):
+    """A DataFrame when pandas is installed, else the dict of arrays the encoder also takes."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return {name: np.asarray(values) for name, values in columns.items()}
+    return pd.DataFrame(columns)
+
+
+RATINGS = _ratings()
+NEW_TABLE = pd_or_dict({"user": ["new a", "new a", "new b", "new b", "new b"],
+                        "item": [100, 103, 101, 104, 120], "stars": [5, 3, 4, 4, 1]})
+
+
+def _pipeline():
+    from sklearn_cml import make_recommender
+
+    encoder = InteractionEncoder("user", "item", strength_col="stars")
+    return make_recommender(encoder, CMLRecommender(**SMALL, interaction_weight="values"))
+
+
+PIPELINE = _pipeline().fit(RATINGS)
+PIPELINE_FILE = saved(PIPELINE)
+
+
+def pipeline_answers(pipeline, with_matrix=True):
+    """What a pipeline answers: to tables, and by ids."""
+    users, items = ["user 0", "user 7", "user 21"], [100, 117, 103]
+    results = {
+        "predict": pipeline.predict(NEW_TABLE),
+        "predict, n_items": pipeline.predict(NEW_TABLE, n_items=7),
+        "transform": pipeline.transform(NEW_TABLE),
+        "score": pipeline.score(RATINGS),
+        "recommend, unfiltered": pipeline.recommend(users, 4, filter_seen=False,
+                                                    return_distance=True),
+        "kneighbors_items": pipeline.kneighbors_items(items, n_neighbors=3),
+        "similar_users": pipeline.similar_users(users, n_users=2),
+        "pair_distances": pipeline.pair_distances(users, items),
+    }
+    if with_matrix:
+        results["recommend"] = pipeline.recommend(users, n_items=4, return_distance=True)
+    return results
+
+
+@pytest.mark.parametrize("include_training_matrix", [True, False])
+def test_a_loaded_pipeline_answers_tables_and_ids_as_the_saved_one(include_training_matrix):
+    from sklearn_cml import RecommenderPipeline
+
+    loaded = load_model(io.BytesIO(saved(PIPELINE,
+                                         include_training_matrix=include_training_matrix)))
+    assert type(loaded) is RecommenderPipeline
+    assert [name for name, _ in loaded.steps] == [name for name, _ in PIPELINE.steps]
+    assert loaded.get_params(deep=True).keys() == PIPELINE.get_params(deep=True).keys()
+    assert loaded[0].get_params() == PIPELINE[0].get_params()
+    assert loaded[-1].get_params() == PIPELINE[-1].get_params()
+    assert_identical(public_attributes(PIPELINE[0]), public_attributes(loaded[0]), "encoder")
+    assert_identical(pipeline_answers(PIPELINE, include_training_matrix),
+                     pipeline_answers(loaded, include_training_matrix))
+    assert saved(loaded, include_training_matrix=include_training_matrix) == \
+        saved(PIPELINE, include_training_matrix=include_training_matrix)
+    # Still a Pipeline: it trains anew on a table.
+    assert load_model(io.BytesIO(PIPELINE_FILE)).fit(RATINGS).predict(NEW_TABLE).shape == \
+        PIPELINE.predict(NEW_TABLE).shape
+
+
+def test_a_pipeline_file_at_a_path_round_trips(tmp_path):
+    path = tmp_path / "pipeline.npz"
+    PIPELINE.save(path, compress=True)
+    assert_identical(pipeline_answers(PIPELINE), pipeline_answers(load_model(path)))
+
+
+def test_a_loaded_pipeline_refuses_unknown_items_as_the_saved_one_does():
+    loaded = load_model(io.BytesIO(PIPELINE_FILE))
+    unknown = pd_or_dict({"user": ["x"], "item": [999], "stars": [3]})
+    for pipeline in (PIPELINE, loaded):
+        with pytest.raises(ValueError, match="not seen in fit: 999"):
+            pipeline.predict(unknown)
+        with pytest.raises(ValueError, match="not seen in fit: 'nobody'"):
+            pipeline.recommend(["nobody"])
+
+
+def test_saving_a_pipeline_refuses_other_steps_and_names_the_fix():
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_cml import RecommenderPipeline
+
+    odd = RecommenderPipeline([("encoder", PIPELINE[0]), ("noop", FunctionTransformer()),
+                               ("cml", PIPELINE[-1])])
+    with pytest.raises(ValueError, match=r"InteractionEncoder then a CMLRecommender.*"
+                                         r"FunctionTransformer.*pipeline\[-1\]\.save"):
+        saved(odd)
+    # The encoder refitted on another table: its columns are not the model's items.
+    refitted = _pipeline().fit(RATINGS)
+    refitted[0].fit(NEW_TABLE)
+    with pytest.raises(ValueError, match="different tables.*Fit the pipeline again"):
+        saved(refitted)
+
+
+def encoder_ids(name, ids):
+    def edit(arrays, header):
+        arrays[f"pipeline.encoder.{name}"] = ids
+        header["pipeline"]["encoder"]["array_attributes"][name] = {"object": False}
+    return edit
+
+
+def pipeline_header(path, value):
+    return set_header(["pipeline", *path], value)
+
+
+PIPELINE_DAMAGE = {
+    "an encoder user id repeated": (
+        encoder_ids("user_ids_", np.array(["a", "b", "a"])), "encoder's user_ids_ repeats"),
+    "a NaN encoder item id": (
+        encoder_ids("item_ids_", _with(np.arange(N_ITEMS, dtype=float), 3, np.nan)),
+        "encoder's item_ids_ are not valid ids.*missing id"),
+    "encoder item ids not the model's": (
+        encoder_ids("item_ids_", 100 + np.arange(N_ITEMS)[::-1].copy()),
+        "encoder's item ids are not its model's"),
+    "encoder item ids of another dtype": (
+        encoder_ids("item_ids_", (100 + np.arange(N_ITEMS)).astype(np.float64)),
+        "encoder's item ids are not its model's"),
+    "no encoder user ids": (encoder_ids("user_ids_", np.array([], dtype="<U3")),
+                            "no user ids"),
+    "encoder ids of two dimensions": (encoder_ids("user_ids_", np.array([["a"]])),
+                                      "user_ids_' has shape"),
+    "encoder ids missing": (drop("pipeline.encoder.user_ids_"),
+                            "'pipeline.encoder.user_ids_' is missing"),
+    "an unknown encoder attribute": (
+        pipeline_header(["encoder", "array_attributes", "n_rows_"], {"object": False}),
+        "n_rows_"),
+    "an invalid encoder parameter": (pipeline_header(["encoder", "params", "handle_unknown"],
+                                                     "magic"),
+                                     "InteractionEncoder.*handle_unknown"),
+    "an encoder column of the wrong type": (
+        pipeline_header(["encoder", "params", "user_col"], [0, 1]),
+        "InteractionEncoder.*user_col"),
+    "an unknown encoder parameter": (pipeline_header(["encoder", "params", "sep"], ","),
+                                     "InteractionEncoder.*sep"),
+    "encoder parameters not a dict": (pipeline_header(["encoder", "params"], [1]),
+                                      "no parameters"),
+    "a step name with a double underscore": (pipeline_header(["steps"], ["a__b", "cml"]),
+                                             "step names are not valid.*__"),
+    "the same step name twice": (pipeline_header(["steps"], ["cml", "cml"]),
+                                 "step names are not valid.*unique"),
+    "a step name that is a parameter": (pipeline_header(["steps"], ["memory", "cml"]),
+                                        "step names are not valid.*memory"),
+    "three steps": (pipeline_header(["steps"], ["a", "b", "c"]), "are not two names"),
+    "pipeline section not a dict": (set_header(["pipeline"], "encoder"), "are not two names"),
+    "encoder ids of a plain model": (lambda arrays, header: header.pop("pipeline"),
+                                     "does not have.*pipeline.encoder"),
+}
+
+
+@pytest.mark.parametrize("case", list(PIPELINE_DAMAGE))
+def test_a_damaged_pipeline_file_raises_a_clear_error(case):
+    edit, message = PIPELINE_DAMAGE[case]
+    with pytest.raises(ValueError, match="(?s)not a valid sklearn-cml model file.*" + message):
+        load_model(io.BytesIO(rewrite(PIPELINE_FILE, edit)))
+
+
+def test_pipeline_files_that_would_inflate_or_are_flipped_are_refused():
+    # The header says the encoder's ids take a GB: refused before anything is read.
+    def huge(arrays, header):
+        header["arrays"]["pipeline.encoder.user_ids_"]["shape"] = [10**9]
+
+    with pytest.raises(ValueError, match="would inflate to"):
+        load_model(io.BytesIO(rewrite(PIPELINE_FILE, huge, describe=False)))
+    # The member inflates past what the header says.
+    def longer(arrays, header):
+        ids = arrays["pipeline.encoder.user_ids_"]
+        arrays["pipeline.encoder.user_ids_"] = np.concatenate([ids, ids + "x"] * 50)
+
+    data = rewrite(PIPELINE_FILE, longer, describe=False)
+    with pytest.raises(ValueError, match="'pipeline.encoder.user_ids_' inflates to"):
+        load_model(io.BytesIO(data))
+    # A flipped byte in the encoder's ids: the zip's CRC catches it.
+    position = PIPELINE_FILE.index(b"pipeline.encoder.user_ids_.npy") + 200
+    flipped = bytearray(PIPELINE_FILE)
+    flipped[position] ^= 0xFF
+    with pytest.raises(ValueError, match="not a valid sklearn-cml model file"):
+        load_model(io.BytesIO(bytes(flipped)))
+
+
+def test_pipeline_ids_of_python_objects_are_never_unpickled():
+    hostile = np.array([_Payload()], dtype=object)
+    data = rewrite(PIPELINE_FILE, setter("pipeline.encoder.user_ids_", hostile))
+    with pytest.raises(ValueError, match="holds Python objects.*without pickle"):
+        load_model(io.BytesIO(data))
+    assert UNPICKLED == []
