@@ -28,6 +28,18 @@ items against one exact query: the search sends a query to the exact
 search when it would ask the graph for more than 2% of the items.
 Then, with ``--backends``, the libraries side by side on the bare vectors.
 
+With ``--first-query N [N ...]`` it measures only what a new process pays
+for its first approximate answer, for ``search="hnsw"`` and
+``"nndescent"``: a fresh Python process per measurement imports the
+package, builds the backend's index of N random vectors in the unit ball
+(``--dimensions``, 100) and answers one top-50 query; "import" is the
+package's import (paid by any use of the package), "index + first query"
+the rest: the backend's import, any compilation, the build and the query.
+One process per backend runs first, untimed, so that whatever the backend
+caches on disk is cached; then ``--repeats`` processes are timed.
+``--first-query-searches`` restricts the searches (pynndescent on 100,000
+items takes minutes a process).
+
 Queries: the top-50 items of users (every user of MovieLens-1M; the first
 ``--synthetic-queries`` users of the synthetic one), ``recommend(...,
 filter_seen=False)``; and the 10 nearest other items of every item,
@@ -43,7 +55,10 @@ It is a benchmark, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -237,6 +252,56 @@ def measure(model, users, backends, threads, with_neighbors):
     return rows
 
 
+# What one fresh process runs for --first-query: the times it prints are
+# measured from before the package's import.
+FIRST_QUERY = """
+import json, sys, time
+started = time.perf_counter()
+import numpy as np
+from sklearn_cml._query import SEARCHES, check_search
+imported = time.perf_counter()
+search, n_items, n_components, threads = sys.argv[1], *map(int, sys.argv[2:5])
+rng = np.random.default_rng(0)
+vectors = rng.standard_normal((n_items, n_components)).astype(np.float32)
+radii = rng.random((n_items, 1)) ** (1 / n_components)
+vectors *= (radii / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+made = time.perf_counter()
+params = check_search(search, None)
+index = SEARCHES[search](vectors, params, 0, threads)
+index.top_k(vectors[:1], 50, None, params)
+answered = time.perf_counter()
+print(json.dumps({"import": imported - started, "first query": answered - made}))
+"""
+
+
+def first_query(search, n_items, n_components, threads):
+    """``{"import": s, "first query": s}`` of one fresh process (the second
+    without the package's import)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    done = subprocess.run([sys.executable, "-c", FIRST_QUERY, search, str(n_items),
+                           str(n_components), str(threads)],
+                          capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def print_first_queries(sizes, searches, n_components, threads, repeats):
+    """The table of ``--first-query``: best and worst of ``repeats`` fresh processes."""
+    print(f"\nFirst query in a new process: import, index of N x {n_components} random "
+          f"vectors, one top-50 query; {threads} threads; best / worst of {repeats} "
+          "processes after an untimed one\n")
+    print("| search | items | package import (s), best | index + first query (s), best "
+          "| worst |")
+    print("|---|---:|---:|---:|---:|")
+    for search in searches:
+        for n_items in sizes:
+            first_query(search, n_items, n_components, threads)  # fills on-disk caches
+            runs = [first_query(search, n_items, n_components, threads)
+                    for _ in range(repeats)]
+            times = [run["first query"] for run in runs]
+            print(f"| `{search!r}` | {n_items} | {min(run['import'] for run in runs):.2f} | "
+                  f"{min(times):.2f} | {max(times):.2f} |", flush=True)
+
+
 def compile_search():
     """Seconds of a first graph and query on a small model: pynndescent's
     compilation, paid once per process."""
@@ -332,7 +397,18 @@ def main(argv=None):
     parser.add_argument("--synthetic-queries", type=int, default=10_000)
     parser.add_argument("--backends", action="store_true",
                         help="also measure pynndescent, faiss and hnswlib on the bare vectors")
+    parser.add_argument("--first-query", type=int, nargs="+", default=None, metavar="N",
+                        help="only the first query of fresh processes, on N items")
+    parser.add_argument("--first-query-searches", nargs="+", default=["hnsw", "nndescent"])
+    parser.add_argument("--dimensions", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    if args.first_query:
+        print(f"{utc_now()}; {machine_description(args.threads)}")
+        print(library_versions())
+        print_first_queries(args.first_query, args.first_query_searches, args.dimensions,
+                            args.threads, args.repeats)
+        return
     cache = Path(args.cache) if args.cache else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)

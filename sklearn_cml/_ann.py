@@ -27,6 +27,30 @@ from ._topk import BATCH_ENTRIES, exact_top_k
 # 1.5% to 3% of the items (MovieLens-1M, 3,706 items; 100,000 synthetic items).
 EXACT_SHARE = 0.02
 
+# What installs every approximate search.
+INSTALL_HINT = 'pip install "sklearn-cml[ann]"'
+
+# Builds of more entries (items x dimensions) than this take over a second
+# or two on two cores (hnswlib, 10,000 x 100: about 1.5 s): ``verbose`` says
+# so before they start.
+SLOW_BUILD_ENTRIES = 1_000_000
+
+
+def build_notice(backend, item_embeddings):
+    """The line ``verbose`` prints before ``backend`` builds an index of
+    ``item_embeddings``, or None for a build too quick to mention."""
+    n_items, n_components = item_embeddings.shape
+    compiles = getattr(backend, "COMPILES", False)
+    if not compiles and n_items * n_components < SLOW_BUILD_ENTRIES:
+        return None
+    name = getattr(backend, "NAME", backend.__name__)
+    line = (f"Building the {name} index of {n_items} items x {n_components} dimensions "
+            "(once per fitted model)")
+    if compiles:
+        line += ("; pynndescent compiles Numba functions first, tens of seconds in every "
+                 "process: search='hnsw' needs no compilation")
+    return line + "..."
+
 
 def graph_width(n_asked):
     """Items a graph is asked for, for ``n_asked``: the power of two at or
@@ -63,7 +87,10 @@ class NNDescentIndex:
     DEFAULT_PARAMS = {"n_neighbors": 30, "epsilon": 0.1}
     # Parameters of the graph itself: changing one builds a new graph.
     BUILD_PARAMS = ("n_neighbors",)
-    INSTALL_HINT = "pip install pynndescent (or pip install 'sklearn-cml[ann]')"
+    NAME = "pynndescent"
+    # Not all of pynndescent's Numba functions are cached on disk: every
+    # process compiles them again (docs/performance.md, "Approximate top-k").
+    COMPILES = True
 
     @classmethod
     def check_params(cls, search_params):
@@ -90,7 +117,8 @@ class NNDescentIndex:
                 "larger searches more of the graph, slower and more accurate."
             )
         if find_spec("pynndescent") is None:
-            raise ImportError(f"search='nndescent' needs pynndescent: {cls.INSTALL_HINT}.")
+            raise ImportError(f"search='nndescent' needs pynndescent: {INSTALL_HINT} "
+                              "(or pip install pynndescent).")
         return params
 
     def __init__(self, item_embeddings, params, seed, n_threads):

@@ -270,26 +270,34 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
     top_k : int, default=50
         Number of items returned by ``predict`` (at most the number of
         items), and the cut-off of the recall that ``score`` returns.
-    search : {"exact", "nndescent"}, default="exact"
+    search : {"exact", "hnsw", "nndescent"}, default="exact"
         How ``recommend``, ``predict`` and ``kneighbors_items`` find the
         nearest items.  ``"exact"``: every distance, then a partial sort.
-        ``"nndescent"``: an approximate search in a nearest-neighbour graph
-        of the item vectors (needs pynndescent: ``pip install
-        'sklearn-cml[ann]'``), built on the first query after ``fit`` and
-        kept until the vectors change; worth it on large catalogues (on
-        100,000 items, 12 times faster than exact with seen items left
-        out, at recall@50 0.995; on MovieLens-1M's 3,706, no faster).
+        ``"hnsw"`` and ``"nndescent"``: an approximate search in a
+        nearest-neighbour graph of the item vectors, built on the first
+        query after ``fit`` and kept until the vectors change; worth it on
+        large catalogues (pynndescent on 100,000 items: 12 times faster
+        than exact with seen items left out, at recall@50 0.995; on
+        MovieLens-1M's 3,706, no faster).  ``"hnsw"`` (hnswlib) is compiled ahead of time: a new
+        process pays the build only.  ``"nndescent"`` (pynndescent) also
+        compiles Numba functions in every process, tens of seconds.  Both
+        need ``pip install "sklearn-cml[ann]"``.
         Items excluded from a query (``filter_seen``, ``filter_items``,
         those outside ``items``, the item itself) are never returned either
         way: the graph is asked for that many more.  A query that would ask
         it for more than 2% of the catalogue (where the exact search costs
         less) is answered exactly.  ``score`` and the metrics always rank
-        every item exactly.  See docs/performance.md, "Approximate top-k".
+        every item exactly.  With ``verbose``, a build that takes seconds
+        is announced.  See docs/performance.md, "Approximate top-k".
     search_params : dict, default=None
-        With ``search="nndescent"``: ``"n_neighbors"`` (int >= 2, default
-        30), the degree of the graph, and ``"epsilon"`` (float in [0, 10],
-        default 0.1), how far beyond the current candidates a query
-        searches: larger is slower and finds more of the exact answer.
+        With ``search="hnsw"``: ``"M"`` (int, default 16), the graph's
+        degree, ``"ef_construction"`` (int, default 100), the breadth of
+        the build, and ``"ef"`` (int, default 64), the breadth of a query
+        (at least the items it asks for).  With ``search="nndescent"``:
+        ``"n_neighbors"`` (int >= 2, default 30), the degree of the graph,
+        and ``"epsilon"`` (float in [0, 10], default 0.1), how far beyond
+        the current candidates a query searches.  Larger is slower and
+        finds more of the exact answer.
     score_holdout : float, default=0.2
         Fraction of each row that ``score`` holds out when called without
         ``y``.
@@ -878,7 +886,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
 
     def _search(self):
         """The search that the ``search`` parameters name, checked."""
-        return _query.search_settings(self.search, self.search_params, self.n_jobs)
+        return _query.search_settings(self.search, self.search_params, self.n_jobs,
+                                     self.verbose)
 
     def kneighbors_items(
         self, item_ids=None, n_neighbors=10, return_distance=True, item_features=None

@@ -30,15 +30,16 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from ._ann import NNDescentIndex, graph_answers, rows_of
+from ._ann import NNDescentIndex, build_notice, graph_answers, rows_of
 from ._content import feature_matrix, place_by_neighbors, tfidf_rows, top_k_by_score
 from ._features import embed_items
+from ._hnsw import HNSWIndex
 from ._rng import stream_seed
 from ._threads import effective_n_threads, thread_limits
 from ._topk import BATCH_ENTRIES, ExactSearch, exact_top_k
 
 # Searches, by the name ``CMLRecommender(search=...)`` gives them.
-SEARCHES = {"exact": ExactSearch, "nndescent": NNDescentIndex}
+SEARCHES = {"exact": ExactSearch, "nndescent": NNDescentIndex, "hnsw": HNSWIndex}
 
 
 class Search(NamedTuple):
@@ -47,6 +48,7 @@ class Search(NamedTuple):
     name: str
     params: dict  # checked by the backend
     n_threads: int  # that build an index
+    verbose: int = 0  # > 0: say so before a slow build
 
 
 def check_search(name, search_params):
@@ -56,19 +58,27 @@ def check_search(name, search_params):
     return SEARCHES[name].check_params(search_params)
 
 
-def search_settings(name, search_params, n_jobs):
+def search_settings(name, search_params, n_jobs, verbose=0):
     """The ``Search`` of the estimator's parameters, checked."""
-    return Search(name, check_search(name, search_params), effective_n_threads(n_jobs))
+    return Search(name, check_search(name, search_params), effective_n_threads(n_jobs),
+                  int(verbose))
 
 
 def search_index(model, search):
     """The backend of ``search`` over ``model``'s item vectors, from the
     model's cache when it still answers for them."""
     backend = SEARCHES[search.name]
+
+    def build():
+        notice = build_notice(backend, model.item_embeddings) if backend.approximate else None
+        if search.verbose and notice:
+            print(notice, flush=True)
+        return backend(model.item_embeddings, search.params,
+                       stream_seed(model.seed, "search graph"), search.n_threads)
+
     return model.cached(
         "search index",
-        lambda: backend(model.item_embeddings, search.params,
-                        stream_seed(model.seed, "search graph"), search.n_threads),
+        build,
         lambda index: (isinstance(index, backend)
                        and index.answers_for(model.item_embeddings, search.params)),
     )

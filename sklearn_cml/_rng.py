@@ -130,7 +130,8 @@ def stream_seed(seed, stream, epoch=0):
         training pairs, and of the items within each row), ``"feature
         order"`` (each epoch's order of the items in the feature pass),
         ``"fold-in rows"`` (mixed with each new row's items), ``"search
-        graph"`` (the random trees that start ``search="nndescent"``'s graph),
+        graph"`` (the random trees that start ``search="nndescent"``'s graph, the
+        levels of ``search="hnsw"``'s),
         ``"holdout"`` (the pairs that ``early_stopping="auto"`` holds out) and
         ``"temperature pool"`` (the items ``temperature="auto"`` measures against).
     epoch : int, default=0

@@ -1,35 +1,50 @@
-"""search="nndescent": the approximate top-k keeps the exact search's contract.
+"""search="nndescent" and "hnsw": the approximate top-k keeps the exact search's contract.
 
 The exact search is the reference (tests/test_recommend_options.py checks it
 against brute force).  An approximate list may differ from the exact one,
 so these tests check what must hold whatever the graph: excluded items never
 come back, rows are sorted, distances are the true ones, shapes and padding
 are those of the exact search, most of the exact answer is found, and the
-graph follows the vectors it was built on.
+graph follows the vectors it was built on.  Each test that takes ``fitted``
+runs once per approximate backend installed.
 """
 
 import pickle
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 
 from sklearn_cml import CMLRecommender, load_model
 from sklearn_cml._ann import EXACT_SHARE, NNDescentIndex, approximate_top_k
+from sklearn_cml._hnsw import HNSWIndex
 from sklearn_cml._query import check_search, nearest_items
 from sklearn_cml._topk import exact_top_k
 from sklearn_cml.datasets import make_interactions
 
-try:
-    import pynndescent  # noqa: F401
-except ImportError:  # pragma: no cover - the test extra installs it
-    _REASON = "pynndescent is not installed: pip install -e '.[test]' (or '.[ann]')"
-    print(f"SKIP: {_REASON}")
-    pytestmark = pytest.mark.skip(reason=_REASON)
+# Per backend: its library, its index, a query setting and a build setting
+# other than the defaults.
+BACKENDS = {
+    "nndescent": ("pynndescent", NNDescentIndex, {"epsilon": 0.3}, {"n_neighbors": 10}),
+    "hnsw": ("hnswlib", HNSWIndex, {"ef": 100}, {"M": 8}),
+}
 
+
+def require(search):
+    """Skip, saying why, when the library of ``search`` is not installed."""
+    library = BACKENDS[search][0]
+    if find_spec(library) is None:  # pragma: no cover - the test extra installs both
+        reason = f"{library} is not installed: pip install -e '.[test]' (or '.[ann]')"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return search
+
+
+searches = pytest.mark.parametrize("search", list(BACKENDS))
 N_USERS, N_ITEMS = 300, 4000
-DEFAULTS = NNDescentIndex.DEFAULT_PARAMS
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +53,12 @@ def interactions():
                              mean_interactions=15, random_state=0)
 
 
-@pytest.fixture(scope="module")
-def fitted(interactions):
-    """A model with the approximate search, its graph built once for the module."""
-    model = CMLRecommender(n_components=16, n_epochs=5, random_state=0, search="nndescent")
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def fitted(interactions, request):
+    """A model with an approximate search, its graph built once for the module.
+    One thread: the same seed then builds the same graph with either backend."""
+    model = CMLRecommender(n_components=16, n_epochs=5, random_state=0, n_jobs=1,
+                           search=require(request.param))
     model.fit(interactions)
     model.recommend([0], n_items=1)
     return model
@@ -79,24 +96,19 @@ def check_rows(distances, items, queries, item_vectors):
         assert np.unique(found).size == found.size
 
 
-class _CountingGraph:
-    """Counts the queries that reach the graph."""
-
-    def __init__(self, graph):
-        self.graph, self.n_queries = graph, 0
-
-    def query(self, queries, k, epsilon):
-        self.n_queries += queries.shape[0]
-        return self.graph.query(queries, k=k, epsilon=epsilon)
-
-
 def test_recommend_finds_the_exact_top_k_and_never_a_seen_item(fitted, monkeypatch):
     users = np.arange(N_USERS)
-    counter = _CountingGraph(index_of(fitted).graph)
-    monkeypatch.setattr(index_of(fitted), "graph", counter)
+    index, asked = index_of(fitted), []
+    answer = index.top_k
+
+    def counting(queries, *args):
+        asked.append(queries.shape[0])
+        return answer(queries, *args)
+
+    monkeypatch.setattr(index, "top_k", counting)
     distances, items = fitted.recommend(users, n_items=20, return_distance=True)
     # Most users exclude few enough items for the graph to answer them.
-    assert counter.n_queries >= N_USERS // 2
+    assert sum(asked) >= N_USERS // 2
     exact_distances, exact_items = exact(fitted).recommend(users, n_items=20,
                                                           return_distance=True)
     assert items.shape == exact_items.shape
@@ -182,19 +194,23 @@ def test_the_search_keeps_the_top_k_contract_under_any_exclusions(
     check_rows(distances, items, queries, fitted.item_embeddings_)
 
 
-def test_the_graph_is_built_once_and_follows_the_vectors(interactions):
-    model = CMLRecommender(n_components=8, n_epochs=2, random_state=0, search="nndescent")
+@searches
+def test_the_graph_is_built_once_and_follows_the_vectors(interactions, search):
+    _, backend, query_setting, build_setting = BACKENDS[require(search)]
+    model = CMLRecommender(n_components=8, n_epochs=2, random_state=0, search=search)
     model.fit(interactions)
     first = model.recommend(np.arange(5), n_items=5)
     index = index_of(model)
     model.recommend(np.arange(5), n_items=5)
-    model.set_params(search_params={"epsilon": 0.3})  # a query setting: same graph
+    model.set_params(search_params=query_setting)  # a query setting: same graph
     model.recommend(np.arange(5), n_items=5)
     assert index_of(model) is index
-    model.set_params(search_params={"n_neighbors": 10})  # another graph
+    model.set_params(search_params=build_setting)  # another graph
     model.recommend(np.arange(5), n_items=5)
     assert index_of(model) is not index
-    assert index_of(model).build_params == {"n_neighbors": 10}
+    assert index_of(model).build_params == {**{name: backend.DEFAULT_PARAMS[name]
+                                               for name in backend.BUILD_PARAMS},
+                                            **build_setting}
     index = index_of(model)
     model.partial_fit(interactions)  # moves the vectors: a new fitted model
     assert index_of(model) is None
@@ -205,7 +221,7 @@ def test_the_graph_is_built_once_and_follows_the_vectors(interactions):
 
 
 def test_the_same_seed_builds_the_same_graph(fitted, interactions):
-    twin = CMLRecommender(n_components=16, n_epochs=5, random_state=0, search="nndescent")
+    twin = clone(fitted)
     twin.fit(interactions)
     np.testing.assert_array_equal(twin.recommend(np.arange(N_USERS), n_items=20),
                                   fitted.recommend(np.arange(N_USERS), n_items=20))
@@ -214,37 +230,43 @@ def test_the_same_seed_builds_the_same_graph(fitted, interactions):
 def test_pickles_and_model_files_leave_the_graph_out(fitted, tmp_path):
     restored = pickle.loads(pickle.dumps(fitted))
     assert index_of(restored) is None
-    fitted.set_params(search_params={"epsilon": 0.2, "n_neighbors": 30})
+    _, _, query_setting, build_setting = BACKENDS[fitted.search]
+    settings = {**query_setting, **build_setting}
+    fitted.set_params(search_params=settings)
     try:
         fitted.save(tmp_path / "model.npz")
         loaded = load_model(tmp_path / "model.npz")
     finally:
         fitted.set_params(search_params=None)
-    assert loaded.search == "nndescent"
-    assert loaded.search_params == {"epsilon": 0.2, "n_neighbors": 30}
+    assert loaded.search == fitted.search
+    assert loaded.search_params == settings
     items = loaded.recommend(np.arange(N_USERS), n_items=20, filter_seen=False)
     reference = exact(fitted).recommend(np.arange(N_USERS), n_items=20, filter_seen=False)
     assert overlap(items, reference) >= 0.95
 
 
-@pytest.mark.parametrize("search_params, message", [
-    ({"degree": 10}, "unknown keys ['degree']"),
-    ({"n_neighbors": 1}, "n_neighbors'] must be an int >= 2"),
-    ({"n_neighbors": 2.5}, "n_neighbors'] must be an int >= 2"),
-    ({"epsilon": -0.1}, "epsilon'] must be a number in [0, 10]"),
-    ({"epsilon": "wide"}, "epsilon'] must be a number in [0, 10]"),
+@pytest.mark.parametrize("search, search_params, message", [
+    ("nndescent", {"degree": 10}, "unknown keys ['degree']"),
+    ("nndescent", {"n_neighbors": 1}, "n_neighbors'] must be an int >= 2"),
+    ("nndescent", {"n_neighbors": 2.5}, "n_neighbors'] must be an int >= 2"),
+    ("nndescent", {"epsilon": -0.1}, "epsilon'] must be a number in [0, 10]"),
+    ("nndescent", {"epsilon": "wide"}, "epsilon'] must be a number in [0, 10]"),
+    ("hnsw", {"n_neighbors": 10}, "unknown keys ['n_neighbors']; search='hnsw' takes"),
+    ("hnsw", {"M": 1}, "['M'] must be an int in [2, 1024], got 1: the graph's degree"),
+    ("hnsw", {"ef": 0.5}, "['ef'] must be an int in [1, 1048576]"),
+    ("hnsw", {"ef_construction": True}, "['ef_construction'] must be an int"),
 ])
 def test_bad_search_params_are_refused_before_training_and_at_query(
-    interactions, search_params, message
+    interactions, search, search_params, message
 ):
-    model = CMLRecommender(n_components=8, n_epochs=1, search="nndescent",
+    model = CMLRecommender(n_components=8, n_epochs=1, search=require(search),
                            search_params=search_params)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         model.fit(interactions)
     assert not hasattr(model, "user_embeddings_")
     model = CMLRecommender(n_components=8, n_epochs=1, random_state=0).fit(interactions)
     before = model.recommend([0, 1], n_items=5)
-    model.set_params(search="nndescent", search_params=search_params)
+    model.set_params(search=search, search_params=search_params)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         model.recommend([0, 1], n_items=5)
     model.set_params(search="exact", search_params=None)
@@ -256,21 +278,29 @@ def test_search_params_must_be_a_dict(interactions):
         CMLRecommender(n_epochs=1, search_params=[("epsilon", 0.1)]).fit(interactions)
 
 
-def test_without_pynndescent_the_error_says_how_to_install_it(monkeypatch):
-    import sklearn_cml._ann as ann
+@pytest.mark.parametrize("search, module", [("nndescent", "_ann"), ("hnsw", "_hnsw")])
+def test_without_its_library_the_error_says_how_to_install_it(monkeypatch, search, module):
+    import importlib
 
-    monkeypatch.setattr(ann, "find_spec", lambda name: None)
-    with pytest.raises(ImportError, match=r"pip install pynndescent"):
-        check_search("nndescent", None)
+    monkeypatch.setattr(importlib.import_module(f"sklearn_cml.{module}"), "find_spec",
+                        lambda name: None)
+    library = BACKENDS[search][0]
+    with pytest.raises(ImportError, match=rf'{search}.* needs {library}: pip install '
+                                          r'"sklearn-cml\[ann\]"'):
+        check_search(search, None)
+    with pytest.raises(ImportError, match="sklearn-cml"):
+        CMLRecommender(n_epochs=1, search=search).fit(make_interactions(20, 30))
     assert check_search("exact", None) == {}
 
 
-def test_a_tiny_catalogue_is_answered_exactly():
+@searches
+def test_a_tiny_catalogue_is_answered_exactly(search):
+    backend = BACKENDS[require(search)][1]
     vectors = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
-    index = NNDescentIndex(vectors, DEFAULTS, seed=0, n_threads=1)
+    index = backend(vectors, backend.DEFAULT_PARAMS, seed=0, n_threads=1)
     queries = vectors[[0, 2]]
     itself = (np.arange(3, dtype=np.int64), np.array([0, 2], np.int32))
-    distances, items = index.top_k(queries, 5, itself, DEFAULTS)
+    distances, items = index.top_k(queries, 5, itself, backend.DEFAULT_PARAMS)
     np.testing.assert_array_equal((distances, items), exact_top_k(queries, vectors, 5, itself))
 
 
@@ -356,3 +386,30 @@ def test_any_n_items_with_a_short_filter_answers_as_the_exact_search(fitted):
         items = fitted.recommend(users, n_items=n_items, filter_items=filtered)
         np.testing.assert_array_equal(
             items, exact(fitted).recommend(users, n_items=n_items, filter_items=filtered))
+
+
+@searches
+def test_verbose_announces_a_slow_build_in_one_line(interactions, search, capsys, monkeypatch):
+    import sklearn_cml._ann as ann
+
+    library, _, _, build_setting = BACKENDS[require(search)]
+    model = CMLRecommender(n_components=8, n_epochs=1, random_state=0, search=search)
+    model.fit(interactions)
+    capsys.readouterr()
+    model.recommend([0], n_items=5)  # verbose=0: silent
+    assert capsys.readouterr().out == ""
+    # Just above this catalogue's entries: only a backend that compiles speaks.
+    monkeypatch.setattr(ann, "SLOW_BUILD_ENTRIES", N_ITEMS * 8 + 1)
+    model.set_params(verbose=1, search_params=build_setting)  # a new graph
+    model.recommend([0], n_items=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == (search == "nndescent")
+    assert all("compiles" in line and "search='hnsw'" in line for line in lines)
+    monkeypatch.setattr(ann, "SLOW_BUILD_ENTRIES", N_ITEMS * 8)
+    model.set_params(search_params=None)  # another graph, now a slow one
+    model.recommend([0], n_items=5)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Building the {library} index of {N_ITEMS} items x 8 dimensions")
+    model.recommend([1], n_items=5)  # the graph is kept: nothing more to say
+    assert capsys.readouterr().out == ""
