@@ -11,5 +11,6 @@ from ._version import __version__
 prefer_fork_safe_layer()
 
 from ._estimator import CMLRecommender, load_model  # noqa: E402
+from ._warmup import warmup  # noqa: E402
 
-__all__ = ["CMLRecommender", "__version__", "load_model"]
+__all__ = ["CMLRecommender", "__version__", "load_model", "warmup"]
