@@ -13,6 +13,7 @@ prefer_fork_safe_layer()
 from ._estimator import CMLRecommender  # noqa: E402
 from ._loading import load_model  # noqa: E402
 from ._pipeline import RecommenderPipeline, make_recommender  # noqa: E402
+from ._warmup import warmup  # noqa: E402
 
 __all__ = ["CMLRecommender", "RecommenderPipeline", "__version__", "load_model",
-           "make_recommender"]
+           "make_recommender", "warmup"]

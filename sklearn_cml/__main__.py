@@ -8,6 +8,9 @@ next to those of a popularity baseline, then a few recommendations
 (``recommend``) and similar items (``kneighbors_items``), with their
 clusters so that they can be judged by eye.
 
+``python -m sklearn_cml --warmup`` compiles and caches every Numba kernel
+that default calls use (``warmup``), once per install, and exits.
+
 Everything random is seeded by ``--seed``, and the block solver is bitwise
 reproducible whatever the number of threads: two runs with the same
 arguments print the same text.
@@ -17,7 +20,7 @@ import argparse
 
 import numpy as np
 
-from . import CMLRecommender
+from . import CMLRecommender, warmup
 from .datasets import make_interactions
 from .metrics import popularity_scores, ranking_metrics
 from .model_selection import train_test_split
@@ -29,15 +32,24 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_cml", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--n-users", type=int, default=3000)
-    parser.add_argument("--n-items", type=int, default=1000)
-    parser.add_argument("--n-epochs", type=int, default=20)
+    parser.add_argument("--n-users", type=int, default=3000,
+                        help="number of synthetic users (rows)")
+    parser.add_argument("--n-items", type=int, default=1000,
+                        help="number of synthetic items (columns)")
+    parser.add_argument("--n-epochs", type=int, default=20, help="training epochs")
     parser.add_argument("--k", type=int, default=20, help="cut-off of the metrics")
-    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--n-jobs", type=int, default=-1,
+                        help="threads for training (-1: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the data, split and model")
     parser.add_argument("--verbose", action="store_true",
                         help="print training progress (with timings, which vary run to run)")
+    parser.add_argument("--warmup", action="store_true",
+                        help="only compile and cache the Numba kernels (about a minute, "
+                             "once per install), then exit")
     args = parser.parse_args(argv)
+    if args.warmup:
+        warmup(verbose=True)
+        return
 
     X, user_clusters, item_clusters = make_interactions(
         n_users=args.n_users, n_items=args.n_items, n_clusters=N_CLUSTERS,
@@ -48,13 +60,17 @@ def main(argv=None):
           f"{X.nnz} interactions in {N_CLUSTERS} taste clusters; {test.nnz} held out "
           f"(seed {args.seed}).")
 
+    # Each step that compiles kernels on first use says so before it starts.
     print(f"Fitting CMLRecommender for {args.n_epochs} epochs (the first run compiles "
-          "the Numba kernels, about a minute)...", flush=True)
+          "the training kernels, about a minute; `--warmup` compiles all of them)...",
+          flush=True)
     model = CMLRecommender(n_epochs=args.n_epochs, n_jobs=args.n_jobs, random_state=args.seed,
                            verbose=int(args.verbose)).fit(train)
 
     # Each user's held-out items, ranked among every item they did not train on.
-    print("\nHeld-out items, ranked among all items but the user's training ones:")
+    print("\nScoring the held-out items (the first run compiles the ranking kernels, "
+          "about 15 s)...", flush=True)
+    print("Held-out items, ranked among all items but the user's training ones:")
     for name, scores in (("CML", model), ("popularity baseline", popularity_scores(train))):
         metrics = ranking_metrics(test, scores, k=args.k, exclude=train,
                                   metrics=("recall", "ndcg"))

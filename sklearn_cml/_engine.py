@@ -28,6 +28,7 @@ from ._interactions import Interactions, to_interactions
 from ._model import FittedModel, History
 from ._progress import (
     EpochReport,
+    announce_compilation,
     compilation_notice,
     early_stopping_summary,
     resolved_summary,
@@ -38,6 +39,7 @@ from ._ranking import ranking_stats
 from ._rng import random_permutation, row_hash_states, seed_states, stream_seed
 from ._sampling import make_sampler, popularity_sampler
 from ._solvers import fold_in as solver_fold_in
+from ._solvers import fold_in_kernel
 from ._steps import (
     FLOAT32_HEADROOM,
     Embeddings,
@@ -590,6 +592,8 @@ def fold_in(model, data, config, weights=None):
     by ``weights`` (None: all 1); negatives are drawn as in training, from
     the popularity of the items in the training pairs.
     """
+    announce_compilation(config.verbose, (fold_in_kernel(config), row_hash_states),
+                         "the kernels that place new users", "about 20 s")
     items = model.item_embeddings
     counts = np.diff(data.indptr)
     users = np.asarray(data.to_csr() @ items, dtype=np.float32)

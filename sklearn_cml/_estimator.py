@@ -312,8 +312,10 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         reproducible.
     verbose : int, default=0
         When positive, print progress: what the ``"auto"`` parameters
-        resolved to, a line before Numba compiles the training kernels
-        (first use only, about a minute), what early stopping watches,
+        resolved to, a line before Numba compiles kernels (first use in
+        an environment: about a minute for training, less for placing new
+        users or scoring; ``sklearn_cml.warmup`` compiles them all once),
+        what early stopping watches,
         then for each epoch its loss, its validation recall (when scored), the time
         elapsed and an estimate of the time left, and, with early stopping,
         at which epoch it stopped and which epoch's vectors it kept.

@@ -3,7 +3,8 @@
 Three kinds of line, all prefixed ``[CMLRecommender]``:
 
 - before the first epoch, when the training kernels still have to be
-  compiled by Numba (nothing else is printed for a minute otherwise);
+  compiled by Numba (nothing else is printed for a minute otherwise), and
+  likewise before new users are first placed or a model first scored;
 - after each epoch: its loss, its validation score when it was scored,
   the time elapsed and an estimate of the time left;
 - at the end of a fit with early stopping: whether and when it stopped,
@@ -20,21 +21,35 @@ PREFIX = "[CMLRecommender]"
 # ------------------------------------------------------------- compilation
 
 
-def compilation_notice(kernels):
-    """The line to print before the first epoch, or None if nothing compiles.
+def compilation_notice(kernels, what="the training kernels", duration="about a minute"):
+    """The line to print before ``kernels`` first run, or None if nothing compiles.
 
-    ``kernels`` are the Numba dispatchers the epoch calls (the solvers'
-    kernels are dispatchers of their own for each loss).
+    ``kernels`` are the Numba dispatchers a call runs (the solvers' kernels
+    are dispatchers of their own for each loss); ``what`` names them and
+    ``duration`` says roughly how long compiling them takes.  Every entry
+    point converts its arrays to one set of dtypes, so a kernel with any
+    signature compiled or cached has the one the call needs.
     """
     readiness = [_kernel_readiness(kernel) for kernel in kernels]
     if all(ready == "compiled" for ready in readiness):
         return None
     if "unknown" in readiness:
-        return f"{PREFIX} Compiling the training kernels (may take a minute on first use)..."
+        return f"{PREFIX} Compiling {what} (may take {duration} on first use)..."
     if "not cached" in readiness:
-        return (f"{PREFIX} Compiling the training kernels (about a minute; they are not "
-                "cached on disk)...")
-    return f"{PREFIX} Compiling the training kernels (first use only, about a minute)..."
+        return f"{PREFIX} Compiling {what} ({duration}; they are not cached on disk)..."
+    return (f"{PREFIX} Compiling {what} (first use in this environment, {duration}; "
+            "`python -m sklearn_cml --warmup` compiles every kernel once)...")
+
+
+def announce_compilation(verbose, kernels, what, duration):
+    """With ``verbose``, print ``compilation_notice``'s line, if any; return
+    whether ``kernels`` will compile."""
+    if not verbose:
+        return False
+    notice = compilation_notice(kernels, what, duration)
+    if notice is not None:
+        print(notice, flush=True)
+    return notice is not None
 
 
 def _kernel_readiness(kernel):

@@ -75,6 +75,13 @@ def _scan_compressed(indptr, indices, n_minor):
     return (_CANONICAL if canonical else _NOT_CANONICAL), -1
 
 
+def _scan_dtypes(indptr, indices):
+    """``indptr`` as int64 (it is short), ``indices`` as they are (int32 or
+    int64: copying millions of them to scan them would cost more than the
+    second compiled version, which ``warmup`` compiles too)."""
+    return indptr.astype(np.int64, copy=False), indices
+
+
 def check_matrix(X, name, *, estimator=None, reset=True, dtype="numeric"):
     """Check a user's matrix; return it as a 2-d array or CSR matrix.
 
@@ -196,7 +203,7 @@ def _check_compressed(X, name, n_major, n_minor):
         )
     if indptr[0] != 0:
         raise ValueError(f"{name}.indptr must start at 0, but starts at {indptr[0]}. {_REBUILD}")
-    outcome, position = _scan_compressed(indptr, indices, n_minor)
+    outcome, position = _scan_compressed(*_scan_dtypes(indptr, indices), n_minor)
     if outcome == _DECREASING:
         raise ValueError(
             f"{name}.indptr decreases at position {position} ({indptr[position - 1]} then "
@@ -287,7 +294,7 @@ def check_csr_arrays(indptr, indices, n_columns, canonical=False):
     """
     if indptr[0] != 0:
         return f"indptr starts at {indptr[0]}, not 0"
-    outcome, position = _scan_compressed(indptr, indices, n_columns)
+    outcome, position = _scan_compressed(*_scan_dtypes(indptr, indices), n_columns)
     if outcome == _DECREASING:
         return f"indptr decreases at position {position}"
     if outcome == _PAST_END:

@@ -44,6 +44,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ._interactions import Interactions, check_interactions, validate_interactions
+from ._progress import announce_compilation
 from ._ranking import (
     AP_SUM,
     AUC,
@@ -430,6 +431,8 @@ def _held_out_split(estimator, X, y):
     the known interactions.
     """
     data, values = validate_interactions(estimator, X, reset=False, with_values=True)
+    announce_compilation(getattr(estimator, "verbose", 0), (holdout_mask, ranking_stats),
+                         "the scoring kernels", "about 20 s")
     if y is None:
         held_out = holdout_mask(data.indptr, data.indices, HOLDOUT_SEED, estimator.score_holdout)
         (known, test), values = _split_entries(data, held_out), values[~held_out]
@@ -570,6 +573,9 @@ def _rows_stats(batch_scores, users, test, excluded, k, needs, out):
     # Re-index the two CSR structures to the batch's users, in order.
     test_indptr, test_indices = _rows_of(test, users)
     exclude_indptr, exclude_indices = _rows_of(excluded, users)
+    # One dtype for the kernel, whatever the scores' (float32 to float64 is
+    # exact, ties stay ties): one compiled version serves every caller.
+    batch_scores = np.ascontiguousarray(batch_scores, dtype=np.float64)
     n_threads = numba.get_num_threads()
     with thread_limits(n_threads):
         ranking_stats(

@@ -156,6 +156,11 @@ RUNS = {
                      "8", "--n-negatives", "3", "--solver", "hogwild", "--loss", "hinge",
                      "--no-average", "--no-compile", "--pause", "0"]],
     },
+    "bench_first_use.py": {
+        # Without the approximate query: pynndescent compiles for 30 s and more
+        # in each fresh process (its kernels are not cached on disk).
+        "ml-100k": [["--data", "{data}", "--repeats", "1", "--threads", "1", "--no-ann"]],
+    },
     "bench_fold_in.py": {
         "ml-1m": [["--data", "{data}", "--n-epochs", "2", "--n-new-users", "20", "--n-jobs", "1",
                    "--fold-in-learning-rate", "0.1", "0.2", "--set", "n_components=8"]],

@@ -114,8 +114,9 @@ def test_verbose_0_prints_nothing(X, capsys):
 def test_notice_before_the_first_epoch_when_kernels_are_cold(X, capsys, monkeypatch):
     monkeypatch.setattr(_progress, "_kernel_readiness", lambda kernel: "cold")
     _, lines = fit_output(capsys, X, n_epochs=2, early_stopping=True)
-    assert lines[0] == ("[CMLRecommender] Compiling the training kernels (first use only, "
-                        "about a minute)...")
+    assert lines[0] == ("[CMLRecommender] Compiling the training kernels (first use in this "
+                        "environment, about a minute; `python -m sklearn_cml --warmup` "
+                        "compiles every kernel once)...")
     # The first epoch's time holds the compilation: no estimate from it.
     assert lines[1].endswith("(with compilation)") and EPOCH_LINE.match(lines[1])
 
@@ -147,7 +148,7 @@ def test_detection_reads_the_on_disk_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     module = importlib.import_module("progress_cached_kernel")
     try:
-        assert "first use only" in _progress.compilation_notice([module.double])
+        assert "first use in this environment" in _progress.compilation_notice([module.double])
         module.double(1.0)  # compiles and writes the cache
         # A new dispatcher of the same function, as in a new process: not
         # compiled here, but its compiled code is cached on disk.
@@ -167,7 +168,7 @@ def test_unreadable_cache_says_less(monkeypatch):
 
     monkeypatch.setattr(_progress, "_cached_signatures", unreadable)
     notice = _progress.compilation_notice([njit(cache=True)(triple)])
-    assert notice.endswith("(may take a minute on first use)...")
+    assert notice.endswith("(may take about a minute on first use)...")
 
 
 # ---------------------------------------------------------- early stopping

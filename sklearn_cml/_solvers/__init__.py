@@ -12,11 +12,11 @@ provides both, then add one entry below.
 
 from . import block, hogwild
 from ._base import Solver
-from ._fold_in import fold_in
+from ._fold_in import fold_in, fold_in_kernel
 
 SOLVERS = {
     "hogwild": hogwild.SOLVER,
     "block": block.SOLVER,
 }
 
-__all__ = ["SOLVERS", "Solver", "fold_in"]
+__all__ = ["SOLVERS", "Solver", "fold_in", "fold_in_kernel"]

@@ -102,6 +102,14 @@ def _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, emb
 
 
 
+def fold_in_kernel(config):
+    """The Numba dispatcher that places new users for ``config``'s solver and loss."""
+    solver = config.solver
+    calls = {fold_in_rows: {"_fold_in_slot": _fold_in_slot},
+             _fold_in_slot: {"frozen_step": solver.frozen_step}, **solver.calls}
+    return compiled_for(fold_in_rows, config.loss, calls, solver.name)
+
+
 def fold_in(config, data, weights, embeddings, sampler, reference_count, rng_states):
     """Move ``embeddings.users`` (new users, one per row of ``data``) in place.
 
@@ -116,9 +124,7 @@ def fold_in(config, data, weights, embeddings, sampler, reference_count, rng_sta
                             np.empty(data.n_interactions, np.float32),
                             np.empty((n_threads, n_components), np.float32))
     optimizer = Optimizer(np.float32(config.learning_rate), np.float32(config.max_norm))
-    calls = {fold_in_rows: {"_fold_in_slot": _fold_in_slot},
-             _fold_in_slot: {"frozen_step": solver.frozen_step}, **solver.calls}
-    compiled_for(fold_in_rows, loss, calls, solver.name)(
+    fold_in_kernel(config)(
         loss.parameters(config, reference_count, solver.shared_negatives), sampler, data,
         weights, embeddings, optimizer, stepper, group_size, config.fold_in_epochs, rng_states,
         scratch, n_threads,
