@@ -43,7 +43,7 @@ def warmup(verbose=True):
     >>> from sklearn_cml import warmup
     >>> seconds = warmup(verbose=False)
     """
-    from . import CMLRecommender
+    from ._estimator import CMLRecommender
     from .datasets import make_interactions
     from .metrics import ranking_metrics
 
