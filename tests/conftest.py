@@ -1,9 +1,19 @@
-"""Shared fixtures: where the real datasets live, and how to skip without them."""
+"""Shared fixtures: where the real datasets live, and how to skip without them;
+hypothesis's profiles; the slow group, left out of a run without ``-m``."""
 
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis: the same examples on every run (a failure reproduces on the
+# next run and on any machine), and no deadline (a time limit would fail a
+# test on a busy machine, not a wrong result).  Each test keeps its own
+# max_examples.  For a randomised search: --hypothesis-profile=random.
+settings.register_profile("derandomized", derandomize=True, deadline=None)
+settings.register_profile("random", deadline=None)
+settings.load_profile("derandomized")
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _DATA_ENV = "SKLEARN_CML_DATA"
@@ -47,3 +57,34 @@ def each_solver(request, monkeypatch):
     defaults = dict(CMLRecommender.__init__.__kwdefaults__, solver=request.param)
     monkeypatch.setattr(CMLRecommender.__init__, "__kwdefaults__", defaults)
     return request.param
+
+
+# ------------------------------------------------------------ the slow group
+
+_SLOW_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out the tests marked ``slow`` unless a ``-m`` expression is given.
+
+    The slow group (long end-to-end runs) runs with ``-m slow``; CI runs it
+    after the default run.  ``pytest_terminal_summary`` says how many were
+    left out and how to run them.
+    """
+    if config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+    config.stash[_SLOW_DESELECTED] = len(slow)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    n_slow = config.stash.get(_SLOW_DESELECTED, 0)
+    if n_slow:
+        terminalreporter.write_line(
+            f"{n_slow} slow tests deselected (long end-to-end runs); run them with "
+            "`python -m pytest -m slow`, or every test with "
+            "`python -m pytest -m 'slow or not slow'`"
+        )

@@ -3,8 +3,11 @@
 A benchmark is run rarely and by hand, so a change to the package that
 breaks one would go unnoticed until the next measurement.  Here each script
 runs as ``python benchmarks/NAME.py ARGS`` would run it, but in this
-process (``runpy``, with ``sys.argv`` set), so that the Numba kernels the
-rest of the suite compiled are reused.  Its data are a few dozen users
+process (``runpy``, with ``sys.argv`` set), so that the Numba kernels already
+compiled, or cached on disk by the default run, are reused.  These runs are
+in the slow group (``-m slow``; CI runs it): ``check_bitwise.py`` alone
+builds an approximate-search graph, which compiles pynndescent anew in every
+process.  Its data are a few dozen users
 written in the real datasets' file formats into a temporary folder
 (``--data``; the Amazon folders of ``compare.py --suite amazon`` too);
 its outputs go to the test's temporary folder.  The test
@@ -266,6 +269,7 @@ CASES = [pytest.param(script, runs, id=f"{script}-{case}")
          for script, cases in RUNS.items() for case, runs in cases.items()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, runs", CASES)
 def test_script_runs_on_tiny_data(script, runs, data, tmp_path, monkeypatch, capsys):
     for argv in runs:

@@ -17,6 +17,7 @@ from sklearn_cml._losses.hinge import HingeParameters, hinge_weights
 from sklearn_cml._losses.softmax import SoftmaxParameters, softmax_weights
 from sklearn_cml._sampling import alias_sampler, sampling_tables, uniform_sampler
 from sklearn_cml._solvers import block
+from sklearn_cml.datasets import make_interactions
 
 TEMPERATURE, MARGIN = 0.4, 0.8
 
@@ -375,3 +376,16 @@ def test_fold_in_matches_numpy_reference(n_epochs):
     expected = np.mean(ends[n_epochs // 2:], axis=0) if n_epochs > 1 else ends[-1]
     np.testing.assert_allclose(placed, expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(placed, start)
+
+
+
+def test_the_parallel_loops_function_compiles_once():
+    # Numba types a prange index as int64, then as uint64 after the parallel
+    # transformation; a function called with the raw index compiles for both.
+    # A copy of item_side, not cached, compiled for the signature a fit used.
+    X = make_interactions(n_users=60, n_items=40, random_state=0)
+    CMLRecommender(n_components=4, n_epochs=1, solver="block", random_state=0).fit(X)
+    copy = njit(parallel=True, cache=False)(block.item_side.py_func)
+    copy.compile(block.item_side.signatures[0])
+    index_types = {str(signature[0]) for signature in block._item_chunk.signatures}
+    assert index_types == {"int64"}, block._item_chunk.signatures

@@ -68,6 +68,12 @@ SQUARED_HINGE = Loss(
 )
 
 
+# Each solver compiles its kernels anew for the toy loss (they are not cached
+# on disk: see the last test), which takes most of this module's time: the
+# default solver's runs are in the default run, the other's in the slow group.
+SOLVERS = ["block", pytest.param("hogwild", marks=pytest.mark.slow)]
+
+
 @pytest.fixture
 def with_toy_loss(monkeypatch):
     monkeypatch.setitem(LOSSES, "squared_hinge", SQUARED_HINGE)
@@ -78,7 +84,7 @@ def dense_blocks():
     return held_out_dense_blocks()
 
 
-@pytest.mark.parametrize("solver", ["hogwild", "block"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_a_registered_loss_trains_and_places_new_users(with_toy_loss, dense_blocks, solver):
     train, test, _, item_block = dense_blocks
     model = CMLRecommender(**{**SMALL, "n_epochs": 20}, loss="squared_hinge", top_k=10,
@@ -95,12 +101,12 @@ def test_an_unregistered_loss_is_refused(dense_blocks):
         CMLRecommender(loss="squared_hinge").fit(dense_blocks[0])
 
 
-def test_an_outside_loss_leaves_the_kernel_cache_usable(with_toy_loss, dense_blocks):
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_an_outside_loss_leaves_the_kernel_cache_usable(with_toy_loss, dense_blocks, solver):
     """Its types must not reach the on-disk cache index, which every process
     loads: a new process, where this module is unknown, still trains."""
-    for solver in ("hogwild", "block"):
-        model = CMLRecommender(**{**SMALL, "n_epochs": 1}, loss="squared_hinge", solver=solver)
-        model.fit(dense_blocks[0]).transform(dense_blocks[0])
+    model = CMLRecommender(**{**SMALL, "n_epochs": 1}, loss="squared_hinge", solver=solver)
+    model.fit(dense_blocks[0]).transform(dense_blocks[0])
     script = ("import numpy as np; from sklearn_cml import CMLRecommender; "
               "X = (np.random.default_rng(0).random((40, 20)) < 0.3).astype(float); "
               "[CMLRecommender(n_components=4, n_epochs=1, solver=solver).fit(X).transform(X) "

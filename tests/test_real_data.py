@@ -1,6 +1,7 @@
 """Model selection with scikit-learn on real data (MovieLens-100K).
 
 Skipped, with the reason printed, when the shared datasets are absent.
+Long fits (a grid search, cross-validation): in the slow group (``-m slow``).
 """
 
 import numpy as np
@@ -11,6 +12,8 @@ from sklearn.preprocessing import Binarizer
 
 from sklearn_cml import CMLRecommender
 from sklearn_cml.datasets import load_movielens
+
+pytestmark = pytest.mark.slow
 
 PARAMS = dict(n_epochs=10, n_negatives=10, top_k=50, random_state=0)
 

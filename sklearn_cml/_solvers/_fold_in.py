@@ -60,8 +60,8 @@ def fold_in_rows(parameters, sampler, interactions, weights, embeddings, optimiz
     places rows ``s, s + n_slots, ...``.
     """
     for slot in prange(n_slots):
-        _fold_in_slot(slot, n_slots, parameters, sampler, interactions, weights, embeddings,
-                      optimizer, stepper, group_size, n_epochs, rng_states, scratch)
+        _fold_in_slot(np.int64(slot), n_slots, parameters, sampler, interactions, weights,
+                      embeddings, optimizer, stepper, group_size, n_epochs, rng_states, scratch)
 
 
 # Compiled with FOLD_IN_FASTMATH, the solver's step inlined (see _numba_config).

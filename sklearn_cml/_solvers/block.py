@@ -309,10 +309,10 @@ def user_side(parameters, n_slots, slot_base, plan, pool, n_pool, interactions, 
     """
     n_rows = row_chunks(n_slots)
     for chunk in prange(n_rows):
-        _user_chunk(chunk, n_rows, parameters, n_slots, slot_base, plan, pool, n_pool,
+        _user_chunk(np.int64(chunk), n_rows, parameters, n_slots, slot_base, plan, pool, n_pool,
                     interactions, embeddings, optimizer, workspace, pair_coef, block_stamp)
     for chunk in prange(N_CHUNKS):
-        _column_chunk(chunk, n_slots, n_pool, workspace)
+        _column_chunk(np.int64(chunk), n_slots, n_pool, workspace)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
@@ -440,8 +440,8 @@ def item_side(n_unique, pair_start, pool, plan, item_plan, workspace, pair_coef,
     threads.  Items with no contribution are not stepped.
     """
     for chunk in prange(N_CHUNKS):
-        _item_chunk(chunk, n_unique, pair_start, pool, plan, item_plan, workspace, pair_coef,
-                    embeddings, optimizer, block_stamp)
+        _item_chunk(np.int64(chunk), n_unique, pair_start, pool, plan, item_plan, workspace,
+                    pair_coef, embeddings, optimizer, block_stamp)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")

@@ -255,6 +255,11 @@ def pair_step(parameters, sampler, user, positives, weights, stamp, interactions
 # a plain function.  Numba's dead-code elimination of parallel loop bodies
 # drops writes to arrays reached through a NamedTuple's fields when they are
 # inlined into the body itself.
+#
+# The loop index goes to the plain function as np.int64: Numba types it as
+# int64 before the parallel transformation and as uint64 after, so without
+# the cast every such function is compiled twice, once for each type
+# (block.py and _fold_in.py do the same).
 
 
 @njit(cache=NUMBA_CACHE, parallel=True)
@@ -270,8 +275,9 @@ def epoch_chunk(parameters, sampler, units, order, chunk_start, chunk_stop, inte
     summed loss to ``block_losses[block]``.
     """
     for slot in prange(n_slots):
-        _slot_blocks(slot, n_slots, parameters, sampler, units, order, chunk_start, chunk_stop,
-                     interactions, embeddings, optimizer, scratch, rng_states, block_losses)
+        _slot_blocks(np.int64(slot), n_slots, parameters, sampler, units, order, chunk_start,
+                     chunk_stop, interactions, embeddings, optimizer, scratch, rng_states,
+                     block_losses)
 
 
 @njit(cache=NUMBA_CACHE, fastmath=FASTMATH, error_model="numpy")
