@@ -64,13 +64,36 @@ def each_solver(request, monkeypatch):
 _SLOW_DESELECTED = pytest.StashKey[int]()
 
 
+# Markdown pages whose examples read MovieLens-100K from ``DATA_DIR``.
+_REAL_DATA_PAGES = {"tutorial_movielens.md"}
+
+
+def _give_pages_their_data(items):
+    """Put ``DATA_DIR`` in the real-data pages' doctests, or skip them, saying
+    why, without the data (a hook, not a fixture: this conftest's fixtures do
+    not reach the pages under docs/)."""
+    for item in items:
+        if item.path.name not in _REAL_DATA_PAGES or not hasattr(item, "dtest"):
+            continue
+        data_dir = shared_data_dir()
+        if data_dir is None or not (data_dir / "ml-100k" / "u.data").is_file():
+            reason = (f"MovieLens-100K not found in {_candidate_data_dir() / 'ml-100k'}: set "
+                      f"${_DATA_ENV} to the folder holding ml-100k/")
+            print(f"SKIP: {reason}")
+            item.add_marker(pytest.mark.skip(reason=reason))
+        else:
+            item.dtest.globs["DATA_DIR"] = data_dir
+
+
 def pytest_collection_modifyitems(config, items):
-    """Leave out the tests marked ``slow`` unless a ``-m`` expression is given.
+    """Give the real-data pages their data; leave out the tests marked
+    ``slow`` unless a ``-m`` expression is given.
 
     The slow group (long end-to-end runs) runs with ``-m slow``; CI runs it
     after the default run.  ``pytest_terminal_summary`` says how many were
     left out and how to run them.
     """
+    _give_pages_their_data(items)
     if config.option.markexpr:
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
