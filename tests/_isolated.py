@@ -101,3 +101,28 @@ def describe(outcome):
         return f"raised {outcome['type']}: {outcome['message']}"
     return "returned normally"
 
+
+
+def run_under_layer(script, layer, timeout=900):
+    """Run ``script`` in a child with ``NUMBA_THREADING_LAYER=layer`` (None:
+    unset, the package chooses) and 2 Numba threads; fails the test if the
+    child dies, skips it, saying why, if the script printed ``UNAVAILABLE``
+    (the layer does not load here).  Returns the finished child."""
+    import os
+
+    import pytest
+
+    environment = dict(os.environ, NUMBA_NUM_THREADS="2")
+    environment.pop("NUMBA_THREADING_LAYER", None)
+    if layer is not None:
+        environment["NUMBA_THREADING_LAYER"] = layer
+    child = subprocess.run([sys.executable, "-c", script], env=environment,
+                           capture_output=True, text=True, timeout=timeout)
+    assert child.returncode == 0, (
+        f"under the {layer} layer the process exited with code {child.returncode}:\n"
+        f"{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
+    if child.stdout.startswith("UNAVAILABLE"):
+        reason = f"Numba's {layer} threading layer is not available here: {child.stdout[12:]}"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    return child

@@ -5,11 +5,8 @@ process): it fits, forks (multiprocessing's "fork" start method, as gunicorn
 and Celery do), and the grandchild predicts, recommends and fits.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
+from _isolated import run_under_layer
 
 SCRIPT = r"""
 import multiprocessing
@@ -61,20 +58,8 @@ else:
 
 
 def run_layer(layer):
-    """Run SCRIPT with NUMBA_THREADING_LAYER=``layer`` (None: unset); its lines by key."""
-    environment = dict(os.environ, NUMBA_NUM_THREADS="2")
-    environment.pop("NUMBA_THREADING_LAYER", None)
-    if layer is not None:
-        environment["NUMBA_THREADING_LAYER"] = layer
-    child = subprocess.run([sys.executable, "-c", SCRIPT], env=environment,
-                           capture_output=True, text=True, timeout=900)
-    assert child.returncode == 0, (
-        f"layer {layer}: the parent exited with code {child.returncode}:\n"
-        f"{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
-    if child.stdout.startswith("UNAVAILABLE"):
-        reason = f"Numba's {layer} threading layer is not available here: {child.stdout[12:]}"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+    """Run SCRIPT under ``layer`` (None: the package's choice); its lines by key."""
+    child = run_under_layer(SCRIPT, layer)
     lines = dict(line.split(" ", 1) for line in child.stdout.splitlines() if " " in line)
     return lines, child.stderr
 

@@ -4,11 +4,8 @@ Each layer runs in a child process (``NUMBA_THREADING_LAYER`` is read once
 per process, and a layer that is not thread-safe aborts the process).
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
+from _isolated import run_under_layer
 
 SCRIPT = r"""
 import sys
@@ -70,19 +67,7 @@ print("LAYER", numba.threading_layer())
 """
 
 
-def layer_environment(layer):
-    return dict(os.environ, NUMBA_THREADING_LAYER=layer, NUMBA_NUM_THREADS="2")
-
-
 @pytest.mark.parametrize("layer", ["omp", "tbb", "workqueue"])
 def test_concurrent_threads_are_safe(layer):
-    child = subprocess.run([sys.executable, "-c", SCRIPT], env=layer_environment(layer),
-                           capture_output=True, text=True, timeout=600)
-    assert child.returncode == 0, (
-        f"under the {layer} layer the process exited with code {child.returncode}:\n"
-        f"{child.stdout[-3000:]}\n{child.stderr[-3000:]}")
-    if child.stdout.startswith("UNAVAILABLE"):
-        reason = f"Numba's {layer} threading layer is not available here: {child.stdout[12:]}"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
+    child = run_under_layer(SCRIPT, layer, timeout=600)
     assert f"LAYER {layer}" in child.stdout
