@@ -21,6 +21,7 @@ import argparse
 import numpy as np
 
 from . import CMLRecommender, warmup
+from ._warmup import default_kernels_ready
 from .datasets import make_interactions
 from .metrics import popularity_scores, ranking_metrics
 from .model_selection import train_test_split
@@ -60,16 +61,18 @@ def main(argv=None):
           f"{X.nnz} interactions in {N_CLUSTERS} taste clusters; {test.nnz} held out "
           f"(seed {args.seed}).")
 
-    # Each step that compiles kernels on first use says so before it starts.
-    print(f"Fitting CMLRecommender for {args.n_epochs} epochs (the first run compiles "
-          "the training kernels, about a minute; `--warmup` compiles all of them)...",
-          flush=True)
+    # A step that will compile kernels (first use, no warm-up) says so first.
+    compiling = not default_kernels_ready()
+    print(f"Fitting CMLRecommender for {args.n_epochs} epochs"
+          + (" (compiling the training kernels first, about a minute; `--warmup` "
+             "compiles all of them once)" if compiling else "") + "...", flush=True)
     model = CMLRecommender(n_epochs=args.n_epochs, n_jobs=args.n_jobs, random_state=args.seed,
                            verbose=int(args.verbose)).fit(train)
 
     # Each user's held-out items, ranked among every item they did not train on.
-    print("\nScoring the held-out items (the first run compiles the ranking kernels, "
-          "about 15 s)...", flush=True)
+    print("\nScoring the held-out items"
+          + (" (compiling the ranking kernels first, about 15 s)" if compiling else "")
+          + "...", flush=True)
     print("Held-out items, ranked among all items but the user's training ones:")
     for name, scores in (("CML", model), ("popularity baseline", popularity_scores(train))):
         metrics = ranking_metrics(test, scores, k=args.k, exclude=train,

@@ -71,3 +71,25 @@ def warmup(verbose=True):
         print(f"Done in {seconds:.0f} s: later calls with default parameters start at once.",
               flush=True)
     return seconds
+
+
+def default_kernels_ready():
+    """Whether a default ``fit`` and its scoring start without compiling.
+
+    True when every kernel they run is compiled in this process or cached
+    on disk (after :func:`warmup`, say), so callers can tell the user
+    about a compile only when one is coming.
+    """
+    from ._covariance import covariance_step
+    from ._estimator import CMLRecommender
+    from ._losses import LOSSES
+    from ._progress import compilation_notice
+    from ._ranking import ranking_stats
+    from ._rng import holdout_mask
+    from ._solvers import SOLVERS
+
+    defaults = CMLRecommender().get_params()
+    solver = SOLVERS[defaults["solver"]]
+    kernels = (*solver.epoch_kernels(LOSSES[defaults["loss"]]), covariance_step,
+               holdout_mask, ranking_stats)
+    return compilation_notice(kernels) is None

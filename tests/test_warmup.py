@@ -105,3 +105,24 @@ def test_notice_names_the_warmup(monkeypatch):
     notice = _progress.compilation_notice([None], "the scoring kernels", "about 20 s")
     assert notice.startswith("[CMLRecommender] Compiling the scoring kernels (first use")
     assert "python -m sklearn_cml --warmup" in notice
+
+
+def test_demo_mentions_compiling_only_when_a_compile_is_coming(monkeypatch, capsys):
+    from sklearn_cml import __main__ as demo
+
+    small = ["--n-users", "60", "--n-items", "40", "--n-epochs", "1", "--n-jobs", "1"]
+    for ready, says_compiling in ((True, False), (False, True)):
+        monkeypatch.setattr(demo, "default_kernels_ready", lambda ready=ready: ready)
+        demo.main(small)
+        out = capsys.readouterr().out
+        assert ("compiling the training kernels" in out) is says_compiling, out
+        assert ("compiling the ranking kernels" in out) is says_compiling, out
+
+
+def test_default_kernels_ready_follows_the_kernels(monkeypatch):
+    from sklearn_cml._warmup import default_kernels_ready
+
+    warmup(verbose=False)  # compiled in this process, whatever the disk cache
+    assert default_kernels_ready()
+    monkeypatch.setattr(_progress, "_kernel_readiness", lambda kernel: "cold")
+    assert not default_kernels_ready()
