@@ -43,16 +43,18 @@ def _recommend_chunk(model, users, n_items, filter_seen):
 
 
 def _fitted_model(model):
-    """The model to send: a fitted CMLRecommender, or one loaded from its file."""
+    """The model to send: a fitted CMLRecommender or RecommenderPipeline, or
+    one loaded from its file."""
     from ._estimator import CMLRecommender
     from ._loading import load_model
+    from ._pipeline import RecommenderPipeline
 
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
-    if not isinstance(model, CMLRecommender):
+    if not isinstance(model, (CMLRecommender, RecommenderPipeline)):
         raise TypeError(
-            f"model must be a fitted CMLRecommender or the path of a saved one, "
-            f"got {type(model).__name__}."
+            f"model must be a fitted CMLRecommender or RecommenderPipeline, or the path "
+            f"of a saved one, got {type(model).__name__}."
         )
     check_is_fitted(model)
     return model
@@ -103,9 +105,10 @@ def recommend_batches(
 
     Parameters
     ----------
-    model : CMLRecommender or path-like
-        A fitted model, or the file of one saved by ``CMLRecommender.save``
-        (read here, then sent to the workers).
+    model : CMLRecommender, RecommenderPipeline or path-like
+        A fitted model or pipeline (``make_recommender``), or the file of
+        one saved by its ``save`` (read here, then sent to the workers).
+        A pipeline takes user ids and returns item ids.
     user_chunks : iterable of array-like, or 1-D dask array
         Chunks of users, each a non-empty 1-D array of what ``recommend``
         takes (row numbers, or user ids for a model fitted on an encoded

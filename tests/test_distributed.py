@@ -147,6 +147,21 @@ def test_batches_of_user_ids_return_item_ids(client):
     assert set(np.concatenate(found).ravel()) - {None} <= set(model.item_ids_)
 
 
+def test_batches_of_a_saved_pipeline_take_and_return_ids(client, tmp_path):
+    from sklearn_cml import make_recommender
+    from sklearn_cml.preprocessing import InteractionEncoder
+
+    X = make_interactions(n_users=60, n_items=30, random_state=3).tocoo()
+    table = [(f"u{user}", f"i{item}") for user, item in zip(X.row, X.col)]
+    pipeline = make_recommender(InteractionEncoder(), CMLRecommender(**PARAMS)).fit(table)
+    path = tmp_path / "pipeline.npz"
+    pipeline.save(path)
+    users = np.array([f"u{user}" for user in range(0, 60, 4)], dtype=object)
+    found = [items for _, _, items in recommend_batches(
+        path, np.array_split(users, 3), n_items=5, client=client)]
+    np.testing.assert_array_equal(np.concatenate(found), pipeline.recommend(users, n_items=5))
+
+
 def test_errors_name_the_problem(client, model):
     with pytest.raises(TypeError, match="fitted CMLRecommender"):
         recommend_batches(object(), [[0]], client=client)
