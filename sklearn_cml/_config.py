@@ -30,7 +30,7 @@ AUTO_COVARIANCE_PAIRS_PER_VECTOR = 10
 # costs the same per pair on any data: on catalogues of users with few
 # pairs (5 per user on the Amazon sets) a pool of 512 reaches a given
 # validation recall in half the time of 2,048, which users with many pairs
-# (MovieLens-1M, CiteULike-a) still pay for (docs/user_guide.md, "The pool").
+# (MovieLens-1M, CiteULike-a) still pay for (docs/ref_parameters.md, "The pool").
 POOL_PER_USER_PAIR = 100
 POOL_BOUNDS = (512, 2048)
 POOL_STEP = 64

@@ -92,7 +92,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         it.  ``"hinge"`` is the paper's: the triplet hinge on the sampled
         impostors, WARP-weighted (with ``solver="hogwild"``, on the hardest
         of ``n_negatives`` draws: the paper's algorithm).  The user guide
-        compares the two.
+        compares the two ("Choosing the loss").
     margin : float, default=1.0
         Margin of the triplet hinge, in squared distance.  Compare with
         ``max_norm``: two vectors of the ball are at most ``(2 * max_norm)**2``
@@ -117,7 +117,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         hold out, or ``n_epochs`` of 5 or fewer, it stays 0.3.
         ``resolved_params_["temperature"]`` holds the value, which
         ``partial_fit`` and fold-in go on with.  The measurement runs once,
-        in about a second.  See the user guide, "The temperature".
+        in about a second.  See the parameters reference, "The temperature".
     temperature_exponent : float, default=0.15
         With ``loss="softmax"``: each user's temperature is ``temperature *
         (n_u / n_median) ** temperature_exponent``, where ``n_u`` is the
@@ -150,7 +150,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         are ranked by distance either way.  The default, ``"binary"``,
         ranks all held-out ratings of MovieLens-1M best on validation;
         ``"values"`` ranks its held-out ratings of 4 and 5 better
-        (docs/user_guide.md, "Interaction strength").
+        (docs/benchmarks.md, "Interaction strength").
     covariance_weight : float, default=1.0
         Weight of the covariance loss, applied once per
         ``covariance_interval`` pairs (and at the end of each epoch) over
@@ -160,7 +160,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
     learning_rate : float, default=0.3
         AdaGrad learning rate.  0.3 reaches a given validation recall in
         about half the epochs of 0.15 on the sparse Amazon sets and as fast
-        on MovieLens-1M (docs/user_guide.md, "The learning rate").
+        on MovieLens-1M (docs/ref_parameters.md, "The learning rate").
     n_epochs : int, default=60
         Passes over the interactions made by ``fit`` (at most, with early
         stopping).
@@ -197,7 +197,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         (2,048 on MovieLens-1M and CiteULike-a, 512 on the Amazon sets,
         whose users have about 5 pairs each), so that an epoch costs about
         the same per pair on any data; ``resolved_params_["pool_size"]``
-        holds the value.  See the user guide, "The pool".  Memory: two
+        holds the value.  See the parameters reference, "The pool".  Memory: two
         float32 matrices of (users in a block) x ``pool_size``.
     covariance_interval : int or "auto", default="auto"
         Number of training pairs between two steps of the covariance loss.
@@ -249,7 +249,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         validations is less than 0.25% above the mean of the
         ``n_iter_no_change`` before; with fewer than 200 such pairs, run all
         ``n_epochs``.  It stops too soon on data that improves slowly
-        (MovieLens-1M, CiteULike-a: the user guide, "When fit stops"), so
+        (MovieLens-1M, CiteULike-a: the parameters reference, "When fit stops"), so
         it is not the default.  Held-out interactions still count as the
         user's (``recommend`` filters them).
     validation_fraction : float, default=0.1

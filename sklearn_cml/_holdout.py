@@ -23,7 +23,7 @@ MIN_USER_ITEMS = 3
 MIN_PAIRS = 200
 # Training is done when the mean recall of the last ``n_iter_no_change``
 # validations gains less than this (relative) on the ``n_iter_no_change``
-# before: 0.25% per 5 epochs (docs/user_guide.md, "When fit stops").
+# before: 0.25% per 5 epochs (docs/ref_parameters.md, "When fit stops").
 PLATEAU_GAIN = 0.0025
 
 

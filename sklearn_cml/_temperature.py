@@ -36,7 +36,7 @@ POOL_SIZE = 2048
 MAX_PAIRS = 2000
 # Training ranks best a little softer than the likeliest temperature: the
 # best temperature on the benchmark sets is this many times the measured one
-# (docs/user_guide.md, "The temperature": chosen leave-one-dataset-out).
+# (docs/ref_parameters.md, "The temperature": chosen leave-one-dataset-out).
 SOFTER = 1.2
 # Significant digits kept: the value does not depend on the last bits of
 # the distances (BLAS with another number of threads), so fits stay
