@@ -261,7 +261,8 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
         """
         check_is_fitted(self)
         if user_items is not None:
-            user_items = self[:-1].transform(user_items)
+            if len(self.steps) > 1:
+                user_items = self[:-1].transform(user_items)
             table_users = getattr(user_items, "user_ids", None)
             if user_items.shape[0] != 1:
                 raise ValueError(

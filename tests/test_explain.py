@@ -284,3 +284,13 @@ def test_saved_without_training_matrix_needs_user_items(fitted):
     expected = fitted.explain(2, 3)
     np.testing.assert_array_equal(why.neighbors, expected.neighbors)
     np.testing.assert_array_equal(why.shares, expected.shares)
+
+
+def test_pipeline_of_the_recommender_alone_takes_rows(fitted):
+    from sklearn_cml import RecommenderPipeline
+
+    alone = RecommenderPipeline([("cml", CMLRecommender(**SMALL))]).fit(X)
+    why = alone.explain(None, 3, n=2, user_items=X[2])
+    expected = fitted.explain(None, 3, n=2, user_items=X[2])
+    np.testing.assert_array_equal(why.neighbors, expected.neighbors)
+    np.testing.assert_array_equal(why.shares, expected.shares)
