@@ -1094,7 +1094,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         ValueError
             If the user or the item is unknown, ``n`` is not a positive
             integer, ``user_items`` is not one row of the items of ``fit``,
-            or the user has no items but ``item``.
+            or the user has no items besides ``item``.
 
         Examples
         --------

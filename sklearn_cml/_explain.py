@@ -60,7 +60,7 @@ def explanation(user_vector, item_embeddings, user_items, item, n, temperature):
     Raises
     ------
     ValueError
-        If the user has no item but ``item`` itself.
+        If the user has no items besides ``item``.
     """
     columns = np.asarray(user_items, dtype=np.int64)
     columns = columns[columns != item]
