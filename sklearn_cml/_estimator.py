@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine, _persistence, _query
+from . import _engine, _explain, _persistence, _query
 from ._config import training_config
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
@@ -1030,6 +1031,131 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             )
         return _query.pair_distances(self._model, users, items)
 
+    def explain(self, user, item, n=5, *, user_items=None):
+        """Why ``item`` is near ``user``: the user's items that pull it there.
+
+        Training pulls a user's items near the user, so an item near the
+        user is, by the triangle inequality, near some of the user's items.
+        Each of the user's items j gets a share of the explanation: the
+        probability, under the model's own similarity kernel, that j is the
+        user's item nearest to ``item``,
+        ``share_j = softmax_j(-d(v_j, v_item)^2 / T)`` over all the user's
+        items, so that the shares add up to 1.  With ``loss="softmax"``,
+        ``T`` is the temperature the model trains with (``temperature``,
+        or ``resolved_params_["temperature"]`` when it is ``"auto"``; the
+        same for every user: the per-user factor of
+        ``temperature_exponent`` is left out, so that shares read alike
+        for every user).  The hinge has no temperature: ``T`` is then the
+        median of ``d(v_j, v_item)^2`` over the user's items, which makes
+        the shares independent of the scale of the space (the median item
+        keeps at least ``exp(-1)`` of the nearest one's weight).
+
+        Parameters
+        ----------
+        user : int, str or None
+            A row of the matrix given to ``fit`` (or a user id, as
+            ``user_ids_`` says); None for a new user, given by
+            ``user_items`` and placed as ``transform`` places it.
+        item : int or str
+            A column of that matrix (or an item id), typically one that
+            ``recommend`` returned.  When it is one of the user's items, it
+            is left out of its own explanation: the other items explain it.
+        n : int, default=5
+            Items returned at most; the rest add up to ``other_share``.
+        user_items : {array-like, sparse matrix} of shape (1, n_items), default=None
+            The user's items (any positive entry): those of a new user
+            (``user=None``), or a known user's current ones, which replace
+            those seen in ``fit`` (needed when the model was loaded from a
+            file saved without its training matrix).
+
+        Returns
+        -------
+        explanation : :class:`~sklearn.utils.Bunch`
+            ``neighbors`` : ndarray of shape (min(n, n_user_items),)
+                The user's items with the largest shares, largest first
+                (ties by column), which are the user's items nearest to
+                ``item``: column indices (int64), or item ids when fitted
+                on an encoded table.  (Not ``items``: a Bunch is a dict,
+                whose ``.items`` is the dict method.)
+            ``shares`` : ndarray of float64
+                Each one's share.
+            ``distances`` : ndarray of float64
+                Each one's distance to ``item``.
+            ``other_share`` : float
+                The share of the user's other items:
+                ``shares.sum() + other_share`` is 1.
+            ``distance`` : float
+                The distance from the user to ``item``.
+            ``temperature`` : float
+                The ``T`` of the shares.
+
+        Raises
+        ------
+        ValueError
+            If the user or the item is unknown, ``n`` is not a positive
+            integer, ``user_items`` is not one row of the items of ``fit``,
+            or the user has no items besides ``item``.
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=100, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=5, random_state=0).fit(X)
+        >>> item = model.recommend([1], n_items=1)[0, 0]
+        >>> why = model.explain(1, item, n=3)
+        >>> len(why.neighbors), bool(abs(why.shares.sum() + why.other_share - 1) < 1e-9)
+        (3, True)
+        >>> set(why.neighbors.tolist()) <= set(X[1].indices.tolist())  # the user's own items
+        True
+        """
+        self._check_fitted()
+        n = validate_count(n, "n")
+        model = self._model
+        column = _single(self._item_columns(item, "item", "Items not seen in fit have no vector."),
+                         "item")
+        if user is None:
+            if user_items is None:
+                raise ValueError(
+                    "user is None and no user_items were given: give a user seen in fit, or "
+                    "a new user's items as user_items= (one row of the items of fit)."
+                )
+            data, values = self._user_items_row(user_items)
+            _check_has_items(data.indices, "The new user (user_items)")
+            vector = self._fold_in(data, values)[0]
+            columns = data.indices
+        else:
+            row = _single(self._user_rows(
+                user, "For a new user, pass user=None and the user's items as user_items=."),
+                "user")
+            vector = model.user_embeddings[row]
+            if user_items is None:
+                trained_on = _query.training_matrix(
+                    model, "explain reads to find the user's items. Pass them as user_items=")
+                columns = trained_on.indices[trained_on.indptr[row]:trained_on.indptr[row + 1]]
+            else:
+                columns = self._user_items_row(user_items)[0].indices
+            _check_has_items(columns, f"User {user}")
+        temperature = _explain.kernel_temperature(self.loss, self.temperature,
+                                                  model.history.resolved)
+        found = _explain.explanation(vector, model.item_embeddings, columns, column, n,
+                                     temperature)
+        found.neighbors = model.labels("item", found.neighbors)
+        return found
+
+    def _user_items_row(self, user_items):
+        """``explain``'s ``user_items``: ``(Interactions, values)`` of one row."""
+        if not sp.issparse(user_items) and np.ndim(user_items) == 1:
+            user_items = np.asarray(user_items).reshape(1, -1)
+        data, values = validate_interactions(self, user_items, reset=False, name="user_items",
+                                             with_values=True)
+        if data.n_users != 1:
+            raise ValueError(
+                f"user_items has {data.n_users} rows: explain takes the items of one user, "
+                "one row of shape (1, n_items)."
+            )
+        return data, values
+
     def transform_items(self, item_features):
         """Place items from their features alone (cold start).
 
@@ -1314,6 +1440,25 @@ def _ids_of(X):
         if IdLookup(ids).has_repeats():
             raise ValueError(f"X.{what} repeats an id: each row and column needs its own id.")
     return user_ids, item_ids
+
+
+def _single(positions, what):
+    """The one position of ``positions``, for a method that takes one ``what``."""
+    if positions.shape != (1,):
+        raise ValueError(
+            f"{what} must be one {what}, got {positions.shape[0]}: explain answers for one "
+            "(user, item) pair at a time."
+        )
+    return int(positions[0])
+
+
+def _check_has_items(columns, who):
+    """Refuse a user without items (``columns``), whom no item of theirs can explain."""
+    if columns.size == 0:
+        raise ValueError(
+            f"{who} has no items, so none of their items can explain a recommendation. "
+            "Give the user's items as user_items= (a row with positive entries)."
+        )
 
 
 @contextmanager

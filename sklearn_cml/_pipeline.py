@@ -8,6 +8,7 @@ that writes the encoder and the model to one model file, which
 ``load_model`` reads back into a pipeline without pickle.
 """
 
+import numpy as np
 from sklearn.pipeline import Pipeline, _name_estimators
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _persistence
 from ._docs import DocLinkMixin
 from ._estimator import CMLRecommender
+from ._ids import as_ids
 from .preprocessing import InteractionEncoder
 
 __all__ = ["RecommenderPipeline", "make_recommender"]
@@ -37,9 +39,9 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
     (``fit``, ``predict``, ``transform`` and ``score`` take tables;
     ``clone``, ``get_params``, ``set_params``, ``GridSearchCV`` and pickle
     work as for any Pipeline), with the final recommender's queries as its
-    own methods: ``recommend``, ``kneighbors_items``, ``similar_users`` and
-    ``pair_distances`` take the table's user and item ids and return item
-    ids.  ``save`` writes the whole pipeline to one file that
+    own methods: ``recommend``, ``kneighbors_items``, ``similar_users``,
+    ``pair_distances`` and ``explain`` take the table's user and item ids
+    and return item ids.  ``save`` writes the whole pipeline to one file that
     :func:`~sklearn_cml.load_model` reads back without pickle.
     :func:`make_recommender` builds one and names its steps.
 
@@ -210,6 +212,70 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
         """
         check_is_fitted(self)
         return self._final_estimator.pair_distances(user_ids, item_ids)
+
+    @available_if(_final_step_has("explain"))
+    def explain(self, user_id, item_id, n=5, *, user_items=None):
+        """Why an item is near a user, by ids: the user's items that pull it there.
+
+        The final step's ``CMLRecommender.explain``, which defines the
+        shares; ids in and out.
+
+        Parameters
+        ----------
+        user_id : id or None
+            A user of the table given to ``fit``; None for a new user,
+            given by ``user_items``.
+        item_id : id
+            An item of that table, typically one that ``recommend``
+            returned.
+        n : int, default=5
+            Items returned at most.
+        user_items : table, default=None
+            The user's rows, as the pipeline's first steps take them (the
+            columns of the table given to ``fit``), encoded by them: a new
+            user's (``user_id=None``), or a known user's current ones,
+            which replace those seen in ``fit``.  The rows of one user.
+
+        Returns
+        -------
+        explanation : :class:`~sklearn.utils.Bunch`
+            As ``CMLRecommender.explain`` returns it: ``neighbors`` (item
+            ids), ``shares``, ``distances``, ``other_share``, ``distance``
+            and ``temperature``.
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender, make_recommender
+        >>> from sklearn_cml.preprocessing import InteractionEncoder
+        >>> table = [("ann", "Heat"), ("ann", "Alien"), ("bob", "Heat"), ("bob", "Brazil"),
+        ...          ("cid", "Alien"), ("cid", "Brazil"), ("dee", "Heat")]
+        >>> model = make_recommender(
+        ...     InteractionEncoder(),
+        ...     CMLRecommender(n_components=4, n_epochs=2, random_state=0)).fit(table)
+        >>> why = model.explain("ann", "Brazil")
+        >>> sorted(why.neighbors.tolist())  # ann's items
+        ['Alien', 'Heat']
+        >>> why = model.explain(None, "Heat", user_items=[("eve", "Alien"), ("eve", "Brazil")])
+        >>> sorted(why.neighbors.tolist())  # eve's items
+        ['Alien', 'Brazil']
+        """
+        check_is_fitted(self)
+        if user_items is not None:
+            if len(self.steps) > 1:
+                user_items = self[:-1].transform(user_items)
+            table_users = getattr(user_items, "user_ids", None)
+            if user_items.shape[0] != 1:
+                raise ValueError(
+                    f"user_items has the rows of {user_items.shape[0]} users: give the rows "
+                    "of one user, the one to explain."
+                )
+            if user_id is not None and table_users is not None and \
+                    not np.array_equal(table_users, as_ids([user_id], "user_id")):
+                raise ValueError(
+                    f"user_items holds the rows of user {table_users.tolist()[0]!r}, not of "
+                    f"{user_id!r}: give the rows of the user to explain."
+                )
+        return self._final_estimator.explain(user_id, item_id, n, user_items=user_items)
 
     def save(self, file, *, include_training_matrix=True, compress=False):
         """Write the fitted pipeline to one file that ``sklearn_cml.load_model`` reads.

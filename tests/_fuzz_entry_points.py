@@ -117,6 +117,9 @@ def check_entry_points(X, y, tags, user_ids, count, filter_seen):
     attempt(MODEL.kneighbors_items, user_ids, n_neighbors=count)
     attempt(MODEL.kneighbors_items, None, item_features=tags)
     attempt(MODEL.transform_items, tags)
+    attempt(MODEL.explain, user_ids, user_ids, n=count)
+    attempt(MODEL.explain, None, 0, n=count, user_items=X)
+    attempt(MODEL.explain, user_ids[:1], 1, user_items=X)
     scores = np.random.default_rng(1).random(X.shape) if X.ndim == 2 else None
     for metric in ("recall_at_k", "precision_at_k", "ndcg_at_k", "map_at_k",
                    "hit_rate_at_k"):
