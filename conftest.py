@@ -1,5 +1,7 @@
-"""Shared fixtures: where the real datasets live, and how to skip without them;
-hypothesis's profiles; the slow group, left out of a run without ``-m``."""
+"""Shared by tests/, the docs pages' doctests and the modules' doctests: where
+the real datasets live, and how to skip without them; hypothesis's profiles;
+the slow group, left out of a run without ``-m``.  At the repository's root,
+so that ``pytest docs/`` alone loads it too."""
 
 import os
 from pathlib import Path
@@ -15,7 +17,7 @@ settings.register_profile("derandomized", derandomize=True, deadline=None)
 settings.register_profile("random", deadline=None)
 settings.load_profile("derandomized")
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parent
 _DATA_ENV = "SKLEARN_CML_DATA"
 
 
@@ -70,8 +72,8 @@ _REAL_DATA_PAGES = {"tutorial_movielens.md"}
 
 def _give_pages_their_data(items):
     """Put ``DATA_DIR`` in the real-data pages' doctests, or skip them, saying
-    why, without the data (a hook, not a fixture: this conftest's fixtures do
-    not reach the pages under docs/)."""
+    why, without the data (a hook: fixtures cannot put names in a page's
+    doctest namespace)."""
     for item in items:
         if item.path.name not in _REAL_DATA_PAGES or not hasattr(item, "dtest"):
             continue
