@@ -212,6 +212,7 @@ STATE_CONFIGS = {
     "averaging from a later epoch": dict(SMALL, average=3),
     "hogwild, one thread": dict(SMALL, solver="hogwild", n_jobs=1, average=1),
     "early stopping": dict(SMALL, n_epochs=4, early_stopping=True, n_iter_no_change=1),
+    "temperature measured": dict(SMALL, n_epochs=6),  # temperature="auto", after 5 epochs
     "features, neighbors": dict(SMALL, cold_start="neighbors"),
     "features, network": dict(SMALL, cold_start="network", hidden_size=8, average=1),
 }
@@ -230,6 +231,8 @@ def test_a_model_saved_with_its_optimizer_state_trains_on_bit_for_bit(case):
     assert_identical(vars(model._training), vars(loaded._training), "training state")
     assert saved(loaded, include_optimizer_state=True) == data
     n_iter = model.n_iter_
+    if case == "temperature measured":
+        assert "temperature" in loaded.resolved_params_  # partial_fit goes on with it
     for _ in range(3):  # "averaging from a later epoch" starts averaging here
         model.partial_fit(TRAIN, item_features=features)
         loaded.partial_fit(TRAIN, item_features=features)
