@@ -13,7 +13,8 @@ ratings of 4 and up), then written to files in a temporary folder:
   keeps everything, the training state included;
 - ``save``: ``CMLRecommender.save`` with the training matrix (the default)
   and without it (``include_training_matrix=False``), plain and compressed
-  (``compress``).
+  (``compress``), and with the optimiser state
+  (``include_optimizer_state=True``), which ``partial_fit`` continues from.
 
 For each file: its size, the best of ``--repeats`` writes and the best of
 ``--repeats`` loads (``pickle.load`` or ``sklearn_cml.load_model``, from the
@@ -91,6 +92,8 @@ def main(argv=None):
         "save (training matrix)": (lambda path: model.save(path), load_model),
         "save (training matrix), compress": (
             lambda path: model.save(path, compress=True), load_model),
+        "save (training matrix), optimizer state": (
+            lambda path: model.save(path, include_optimizer_state=True), load_model),
     }
     rows = []
     with tempfile.TemporaryDirectory() as folder:

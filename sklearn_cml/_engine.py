@@ -146,13 +146,13 @@ class TrainingState:
 
 def resume(state):
     """``state.resumed()``, or the refusal for a model loaded from a file
-    (``state`` None), which has no optimiser state to continue from."""
+    saved without its optimiser state (``state`` None)."""
     if state is None:
         raise ValueError(
-            "This model was loaded from a model file, which keeps what the model "
-            "answers with but not its optimiser state, so partial_fit cannot continue "
-            "its training. Call fit to train anew; to continue training a model "
-            "later, pickle it instead."
+            "This model was loaded from a model file saved without its optimiser state, "
+            "which keeps what the model answers with, so partial_fit cannot continue its "
+            "training. Call fit to train anew; to continue training a model later, save "
+            "it with include_optimizer_state=True (or pickle it)."
         )
     return state.resumed()
 

@@ -1207,7 +1207,8 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
 
     # ------------------------------------------------------------- saving
 
-    def save(self, file, *, include_training_matrix=True, compress=False):
+    def save(self, file, *, include_training_matrix=True, compress=False,
+             include_optimizer_state=False):
         """Write the fitted model to a file that ``sklearn_cml.load_model`` reads.
 
         The file (a numpy ``.npz`` archive with a JSON header) holds what
@@ -1215,9 +1216,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         the fitted attributes, what fold-in and cold start from item
         features need, and the training interactions (unless
         ``include_training_matrix=False``).  Loading it runs no code from the file, unlike
-        pickle.  The loaded model answers every query as this one does,
-        but cannot continue training with ``partial_fit``: pickle the model
-        for that.
+        pickle.  The loaded model answers every query as this one does; it
+        can continue training with ``partial_fit`` only if saved with
+        ``include_optimizer_state=True``.
 
         Parameters
         ----------
@@ -1238,13 +1239,22 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         compress : bool, default=False
             Compress the arrays (zip deflate): smaller when the training
             matrix is included, slower to save and load.
+        include_optimizer_state : bool, default=False
+            Also save the optimiser state (AdaGrad sums, random states,
+            with averaging the SGD vectors behind the averaged ones), so
+            that ``partial_fit`` on the loaded model gives, bit for bit,
+            the model this one's ``partial_fit`` gives.  It adds one number
+            per user and item and, once ``average`` averages, the SGD
+            vectors behind the averaged ones: as much again as the vectors.
 
         Raises
         ------
         ValueError
             If a parameter or fitted attribute cannot be written without
             pickle (a ``RandomState`` instance as ``random_state``: set an
-            int, which changes none of a fitted model's answers).
+            int, which changes none of a fitted model's answers), or if
+            ``include_optimizer_state=True`` for a model loaded from a file
+            saved without it.
 
         See Also
         --------
@@ -1266,14 +1276,17 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         >>> bool((loaded.transform(X[:5]) == model.transform(X[:5])).all())
         True
         """
-        self._write(file, include_training_matrix, compress)
+        self._write(file, include_training_matrix, compress,
+                    include_optimizer_state=include_optimizer_state)
 
-    def _write(self, file, include_training_matrix, compress, encoder=None):
+    def _write(self, file, include_training_matrix, compress, encoder=None,
+               include_optimizer_state=False):
         """``save``, and the pipeline's (with its ``FittedEncoder``)."""
         self._check_fitted()
         _persistence.save_model(file, self.get_params(deep=False), self._model,
                                 include_training_matrix=include_training_matrix,
-                                compress=compress, encoder=encoder)
+                                compress=compress, encoder=encoder, training=self._training,
+                                include_optimizer_state=include_optimizer_state)
 
     # ---------------------------------------------------------- new users
 

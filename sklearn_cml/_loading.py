@@ -25,7 +25,9 @@ def load_model(file):
         What was saved, fitted, answering every query exactly as it did:
         a ``RecommenderPipeline`` (its ``InteractionEncoder`` and its
         ``CMLRecommender``) for a file its ``save`` wrote, which takes
-        tables and ids as it did.
+        tables and ids as it did.  A model saved with
+        ``include_optimizer_state=True`` continues training with
+        ``partial_fit`` as the saved one would; any other refuses to.
 
     Raises
     ------
@@ -46,12 +48,14 @@ def load_model(file):
     >>> bool((loaded.recommend([0, 1]) == model.recommend([0, 1])).all())
     True
     """
-    estimator, model, encoder = _persistence.read_model(file, _estimator_of, encoder_of)
+    estimator, model, training, encoder = _persistence.read_model(file, _estimator_of,
+                                                                  encoder_of)
     estimator.n_features_in_ = model.n_items
     if model.item_names is not None:
         estimator.feature_names_in_ = model.item_names
-    # A loaded model answers queries; it has no optimiser state to train on.
-    estimator._attach(None, model)
+    # Without the optimiser state (training None) it answers queries but
+    # cannot continue training.
+    estimator._attach(training, model)
     try:
         estimator._check_fitted()
     except ValueError as error:

@@ -15,9 +15,10 @@ the fitted model and the parameters, never the estimators:
 ``CMLRecommender.save``, ``RecommenderPipeline.save`` and ``load_model``
 call it.
 
-Not saved: the optimiser state (AdaGrad sums, the SGD vectors behind the
-averaged ones, random streams), so a loaded model answers exactly as the
-saved one did but cannot continue training (``partial_fit``).  Pickle keeps
+The optimiser state (AdaGrad sums, the SGD vectors behind the averaged
+ones, random streams), which ``partial_fit`` continues from, only when the
+caller asks for it (``_saved_state``): without it a loaded model answers
+exactly as the saved one did but cannot continue training.  Pickle keeps
 everything.
 
 Loading never runs code from the file (``allow_pickle=False``: an object
@@ -43,6 +44,7 @@ from ._content import ItemContent
 from ._features import Encoder
 from ._ids import IdLookup, as_ids
 from ._model import FittedModel, History
+from ._saved_state import StateError, read_state, state_section
 from ._sparse_checks import check_csr_arrays
 from ._version import __version__
 from ._weights import INTERACTION_WEIGHTS
@@ -98,11 +100,13 @@ class FittedEncoder(NamedTuple):
 
 
 def save_model(file, params, model, *, include_training_matrix=True, compress=False,
-               encoder=None):
+               encoder=None, training=None, include_optimizer_state=False):
     """Write the ``FittedModel`` ``model`` of an estimator with parameters
     ``params`` (a dict) to ``file``: see ``CMLRecommender.save``.  With a
     ``FittedEncoder``, the file holds the pipeline of that encoder and the
-    model: see ``RecommenderPipeline.save``."""
+    model: see ``RecommenderPipeline.save``.  With
+    ``include_optimizer_state``, it also holds ``training``, the
+    ``TrainingState`` that ``model`` was made from."""
     problem = _parameter_limit_problem(params)
     if problem:
         raise ValueError(f"This model cannot be saved: {problem}. Set a smaller value with "
@@ -127,6 +131,10 @@ def save_model(file, params, model, *, include_training_matrix=True, compress=Fa
                 "saved without it. Save it with include_training_matrix=False."
             )
         arrays.update(_csr_arrays("user_items", model.user_items))
+    # The header's optional sections, after its arrays.
+    sections = {}
+    if include_optimizer_state:
+        sections["optimizer_state"] = _optimizer_state_section(training, model, arrays)
     content = model.content
     if content is not None:
         arrays["content.idf"] = content.tfidf.idf_
@@ -136,9 +144,8 @@ def save_model(file, params, model, *, include_training_matrix=True, compress=Fa
     if model.encoder is not None:
         arrays.update({f"encoder.{name}": array
                        for name, array in model.encoder._asdict().items()})
-    pipeline = None
     if encoder is not None:
-        pipeline = _pipeline_section(encoder, model, arrays)
+        sections["pipeline"] = _pipeline_section(encoder, model, arrays)
     attributes, generic = {}, {}
     for name, value in _published(model).items():
         if isinstance(value, np.ndarray):
@@ -162,8 +169,7 @@ def save_model(file, params, model, *, include_training_matrix=True, compress=Fa
         "arrays": {name: {"dtype": array.dtype.str, "shape": list(array.shape)}
                    for name, array in arrays.items()},
     }
-    if pipeline is not None:
-        header["pipeline"] = pipeline
+    header.update(sections)
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     write = np.savez_compressed if compress else np.savez
     if hasattr(file, "write"):
@@ -171,6 +177,20 @@ def save_model(file, params, model, *, include_training_matrix=True, compress=Fa
     else:  # opened here, so that numpy does not append ".npz" to the name
         with replacing(file) as stream:
             write(stream, **arrays)
+
+
+def _optimizer_state_section(training, model, arrays):
+    """The header's "optimizer_state" section of the ``TrainingState``
+    ``training``; its arrays go into ``arrays``."""
+    if training is None:
+        raise ValueError(
+            "This model has no optimiser state to save: it was loaded from a file "
+            "saved without it. Save it with include_optimizer_state=False, or fit it "
+            "again to train it further."
+        )
+    section = state_section(training, model)
+    arrays.update(section.arrays)
+    return section.header
 
 
 def _pipeline_section(encoder, model, arrays):
@@ -393,8 +413,10 @@ def corrupt(problem):
 
 
 def read_model(file, make_estimator, make_encoder):
-    """``(estimator, FittedModel, FittedEncoder or None)`` of a file written
-    by ``save_model``: the encoder is None unless the file holds a pipeline.
+    """``(estimator, FittedModel, TrainingState or None, FittedEncoder or
+    None)`` of a file written by ``save_model``: the training state is None
+    unless the file holds the optimiser state, the encoder None unless it
+    holds a pipeline.
 
     ``make_estimator(params)`` returns the estimator of the header's
     parameters, raising TypeError or ValueError when they are not valid
@@ -424,11 +446,17 @@ def read_model(file, make_estimator, make_encoder):
         if problem:
             raise corrupt(f"its parameter {problem}")
         model = _build(header, archive, estimator.n_components)
+        training = None
+        if "optimizer_state" in header:
+            try:
+                training = read_state(header["optimizer_state"], archive.get, model)
+            except StateError as error:
+                raise corrupt(str(error)) from error
         encoder = _pipeline_encoder(header, archive, model, make_encoder)
         unread = set(npz.files) - archive.read - {_HEADER}
         if unread:
             raise corrupt(f"it holds arrays this format does not have: {sorted(unread)}")
-    return estimator, model, encoder
+    return estimator, model, training, encoder
 
 
 def _read_header(npz):

@@ -277,7 +277,8 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
                 )
         return self._final_estimator.explain(user_id, item_id, n, user_items=user_items)
 
-    def save(self, file, *, include_training_matrix=True, compress=False):
+    def save(self, file, *, include_training_matrix=True, compress=False,
+             include_optimizer_state=False):
         """Write the fitted pipeline to one file that ``sklearn_cml.load_model`` reads.
 
         The file is a model file (see ``CMLRecommender.save``) that also
@@ -296,6 +297,10 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
             out the items each user has seen (see ``CMLRecommender.save``).
         compress : bool, default=False
             Compress the arrays (zip deflate).
+        include_optimizer_state : bool, default=False
+            Keep the model's optimiser state, so that the loaded model
+            (``loaded[-1]``) continues training with ``partial_fit`` as
+            this one would (see ``CMLRecommender.save``).
 
         Raises
         ------
@@ -335,7 +340,8 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
         fitted = _persistence.FittedEncoder((encoder_name, model_name),
                                             encoder.get_params(deep=False),
                                             encoder.user_ids_, encoder.item_ids_)
-        model._write(file, include_training_matrix, compress, fitted)
+        model._write(file, include_training_matrix, compress, fitted,
+                     include_optimizer_state=include_optimizer_state)
 
 
 def make_recommender(*steps, memory=None, transform_input=None, verbose=False):

@@ -1,5 +1,5 @@
 """Damaged model and pipeline files through ``load_model`` and, when they
-load, every query.
+load, every query and ``partial_fit``.
 
 Run by ``test_persistence.py`` in a child process: a crash then fails that
 test instead of killing the test run.  Loading must return a model or raise
@@ -44,8 +44,15 @@ PIPELINE = make_recommender(InteractionEncoder(), CMLRecommender(
     n_components=4, n_epochs=1, fold_in_epochs=1, top_k=3, random_state=0)).fit(TABLE)
 _pipeline_file = io.BytesIO()
 PIPELINE.save(_pipeline_file)
+# A file with the optimiser state, averaging on so that it holds every
+# array of the state, which partial_fit then trains on.
+STATEFUL = CMLRecommender(**{**MODEL.get_params(), "n_epochs": 2, "average": 1}).fit(
+    X, item_features=FEATURES)
+_state_file = io.BytesIO()
+STATEFUL.save(_state_file, include_optimizer_state=True)
 # The archives' bytes, for bit flips in the zip's own records as well.
-FILES = [_file.getvalue(), _compressed.getvalue(), _pipeline_file.getvalue()]
+FILES = [_file.getvalue(), _compressed.getvalue(), _pipeline_file.getvalue(),
+         _state_file.getvalue()]
 
 
 def _contents(data):
@@ -55,8 +62,9 @@ def _contents(data):
     return arrays, json.loads(arrays.pop("header").tobytes()), sorted(arrays)
 
 
-# The files that damaged_files starts from: a model's and a pipeline's.
-BASES = [_contents(FILES[0]), _contents(FILES[2])]
+# The files that damaged_files starts from: a model's, a pipeline's, and a
+# model's with its optimiser state.
+BASES = [_contents(FILES[0]), _contents(FILES[2]), _contents(FILES[3])]
 
 INTEGERS = [-(2**31), -2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 2**31 - 1, 2**40]
 FLOATS = [0.0, -1.0, 0.5, 1.0, 1e30, -1e30, np.nan, np.inf, 1e-300]
@@ -110,6 +118,8 @@ def damaged_files(draw):
             arrays.pop(name, None)
         elif kind == "header":
             sections = ["params", "attributes", "state", None]
+            if "optimizer_state" in header:
+                sections.append("optimizer_state")
             if "pipeline" in header:
                 sections += [("pipeline",), ("pipeline", "encoder", "params"),
                              ("pipeline", "encoder", "array_attributes")]
@@ -181,6 +191,8 @@ def queries(model):
     yield lambda: model.similar_users(users[:1], n_users=2)
     yield lambda: model.pair_distances(users, [1, 2])
     yield lambda: model.transform_items(FEATURES[:3])
+    # Trains on the file's optimiser state (refused without one).
+    yield lambda: model.partial_fit(X, item_features=FEATURES)
     yield lambda: model.set_params(cold_start="neighbors").transform_items(FEATURES[:3])
 
 

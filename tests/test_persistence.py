@@ -18,6 +18,7 @@ import pytest
 import scipy.sparse as sp
 
 from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml._engine import N_BLOCKS
 from sklearn_cml._persistence import FORMAT_VERSION
 from sklearn_cml.datasets import make_interactions
 from sklearn_cml.preprocessing import InteractionEncoder
@@ -182,7 +183,8 @@ def test_partial_fit_is_refused_after_loading_and_fit_starts_anew(fitted):
     loaded = load_model(io.BytesIO(saved(fitted, include_training_matrix=True)))
     before = answers(loaded)
     features = FEATURES if fitted.n_item_features_in_ is not None else None
-    with pytest.raises(ValueError, match="partial_fit cannot continue.*pickle"):
+    with pytest.raises(ValueError, match="saved without its optimiser state.*partial_fit "
+                                         "cannot continue.*include_optimizer_state=True"):
         loaded.partial_fit(TRAIN, item_features=features)
     assert_identical(before, answers(loaded))
     refitted = loaded.fit(TRAIN, item_features=features)
@@ -199,6 +201,80 @@ def test_pickle_keeps_everything(fitted):
     loaded = load_model(io.BytesIO(saved(fitted)))
     assert_identical(answers(loaded, with_matrix=False),
                      answers(pickle.loads(pickle.dumps(loaded)), with_matrix=False))
+
+
+# ------------------------------------------------------ the optimiser state
+
+STATE_CONFIGS = {
+    "block softmax (the defaults)": dict(SMALL),
+    "hinge": dict(SMALL, loss="hinge"),
+    "averaging": dict(SMALL, average=1),
+    "averaging from a later epoch": dict(SMALL, average=3),
+    "hogwild, one thread": dict(SMALL, solver="hogwild", n_jobs=1, average=1),
+    "early stopping": dict(SMALL, n_epochs=4, early_stopping=True, n_iter_no_change=1),
+    "temperature measured": dict(SMALL, n_epochs=6),  # temperature="auto", after 5 epochs
+    "features, neighbors": dict(SMALL, cold_start="neighbors"),
+    "features, network": dict(SMALL, cold_start="network", hidden_size=8, average=1),
+}
+
+
+def _fit_for_state(case):
+    features = FEATURES if "features" in case else None
+    return CMLRecommender(**STATE_CONFIGS[case]).fit(TRAIN, item_features=features), features
+
+
+@pytest.mark.parametrize("case", list(STATE_CONFIGS))
+def test_a_model_saved_with_its_optimizer_state_trains_on_bit_for_bit(case):
+    model, features = _fit_for_state(case)
+    data = saved(model, include_optimizer_state=True)
+    loaded = load_model(io.BytesIO(data))
+    assert_identical(vars(model._training), vars(loaded._training), "training state")
+    assert saved(loaded, include_optimizer_state=True) == data
+    n_iter = model.n_iter_
+    if case == "temperature measured":
+        assert "temperature" in loaded.resolved_params_  # partial_fit goes on with it
+    for _ in range(3):  # "averaging from a later epoch" starts averaging here
+        model.partial_fit(TRAIN, item_features=features)
+        loaded.partial_fit(TRAIN, item_features=features)
+        assert_identical(public_attributes(model), public_attributes(loaded), "attributes")
+    assert loaded.n_iter_ == len(loaded.loss_curve_) == n_iter + 3
+    assert_identical(answers(model), answers(loaded))
+    assert saved(loaded, include_optimizer_state=True) == \
+        saved(model, include_optimizer_state=True)
+
+
+def test_the_state_keeps_the_sgd_vectors_only_where_they_are_not_the_models():
+    plain, _ = _fit_for_state("hinge")  # two epochs, averaging from the fifth
+    averaged, _ = _fit_for_state("averaging")
+    assert saved(plain) == saved(plain, include_optimizer_state=False)
+    state = {"state.user_grad_sq": TRAIN.shape[0], "state.item_grad_sq": N_ITEMS,
+             "state.rng_states": N_BLOCKS, "state.feature_rng_states": N_BLOCKS}
+    sgd_vectors = {"state.user_embeddings": TRAIN.shape[0] * SMALL["n_components"],
+                   "state.item_embeddings": N_ITEMS * SMALL["n_components"]}
+    for model, expected in ((plain, state), (averaged, {**state, **sgd_vectors})):
+        arrays, _ = read_archive(saved(model, include_optimizer_state=True))
+        sizes = {name: array.size for name, array in arrays.items()
+                 if name.startswith("state.")}
+        assert sizes == expected
+        assert not set(arrays) - set(read_archive(saved(model))[0]) - set(expected)
+
+
+def test_only_a_model_with_its_state_saves_it():
+    loaded = load_model(io.BytesIO(saved(CMLRecommender(**SMALL).fit(TRAIN))))
+    assert loaded._training is None
+    with pytest.raises(ValueError, match="no optimiser state to save.*"
+                                         "include_optimizer_state=False"):
+        saved(loaded, include_optimizer_state=True)
+    saved(loaded, include_optimizer_state=False)
+
+
+def test_pickle_keeps_a_loaded_state():
+    model, _ = _fit_for_state("averaging")
+    loaded = load_model(io.BytesIO(saved(model, include_optimizer_state=True)))
+    unpickled = pickle.loads(pickle.dumps(loaded))
+    assert_identical(vars(loaded._training), vars(unpickled._training), "training state")
+    model.partial_fit(TRAIN)
+    assert_identical(model.user_embeddings_, unpickled.partial_fit(TRAIN).user_embeddings_)
 
 
 @pytest.mark.parametrize("kind", ["strings", "objects"])
@@ -399,6 +475,90 @@ def test_a_damaged_file_raises_a_clear_error(case):
     edit, message = DAMAGE[case]
     with pytest.raises(ValueError, match="(?s)" + message):
         load_model(io.BytesIO(rewrite(NETWORK_FILE, edit)))
+
+
+# A network model that averages: its file holds every array of the state.
+STATEFUL = CMLRecommender(**STATE_CONFIGS["features, network"]).fit(TRAIN,
+                                                                    item_features=FEATURES)
+STATE_FILE = saved(STATEFUL, include_optimizer_state=True)
+N_USERS, N_HIDDEN = TRAIN.shape[0], STATE_CONFIGS["features, network"]["hidden_size"]
+
+STATE_DAMAGE = {
+    "AdaGrad sums NaN": (setter("state.user_grad_sq", lambda a: _with(a, 0, np.nan)),
+                         "'state.user_grad_sq' holds NaN"),
+    "AdaGrad sums infinite": (setter("state.item_grad_sq", lambda a: _with(a, 3, np.inf)),
+                              "'state.item_grad_sq' holds NaN or infinity"),
+    "an AdaGrad sum negative": (setter("state.item_grad_sq", lambda a: _with(a, 3, -1.0)),
+                                "'state.item_grad_sq' are not all positive"),
+    "an AdaGrad sum zero": (setter("state.user_grad_sq", lambda a: _with(a, 0, 0.0)),
+                            "'state.user_grad_sq' are not all positive"),
+    "AdaGrad sums as float64": (setter("state.user_grad_sq", lambda a: a.astype(np.float64)),
+                                "'state.user_grad_sq' has dtype float64"),
+    "an AdaGrad sum short": (setter("state.user_grad_sq", lambda a: a[:-1]),
+                             f"'state.user_grad_sq' has shape \\({N_USERS - 1},\\)"),
+    "AdaGrad sums of two dimensions": (setter("state.item_grad_sq", lambda a: a[:, None]),
+                                       "'state.item_grad_sq' has shape"),
+    "random states of another block count": (setter("state.rng_states", lambda a: a[:-1]),
+                                             f"'state.rng_states' has shape.*{N_BLOCKS}"),
+    "a random state zero": (setter("state.feature_rng_states", lambda a: _with(a, 5, 0)),
+                            "'state.feature_rng_states' hold a zero"),
+    "random states signed": (setter("state.rng_states", lambda a: a.astype(np.int64)),
+                             "'state.rng_states' has dtype int64"),
+    "random states missing": (drop("state.rng_states"), "'state.rng_states' is missing"),
+    "SGD vectors missing while averaging": (drop("state.item_embeddings"),
+                                            "'state.item_embeddings' is missing"),
+    "SGD vectors of another dimension": (
+        setter("state.user_embeddings", lambda a: a[:, :-1]), "'state.user_embeddings' has shape"),
+    "SGD vectors of fewer items": (setter("state.item_embeddings", lambda a: a[:-1]),
+                                   "'state.item_embeddings' has shape"),
+    "SGD vectors NaN": (setter("state.item_embeddings", lambda a: _with(a, (2, 1), np.nan)),
+                        "'state.item_embeddings' holds NaN"),
+    "SGD vectors as float16": (setter("state.user_embeddings", lambda a: a.astype(np.float16)),
+                               "'state.user_embeddings' has dtype float16"),
+    "SGD vectors without averaging": (set_header(["optimizer_state", "n_averaged"], 0),
+                                      "does not have.*state.item_embeddings"),
+    "MLP sums of other features": (setter("state.encoder_grad_sq.w1", lambda a: a[:-1]),
+                                   "'state.encoder_grad_sq.w1' has shape"),
+    "MLP sums of other hidden units": (setter("state.encoder_grad_sq.w2", lambda a: a[:-1]),
+                                       f"'state.encoder_grad_sq.w2' has shape.*{N_HIDDEN}"),
+    "MLP bias sums of three": (setter("state.encoder_grad_sq.bias", lambda a: np.ones(3, a.dtype)),
+                               "'state.encoder_grad_sq.bias' has shape"),
+    "MLP sums negative": (setter("state.encoder_grad_sq.bias", lambda a: _with(a, 1, -0.5)),
+                          "'state.encoder_grad_sq.bias' are not all positive"),
+    "MLP sums missing": (drop("state.encoder_grad_sq.w2"),
+                         "'state.encoder_grad_sq.w2' is missing"),
+    "MLP sums of a model without the MLP": (
+        set_header(["state", "fitted_cold_start"], "neighbors"),
+        "does not have.*state.encoder_grad_sq"),
+    "averaged epochs negative": (set_header(["optimizer_state", "n_averaged"], -1),
+                                 "averaged epochs -1"),
+    "averaged epochs past n_iter_": (set_header(["optimizer_state", "n_averaged"], 99),
+                                     "averaged epochs 99 .*n_iter_ \\(2\\)"),
+    "averaged epochs not an int": (set_header(["optimizer_state", "n_averaged"], 1.0),
+                                   "averaged epochs 1.0"),
+    "n_iter_ negative": (set_header(["attributes", "n_iter_"], -1), "n_iter_ -1"),
+    "n_iter_ past the random streams": (set_header(["attributes", "n_iter_"], 2**40),
+                                        "n_iter_ 1099511627776 is not"),
+    "section not a dict": (set_header(["optimizer_state"], [2]), "optimizer state section"),
+    "section with an unknown field": (set_header(["optimizer_state", "epoch"], 2),
+                                      "optimizer state section"),
+    "state arrays without the section": (lambda arrays, header: header.pop("optimizer_state"),
+                                         "does not have.*state.user_grad_sq"),
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_DAMAGE))
+def test_a_damaged_optimizer_state_raises_a_clear_error(case):
+    edit, message = STATE_DAMAGE[case]
+    with pytest.raises(ValueError, match="(?s)not a valid sklearn-cml model file: .*" + message):
+        load_model(io.BytesIO(rewrite(STATE_FILE, edit)))
+
+
+def test_an_undamaged_state_file_loads_and_trains():
+    """The base of the damaged cases: only the damage makes them fail."""
+    loaded = load_model(io.BytesIO(rewrite(STATE_FILE, lambda arrays, header: None)))
+    assert loaded._training.n_averaged == 2
+    assert loaded.partial_fit(TRAIN, item_features=FEATURES).n_iter_ == 3
 
 
 def test_the_header_must_describe_the_arrays():
@@ -860,6 +1020,18 @@ def test_a_loaded_pipeline_answers_tables_and_ids_as_the_saved_one(include_train
     # Still a Pipeline: it trains anew on a table.
     assert load_model(io.BytesIO(PIPELINE_FILE)).fit(RATINGS).predict(NEW_TABLE).shape == \
         PIPELINE.predict(NEW_TABLE).shape
+
+
+def test_a_pipeline_saved_with_its_optimizer_state_trains_on_bit_for_bit():
+    loaded = load_model(io.BytesIO(saved(PIPELINE, include_optimizer_state=True)))
+    original = pickle.loads(pickle.dumps(PIPELINE))  # pickle keeps the state too
+    encoded = original[0].transform(RATINGS)
+    for pipeline in (original, loaded):
+        pipeline[-1].partial_fit(encoded)
+    assert_identical(public_attributes(original[-1]), public_attributes(loaded[-1]))
+    assert_identical(pipeline_answers(original), pipeline_answers(loaded))
+    with pytest.raises(ValueError, match="include_optimizer_state=True"):
+        load_model(io.BytesIO(PIPELINE_FILE))[-1].partial_fit(encoded)
 
 
 def test_a_pipeline_file_at_a_path_round_trips(tmp_path):
