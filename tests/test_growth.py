@@ -133,10 +133,12 @@ def test_grow_appends_to_a_copy():
     assert np.linalg.norm(grown.item_embeddings[6]) > 0
 
 
-def test_new_items_are_placed_from_their_features(X, monkeypatch):
+@pytest.mark.parametrize("cold_start", ["neighbors", "network"])
+def test_new_items_are_placed_from_their_features(X, monkeypatch, cold_start):
     rng = np.random.default_rng(0)
     features = (rng.random((60, 12)) < 0.3).astype(np.float64)
-    model = CMLRecommender(**PARAMS).fit(X[:100, :50], item_features=features[:50])
+    model = CMLRecommender(**PARAMS, cold_start=cold_start, hidden_size=8)
+    model.fit(X[:100, :50], item_features=features[:50])
     expected = model.transform_items(features[50:])
     no_training(monkeypatch)
     model.partial_fit(X, item_features=features)
