@@ -746,9 +746,9 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
             rows, *grown_ids = _growth.match_ids(model.user_ids, model.item_ids, *given_ids)
         data, values = self._validate_update(X, model.n_items)
         self._check_fitted()
-        self._check_trainable(data)
         if rows is None:
-            _growth.check_not_shrunk(data.n_users, data.n_items, model.n_users, model.n_items)
+            _growth.check_not_shrunk(data.n_users, data.n_items, model.n_users, model.n_items,
+                                     type(self).__name__)
             if model.user_ids is not None and (data.n_users, data.n_items) != (
                     model.n_users, model.n_items):
                 raise ValueError(
@@ -758,6 +758,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                     "(RecommenderPipeline.partial_fit does both)."
                 )
             grown_ids = (model.user_ids, model.item_ids)
+        self._check_trainable(data)
         weights, value_scales = pair_weights(data, values, self.interaction_weight,
                                             sample_weight)
         if rows is not None:

@@ -41,11 +41,15 @@ class FoldInBasis(NamedTuple):
     median_user_count: float
 
 
-def check_not_shrunk(n_users, n_items, fitted_users, fitted_items):
+def check_not_shrunk(n_users, n_items, fitted_users, fitted_items, estimator="CMLRecommender"):
     """Refuse an ``X`` with fewer rows or columns than the model has."""
     if n_users < fitted_users or n_items < fitted_items:
+        # Fewer columns are first said in scikit-learn's words, which its
+        # estimator checks look for.
+        columns = (f"X has {n_items} features, but {estimator} is expecting {fitted_items} "
+                   "features as input. " if n_items < fitted_items else "")
         raise ValueError(
-            f"X has shape ({n_users}, {n_items}) but the model was fitted on "
+            f"{columns}X has shape ({n_users}, {n_items}) but the model was fitted on "
             f"({fitted_users}, {fitted_items}). partial_fit continues training on the same "
             "users and items and adds new ones after them: give X at least the model's "
             f"{fitted_users} rows and {fitted_items} columns, its own users and items first "

@@ -370,3 +370,19 @@ def test_encoder_partial_fit_keeps_known_ids_where_they_were(first, second):
         assert ids[:known.size].tolist() == known.tolist()
         expected = {row[column] for row in first + second}
         assert set(ids.tolist()) == expected and len(ids) == len(expected)
+
+
+def test_a_dataframe_grows_with_new_named_columns(X):
+    pd = pytest.importorskip("pandas", reason="pandas is needed for DataFrame input")
+    names = [f"item{j}" for j in range(60)]
+    frame = pd.DataFrame(X.toarray(), columns=names)
+    model = CMLRecommender(**PARAMS).fit(frame.iloc[:100, :50])
+    before = snapshot(model)
+    moved = frame[names[1:50] + names[:1] + names[50:]]
+    with pytest.raises(ValueError, match="must start with those names"):
+        model.partial_fit(moved)
+    assert snapshot(model) == before
+    assert model.feature_names_in_.tolist() == names[:50]
+    model.partial_fit(frame)
+    assert model.feature_names_in_.tolist() == names
+    assert model.item_embeddings_.shape == (60, 8)

@@ -44,8 +44,7 @@ BAD_MATRICES = {
     "negative": (lambda X: with_value(X, -1.0), "Negative values"),
     "nan": (lambda X: with_value(X, np.nan), "NaN"),
     "inf": (lambda X: with_value(X, np.inf), "infinity"),
-    # partial_fit's message names both shapes and what it takes.
-    "wrong_items": (lambda X: X[:, :-1], r"features|X has shape \(30, 11\)"),
+    "wrong_items": (lambda X: X[:, :-1], "features"),
     "empty": (lambda X: X[:0], "0 sample"),
     "non_numeric": (lambda X: np.full(X.shape, "a", dtype=object), "could not convert|numeric"),
     "one_d": (lambda X: X.toarray()[0], "2D array"),
