@@ -358,7 +358,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         ``pool_size`` (an int, with ``solver="block"``),
         ``covariance_interval`` (an int) and, with ``early_stopping="auto"``,
         ``early_stopping`` (whether ``fit`` held out pairs to stop on; not
-        set by ``partial_fit``, which runs one epoch).
+        set by ``partial_fit``, which never stops early).
     feature_encoder_ : dict of ndarray or None
         The feature MLP's weights ``w1, b1, w2, b2`` when ``fit`` was given
         ``item_features`` with ``cold_start="network"``: ``f(x) = w2.T
