@@ -220,7 +220,7 @@ def initial_state(data, config, features=None, seed=None):
         feature_rng_states=seed_states(stream_seed(seed, "feature blocks"), N_BLOCKS),
         seed=seed,
         median_user_count=_median_user_count(data.indptr),
-        # Early stopping is fit's alone: partial_fit runs one epoch.
+        # Early stopping is fit's alone: partial_fit runs its epochs without it.
         resolved={name: value for name, value in config.resolved.items()
                   if name != "early_stopping"},
     )

@@ -16,7 +16,7 @@ from sklearn.utils import TransformerTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine, _explain, _persistence, _query
+from . import _engine, _explain, _growth, _persistence, _query
 from ._config import training_config
 from ._docs import DocLinkMixin
 from ._features import validate_item_features
@@ -359,7 +359,7 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         ``pool_size`` (an int, with ``solver="block"``),
         ``covariance_interval`` (an int) and, with ``early_stopping="auto"``,
         ``early_stopping`` (whether ``fit`` held out pairs to stop on; not
-        set by ``partial_fit``, which runs one epoch).
+        set by ``partial_fit``, which never stops early).
     feature_encoder_ : dict of ndarray or None
         The feature MLP's weights ``w1, b1, w2, b2`` when ``fit`` was given
         ``item_features`` with ``cold_start="network"``: ``f(x) = w2.T
@@ -639,83 +639,176 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
         return features if self.cold_start == "network" else None
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None, item_features=None, sample_weight=None):
-        """Run one more epoch over ``X``, starting from the current vectors.
+    def partial_fit(self, X, y=None, item_features=None, sample_weight=None, *, n_epochs=1):
+        """Train ``n_epochs`` more epochs on ``X``, from the current vectors;
+        new users and items join the model.
 
-        On an unfitted estimator the vectors are initialised first.  ``X``
-        must have the shape of the matrix given to ``fit``: its rows are the
-        same users.
+        On an unfitted estimator the vectors are initialised first.  On a
+        fitted one, ``X`` holds the model's users and items and possibly
+        new ones, which are placed before training (see the user guide,
+        "Updating a fitted model"):
+
+        - a plain matrix has at least the model's rows and columns: the
+          first are its users and items, in order, the extra ones new;
+        - an encoded table (``InteractionEncoder``, grown with its
+          ``partial_fit``) has columns that start with ``item_ids_``, in
+          order; its rows may be any users, matched to the model's by id,
+          and unknown ids are appended as new users.  Users missing from
+          ``X`` have no pairs in these epochs.
+
+        A new item goes where its features put it (``transform_items``)
+        when the model has item features; else to the mean of the known
+        users who took it; else to a random starting vector.  New users are
+        then placed by fold-in (``transform``) against every item.  Known
+        users and items keep their rows and, until training moves them,
+        their vectors.  ``user_items_`` becomes ``X`` (in the model's row
+        order).
         Calls from several threads on one estimator take turns, each
         continuing from the state the previous one left.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_users, n_items)
-            Interactions, as in ``fit``.
+            Interactions, as in ``fit``, with the model's users and items
+            first (or named by ids, as above).
         y : None
             Ignored; present for API consistency.
         item_features : {array-like, sparse matrix}, default=None
-            Of shape (n_items, n_item_features); required if and only if the
-            model was fitted with item features.
+            Of shape (n_items, n_item_features), one row per column of
+            ``X`` (new items included); required if and only if the model
+            was fitted with item features.
         sample_weight : array-like or sparse matrix, default=None
-            Weights of the interactions, as in ``fit``; normalised over the
-            pairs of this ``X``.
+            Weights of the interactions, as in ``fit``, aligned with ``X``;
+            normalised over the pairs of this ``X``.
+        n_epochs : int, default=1
+            Epochs this call runs.
 
         Returns
         -------
         self : CMLRecommender
             The updated estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` has fewer users or items than the model, an encoded
+            ``X`` moves or lacks one of the model's items or repeats an id,
+            ``item_features`` has not one row per item of ``X``, or
+            ``n_epochs`` is not a positive integer.  The model is then
+            unchanged.
+
+        Examples
+        --------
+        Fit on the first 50 items, then add the other 10 (a new column
+        block) and 20 new users (new rows):
+
+        >>> from sklearn_cml import CMLRecommender
+        >>> from sklearn_cml.datasets import make_interactions
+        >>> X = make_interactions(n_users=120, n_items=60, random_state=0)
+        >>> model = CMLRecommender(n_components=8, n_epochs=3, random_state=0)
+        >>> model = model.fit(X[:100, :50])
+        >>> model = model.partial_fit(X, n_epochs=2)
+        >>> model.user_embeddings_.shape, model.item_embeddings_.shape, model.n_iter_
+        ((120, 8), (60, 8), 5)
         """
         _query.check_search(self.search, self.search_params)
+        n_epochs = _check_n_epochs(n_epochs)
         # Calls from several threads take turns: each resumes from the
         # state the previous one left, so no epoch is lost.
         with exclusive(self), _unchanged_on_error(self):
-            first_call = not self.__sklearn_is_fitted__()
-            data, values = validate_interactions(self, X, reset=first_call, with_values=True)
-            self._check_trainable(data)
-            weights, value_scales = pair_weights(data, values, self.interaction_weight,
-                                                sample_weight)
-            features = self._partial_fit_features(item_features, data, first_call)
-            fitted = None if first_call else self._model.history.resolved
-            config = training_config(self.get_params(deep=False), data, fitted)
-            self._check_training_memory(config, data, features, "partial_fit")
-            if first_call:
-                ids = _ids_of(X)
-                training = _engine.initial_state(data, config,
-                                                 self._network_features(features))
+            if not self.__sklearn_is_fitted__():
+                self._first_partial_fit(X, item_features, sample_weight, n_epochs)
             else:
-                self._check_fitted()
-                if data.n_users != self._model.n_users:
-                    raise ValueError(
-                        f"X has {data.n_users} users (rows) but the model was fitted on "
-                        f"{self._model.n_users}. partial_fit continues "
-                        "training on the same users; use fit to start again, or "
-                        "transform to place new users."
-                    )
-                ids = self._check_same_ids(X)
-                training = _engine.resume(self._training)
-            _engine.train(training, data, config, 1, self._network_features(features),
-                          weights=weights)
-            self._keep(training, data, features, value_scales, ids)
+                self._update(X, item_features, sample_weight, n_epochs)
         return self
+
+    def _first_partial_fit(self, X, item_features, sample_weight, n_epochs):
+        """``partial_fit`` on an unfitted estimator: fresh vectors, then training."""
+        data, values = validate_interactions(self, X, reset=True, with_values=True)
+        self._check_trainable(data)
+        weights, value_scales = pair_weights(data, values, self.interaction_weight,
+                                            sample_weight)
+        features = self._partial_fit_features(item_features, data, True)
+        config = training_config(self.get_params(deep=False), data)
+        self._check_training_memory(config, data, features, "partial_fit")
+        ids = _ids_of(X)
+        training = _engine.initial_state(data, config, self._network_features(features))
+        _engine.train(training, data, config, n_epochs, self._network_features(features),
+                      weights=weights)
+        self._keep(training, data, features, value_scales, ids)
+
+    def _update(self, X, item_features, sample_weight, n_epochs):
+        """``partial_fit`` on a fitted estimator: grow with X's new users and
+        items (``_growth``), then train."""
+        model = self._model
+        given_ids = _ids_of(X)
+        rows = grown_ids = None
+        if given_ids[0] is not None and model.user_ids is not None:
+            rows, *grown_ids = _growth.match_ids(model.user_ids, model.item_ids, *given_ids)
+        data, values = self._validate_update(X, model.n_items)
+        self._check_fitted()
+        if rows is None:
+            _growth.check_not_shrunk(data.n_users, data.n_items, model.n_users, model.n_items,
+                                     type(self).__name__)
+            if model.user_ids is not None and (data.n_users, data.n_items) != (
+                    model.n_users, model.n_items):
+                raise ValueError(
+                    "The model knows its users and items by id (it was fitted on an encoded "
+                    "table), so new users and items need ids: encode the table with the "
+                    "model's InteractionEncoder grown by InteractionEncoder.partial_fit "
+                    "(RecommenderPipeline.partial_fit does both)."
+                )
+            grown_ids = (model.user_ids, model.item_ids)
+        self._check_trainable(data)
+        weights, value_scales = pair_weights(data, values, self.interaction_weight,
+                                            sample_weight)
+        if rows is not None:
+            n_users = max(model.n_users, int(rows.max()) + 1)
+            data, weights = _growth.move_rows(data, weights, rows, n_users)
+        features = self._partial_fit_features(item_features, data, False)
+        config = training_config(self.get_params(deep=False), data, model.history.resolved)
+        self._check_training_memory(config, data, features, "partial_fit")
+        training = _engine.resume(self._training)
+        new_items = None
+        if features is not None and data.n_items > model.n_items:
+            new_items = _query.place_items(
+                model, _growth.feature_rows_from(features, model.n_items),
+                self.cold_start_neighbors, self.max_norm, self.n_jobs)[0]
+        training = _growth.grow(training, data, config, new_items, weights)
+        _engine.train(training, data, config, n_epochs, self._network_features(features),
+                      weights=weights)
+        self._keep(training, data, features, value_scales, tuple(grown_ids))
+
+    def _validate_update(self, X, n_items):
+        """``(Interactions, values)`` of a ``partial_fit`` X for a fitted model.
+
+        X of the model's width is checked as every query checks it (the
+        number of columns and their names); a wider X records its own
+        width, and its column names must start with the model's.
+        """
+        width = _width(X)
+        if width is None or width <= n_items:
+            # Fewer columns pass here, to be refused by the shape check,
+            # whose message says what partial_fit takes.
+            narrower = width is not None and width < n_items
+            return validate_interactions(self, X, reset=narrower, with_values=True)
+        names = getattr(self, "feature_names_in_", None)
+        data, values = validate_interactions(self, X, reset=True, with_values=True)
+        given = getattr(self, "feature_names_in_", None)
+        if names is not None and (given is None or not np.array_equal(given[:n_items], names)):
+            raise ValueError(
+                "The model was fitted on a DataFrame whose columns name its items: X's "
+                "columns must start with those names, in their order (new items after "
+                "them). Select them first, for example X[list(model.feature_names_in_) + "
+                "new_items]."
+            )
+        return data, values
 
     def _check_training_memory(self, config, data, features, action):
         """Refuse, before allocating, a training run that cannot fit in memory."""
         network = self._network_features(features)
         check_memory(training_needs(config, data, None if network is None
                                     else network.n_features), action)
-
-    def _check_same_ids(self, X):
-        """The fitted ids, after checking that an encoded ``X`` has them too."""
-        ids = _ids_of(X)
-        fitted = (self.user_ids_, self.item_ids_)
-        for given, known, what in zip(ids, fitted, ("users", "items")):
-            if given is not None and known is not None and not np.array_equal(given, known):
-                raise ValueError(
-                    f"X's {what} are not those of the table the model was fitted on: "
-                    "partial_fit continues on the same users and items."
-                )
-        return fitted
 
     def _partial_fit_features(self, item_features, data, first_call):
         """Validated item features for partial_fit, consistent with fit."""
@@ -1439,6 +1532,28 @@ class CMLRecommender(DocLinkMixin, BaseEstimator):
                                  self._model.history.resolved)
         check_memory(fold_in_needs(config, data, self._model.n_items), "Placing new users")
         return _engine.fold_in(self._model, data, config, weights)
+
+
+def _check_n_epochs(n_epochs):
+    """``partial_fit``'s ``n_epochs``, a positive int, or a ValueError."""
+    if isinstance(n_epochs, (bool, np.bool_)) or not isinstance(n_epochs, Integral) or \
+            n_epochs < 1:
+        raise ValueError(
+            f"n_epochs must be a positive integer (the epochs partial_fit runs), got "
+            f"{n_epochs!r}. Pass n_epochs=1 for one pass over X."
+        )
+    return int(n_epochs)
+
+
+def _width(X):
+    """X's number of columns, read before validation (None when it has no 2-d shape)."""
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(X)
+        except ValueError:  # a ragged list
+            return None
+    return shape[1] if len(shape) == 2 and isinstance(shape[1], Integral) else None
 
 
 def _ids_of(X):

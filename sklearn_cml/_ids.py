@@ -94,6 +94,23 @@ def distinct_ids(ids):
         return distinct, inverse
 
 
+def append_ids(ids, new):
+    """``ids`` followed by ``new``, without coercing one kind into another.
+
+    Arrays of one kind (two unicode arrays, two int64 arrays) concatenate
+    as they are; otherwise the result is an object array of the values as
+    given, as ``as_ids`` keeps mixed ids (numpy would turn ``[1]`` and
+    ``["a"]`` into the strings ``"1", "a"``).
+    """
+    if new.size == 0:
+        return ids
+    if ids.dtype.kind == new.dtype.kind and ids.dtype.kind != "O":
+        return np.concatenate((ids, new))
+    joined = np.empty(ids.size + new.size, dtype=object)
+    joined[:] = ids.tolist() + new.tolist()
+    return joined
+
+
 class IdLookup:
     """Positions of ids in an array of distinct ids.
 

@@ -277,6 +277,63 @@ class RecommenderPipeline(DocLinkMixin, Pipeline):
                 )
         return self._final_estimator.explain(user_id, item_id, n, user_items=user_items)
 
+    @available_if(_final_step_has("partial_fit"))
+    def partial_fit(self, X, y=None, **fit_params):
+        """Update the fitted pipeline with a table that may hold new users and items.
+
+        Each step before the last learns from ``X`` with its own
+        ``partial_fit`` where it has one (an ``InteractionEncoder`` learns
+        the new ids and appends them, so known ids keep their rows and
+        columns) and transforms it; the final step then runs
+        ``partial_fit`` on the result with ``fit_params``.  A
+        ``CMLRecommender`` places the new users and items and trains
+        (``CMLRecommender.partial_fit``).  On an unfitted pipeline this
+        fits it.  If a step fails, every step is left as it was.
+
+        Parameters
+        ----------
+        X : table
+            One row per interaction, as for ``fit``.
+        y : None
+            Ignored; present for API consistency.
+        **fit_params
+            Keyword arguments of the final step's ``partial_fit``
+            (``n_epochs``, ``item_features``, ``sample_weight``).
+
+        Returns
+        -------
+        self : RecommenderPipeline
+
+        Examples
+        --------
+        >>> from sklearn_cml import CMLRecommender, make_recommender
+        >>> from sklearn_cml.preprocessing import InteractionEncoder
+        >>> table = [("ann", 1), ("ann", 2), ("bob", 2), ("bob", 3), ("cid", 1)]
+        >>> model = make_recommender(
+        ...     InteractionEncoder(),
+        ...     CMLRecommender(n_components=4, n_epochs=2, random_state=0)).fit(table)
+        >>> model = model.partial_fit(table + [("dee", 4), ("dee", 1), ("ann", 4)], n_epochs=2)
+        >>> model[-1].user_ids_.tolist(), model[-1].item_ids_.tolist()
+        (['ann', 'bob', 'cid', 'dee'], [1, 2, 3, 4])
+        """
+        steps = [step for _, step in self.steps if step not in (None, "passthrough")]
+        saved = [dict(step.__dict__) for step in steps[:-1]]
+        try:
+            transformed = X
+            for step in steps[:-1]:
+                if hasattr(step, "partial_fit"):
+                    step.partial_fit(transformed)
+                transformed = step.transform(transformed)
+            steps[-1].partial_fit(transformed, **fit_params)
+        except BaseException:
+            # The final step restores itself; the earlier ones are put back
+            # here, so that the encoder's ids stay those of the model.
+            for step, state in zip(steps[:-1], saved):
+                step.__dict__.clear()
+                step.__dict__.update(state)
+            raise
+        return self
+
     def save(self, file, *, include_training_matrix=True, compress=False,
              include_optimizer_state=False):
         """Write the fitted pipeline to one file that ``sklearn_cml.load_model`` reads.

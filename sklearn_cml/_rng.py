@@ -112,6 +112,7 @@ _STREAMS = {
     # Salted apart from the streams above, whatever their epoch.
     "holdout": (1, 0, 0x2545F4914F6CDD1D),
     "temperature pool": (1, 0, 0x3C6EF372FE94F82B),
+    "new vectors": (1, 0, 0x6A09E667F3BCC909),
 }
 
 
@@ -132,8 +133,10 @@ def stream_seed(seed, stream, epoch=0):
         ``"fold-in rows"`` (mixed with each new row's items), ``"search
         graph"`` (the random trees that start ``search="nndescent"``'s graph, the
         levels of ``search="hnsw"``'s),
-        ``"holdout"`` (the pairs that ``early_stopping="auto"`` holds out) and
-        ``"temperature pool"`` (the items ``temperature="auto"`` measures against).
+        ``"holdout"`` (the pairs that ``early_stopping="auto"`` holds out),
+        ``"temperature pool"`` (the items ``temperature="auto"`` measures against) and
+        ``"new vectors"`` (the starting vectors of new items that ``partial_fit``
+        cannot place otherwise, at the epoch count it grows the model at).
     epoch : int, default=0
         Epochs already run, for the streams drawn anew each epoch.
 

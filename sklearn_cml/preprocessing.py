@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._docs import DocLinkMixin
-from ._ids import IdLookup, as_ids, distinct_ids, missing_values
+from ._ids import IdLookup, append_ids, as_ids, distinct_ids, missing_values
 
 __all__ = ["InteractionEncoder", "InteractionMatrix"]
 
@@ -109,10 +109,12 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
     ----------
     user_ids_ : ndarray of shape (n_users,)
         Distinct user ids seen in ``fit``, sorted when they can be ordered
-        (else in order of first appearance): the rows of ``fit_transform``.
+        (else in order of first appearance): the rows of ``fit_transform``;
+        then those that ``partial_fit`` added, ordered likewise among
+        themselves.
     item_ids_ : ndarray of shape (n_items,)
-        Distinct item ids seen in ``fit``, ordered likewise: the columns of
-        every matrix ``transform`` returns.  ``item_ids_[j]`` maps column
+        Distinct item ids seen in ``fit`` (then ``partial_fit``), ordered
+        likewise: the columns of every matrix ``transform`` returns.  ``item_ids_[j]`` maps column
         ``j`` back to its id.
 
     See Also
@@ -196,6 +198,51 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
         self._keep(user_ids, item_ids)  # only once nothing can fail
         return matrix
 
+    def partial_fit(self, X, y=None):
+        """Learn the ids of a table that are new to the encoder.
+
+        New user and item ids are appended to ``user_ids_`` and
+        ``item_ids_`` (sorted among themselves when they can be ordered,
+        else in order of first appearance, as ``fit`` orders them); the ids
+        already known keep their rows and columns.  So a model fitted on
+        this encoder's matrices can be grown with the matrices it makes
+        now (``CMLRecommender.partial_fit``).  On an unfitted encoder it is
+        ``fit``.
+
+        Parameters
+        ----------
+        X : pandas DataFrame, dict of arrays or array-like of shape (n_rows, n_columns)
+            The table: one row per interaction.
+        y : None
+            Ignored; present for API consistency.
+
+        Returns
+        -------
+        self : InteractionEncoder
+
+        Examples
+        --------
+        >>> from sklearn_cml.preprocessing import InteractionEncoder
+        >>> encoder = InteractionEncoder().fit([("bob", "x"), ("ann", "y")])
+        >>> encoder = encoder.partial_fit([("cid", "z"), ("ann", "a"), ("abe", "x")])
+        >>> encoder.user_ids_.tolist(), encoder.item_ids_.tolist()
+        (['ann', 'bob', 'abe', 'cid'], ['x', 'y', 'a', 'z'])
+        """
+        if not hasattr(self, "user_ids_"):
+            return self.fit(X, y)
+        self._validate_params()
+        user_values, item_values, _ = self._columns(X)
+        user_ids = self._appended(self.user_ids_, user_values)
+        item_ids = self._appended(self.item_ids_, item_values)
+        self._keep(user_ids, item_ids)
+        return self
+
+    @staticmethod
+    def _appended(known, values):
+        """``known`` ids followed by the distinct ``values`` not among them."""
+        distinct = distinct_ids(values)[0]
+        return append_ids(known, distinct[IdLookup(known).find(distinct) < 0])
+
     def _keep(self, user_ids, item_ids):
         self.user_ids_, self.item_ids_ = user_ids, item_ids
         self._items = IdLookup(item_ids)
@@ -211,8 +258,9 @@ class InteractionEncoder(DocLinkMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         X_encoded : InteractionMatrix of shape (n_table_users, n_items), float32
-            One row per distinct user of ``X`` (ordered as ``user_ids_``
-            is), one column per item of ``item_ids_``.
+            One row per distinct user of ``X`` (sorted when the ids can be
+            ordered, as ``fit`` orders them), one column per item of
+            ``item_ids_``.
         """
         check_is_fitted(self)
         user_values, item_values, strengths = self._columns(X)

@@ -166,16 +166,21 @@ def test_bad_ids_leave_the_fitted_model_unchanged(fitted):
     np.testing.assert_array_equal(model.user_embeddings_, before)
 
 
-def test_partial_fit_keeps_the_ids_and_refuses_others():
+def test_partial_fit_keeps_the_ids_and_adds_new_users():
     encoder = InteractionEncoder()
     X = encoder.fit_transform([("a", "x"), ("b", "y"), ("c", "x"), ("c", "y")])
     model = CMLRecommender(n_components=2, random_state=0).partial_fit(X).partial_fit(X)
     np.testing.assert_array_equal(model.user_ids_, ["a", "b", "c"])
     assert model.n_iter_ == 2
+    # "d" is new: appended after the known users; "c", absent, keeps its row.
     renamed = InteractionMatrix(X.toarray(), user_ids=np.array(["a", "b", "d"]),
                                 item_ids=X.item_ids)
-    with pytest.raises(ValueError, match="X's users are not those"):
-        model.partial_fit(renamed)
+    model.partial_fit(renamed)
+    np.testing.assert_array_equal(model.user_ids_, ["a", "b", "c", "d"])
+    renamed_items = InteractionMatrix(X.toarray(), user_ids=X.user_ids,
+                                      item_ids=np.array(["y", "x"]))
+    with pytest.raises(ValueError, match="must start with the items the model was fitted on"):
+        model.partial_fit(renamed_items)
 
 
 _ANY_ID = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=3),
