@@ -332,6 +332,51 @@ def test_a_grown_model_pickles_and_clones(fitted, X):
     assert not hasattr(fresh, "user_embeddings_")
 
 
+def test_a_model_file_with_its_state_grows_as_the_model_did(fitted, X, tmp_path):
+    from sklearn_cml import load_model
+
+    path = tmp_path / "model.npz"
+    fitted.save(path, include_optimizer_state=True)
+    loaded = load_model(path)
+    fitted.partial_fit(X, n_epochs=2)
+    loaded.partial_fit(X, n_epochs=2)
+    assert snapshot(loaded) == snapshot(fitted)
+    # The grown model saves and loads too, answering as before saving.
+    fitted.save(path, include_optimizer_state=True)
+    again = load_model(path)
+    np.testing.assert_array_equal(again.recommend([105, 1]), fitted.recommend([105, 1]))
+    assert snapshot(again.partial_fit(X)) == snapshot(fitted.partial_fit(X))
+
+
+def test_a_model_file_without_its_state_refuses_to_grow(fitted, X, tmp_path):
+    from sklearn_cml import load_model
+
+    path = tmp_path / "model.npz"
+    fitted.save(path)
+    loaded = load_model(path)
+    before = loaded.user_embeddings_.copy(), loaded.item_embeddings_.copy()
+    with pytest.raises(ValueError, match="include_optimizer_state=True"):
+        loaded.partial_fit(X)
+    np.testing.assert_array_equal(loaded.user_embeddings_, before[0])
+    np.testing.assert_array_equal(loaded.item_embeddings_, before[1])
+
+
+def test_a_saved_grown_pipeline_answers_with_the_new_ids(X, tmp_path):
+    from sklearn_cml import load_model
+
+    users = np.array([f"u{i:03d}" for i in range(120)])
+    items = np.array([f"i{j:02d}" for j in range(60)])
+    pipeline = make_recommender(InteractionEncoder(), CMLRecommender(**PARAMS))
+    pipeline.fit(table_of(X[:100, :50], users[:100], items[:50]))
+    pipeline.save(tmp_path / "pipeline.npz", include_optimizer_state=True)
+    loaded = load_model(tmp_path / "pipeline.npz")
+    for model in (pipeline, loaded):
+        model.partial_fit(table_of(X, users, items), n_epochs=2)
+    np.testing.assert_array_equal(loaded.recommend(["u110", "u003"], n_items=4),
+                                  pipeline.recommend(["u110", "u003"], n_items=4))
+    np.testing.assert_array_equal(loaded[0].item_ids_, pipeline[0].item_ids_)
+
+
 def test_n_epochs_runs_that_many_epochs(X):
     model = CMLRecommender(**PARAMS).partial_fit(X, n_epochs=3)
     assert model.n_iter_ == 3
