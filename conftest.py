@@ -103,6 +103,17 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
         config.hook.pytest_deselected(items=slow)
     config.stash[_SLOW_DESELECTED] = len(slow)
+    if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the controller
+        config.workeroutput["slow_deselected"] = len(slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """With pytest-xdist, the controller collects nothing: its workers say
+    how many slow tests they left out."""
+    n_slow = getattr(node, "workeroutput", {}).get("slow_deselected")
+    if n_slow:
+        node.config.stash[_SLOW_DESELECTED] = n_slow
 
 
 def pytest_terminal_summary(terminalreporter, config):
