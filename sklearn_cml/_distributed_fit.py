@@ -12,6 +12,7 @@ its data's source with its users placed against the combined items.
 """
 
 import dataclasses
+import time
 from numbers import Integral
 
 import numpy as np
@@ -130,7 +131,8 @@ class Driver:
         self.shards = [self._place(index, sources.load(index, first=True))
                        for index in range(n_shards)]
         sources.first_load = None  # the shards hold the rows now
-        self.bytes_per_round = []
+        self.bytes_per_round = []  # (bytes gathered, bytes sent back) per round
+        self.round_seconds = []
         self.n_rebuilt = 0
 
     def _place(self, index, rows):
@@ -187,6 +189,7 @@ class Driver:
     def run(self, n_epochs, combine_every, verbose):
         while self.n_iter < n_epochs:
             n_round = min(combine_every, n_epochs - self.n_iter)
+            started = time.perf_counter()
             for attempt in range(MAX_RETRIES + 1):
                 try:
                     losses, copies = self._round(n_round)
@@ -200,6 +203,7 @@ class Driver:
                         ) from error
                     self._recover()
             self._combine(copies)
+            self.round_seconds.append(time.perf_counter() - started)
             received = sum(array.nbytes for copy in copies for array in copy)
             sent = self.n_shards * (self.items.nbytes + self.item_grad_sq.nbytes)
             self.bytes_per_round.append((received, sent))
