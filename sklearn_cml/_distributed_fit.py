@@ -202,7 +202,7 @@ class Driver:
                             f"(memory limits, crashes in their logs). Last error: {error!r}"
                         ) from error
                     self._recover()
-            self._combine(copies)
+            self._combine(copies, self.n_iter + n_round)
             self.round_seconds.append(time.perf_counter() - started)
             received = sum(array.nbytes for copy in copies for array in copy)
             sent = self.n_shards * (self.items.nbytes + self.item_grad_sq.nbytes)
@@ -223,10 +223,32 @@ class Driver:
         losses = [future.result() for future in futures]
         return losses, self.call("items")
 
-    def _combine(self, copies):
+    def _combine(self, copies, n_iter):
+        """Combine the copies and send the result to every shard; a shard lost
+        meanwhile is rebuilt from it, at epoch ``n_iter``."""
         self.items = combine_items([copy[0] for copy in copies], self.shard_counts)
         self.item_grad_sq = combine_items([copy[1] for copy in copies], self.shard_counts)
-        self.call("set_items", self.items, self.item_grad_sq)
+        futures = []
+        for shard in self.shards:
+            try:
+                futures.append(shard.set_items(self.items, self.item_grad_sq))
+            except self.lost_errors:
+                futures.append(None)
+        for index, future in enumerate(futures):
+            try:
+                if future is None:
+                    raise RuntimeError("lost")
+                future.result()
+            except self.lost_errors:
+                self.client.wait_for_workers(1, timeout=60)
+                self._rebuild(index, n_iter)
+
+    def _rebuild(self, index, n_iter):
+        """Shard ``index`` anew on a live worker, its users placed against the
+        last combined items."""
+        self.shards[index] = self._place(index, self.sources.load(index))
+        self.shards[index].start(*self._start_args(n_iter, True)).result()
+        self.n_rebuilt += 1
 
     def _recover(self):
         """Roll the live shards back to the last combination; rebuild the lost ones."""
@@ -235,9 +257,7 @@ class Driver:
             try:
                 shard.rollback().result()
             except self.lost_errors:
-                self.shards[index] = self._place(index, self.sources.load(index))
-                self.shards[index].start(*self._start_args(self.n_iter, True)).result()
-                self.n_rebuilt += 1
+                self._rebuild(index, self.n_iter)
 
     def state(self):
         """The fitted ``TrainingState`` and ``Interactions``, assembled from the shards."""

@@ -167,6 +167,22 @@ def test_a_worker_killed_mid_fit_does_not_lose_the_fit(client, planted, fitted):
     client.wait_for_workers(2, timeout=60)
 
 
+def test_bytes_per_epoch_follow_the_formula_and_verbose_prints_them(client, planted, capsys):
+    from sklearn_cml._distributed_fit import distributed_fit
+
+    train = planted[0]
+    n_epochs, n_components, n_shards = 5, PARAMS["n_components"], 3
+    params = {**PARAMS, "n_epochs": n_epochs, "verbose": 1}
+    _, driver = distributed_fit(CMLRecommender(**params), train, client, n_shards, 2)
+    # Item vectors (K float32) and AdaGrad sums (one float32), from and to
+    # every shard, after epochs 2, 4 and 5.
+    per_combination = n_shards * train.shape[1] * (4 * n_components + 4)
+    assert driver.bytes_per_round == [(per_combination, per_combination)] * 3
+    printed = capsys.readouterr().out
+    assert printed.count("item arrays combined across 3 shards") == 3
+    assert "Epoch 5/5" in printed
+
+
 @pytest.mark.parametrize("params, options, match", [
     ({"early_stopping": True}, {}, "early_stopping=True is not supported"),
     ({"early_stopping": "auto"}, {}, "early_stopping='auto' is not supported"),
