@@ -418,7 +418,7 @@ class PlateauStopping(EarlyStopping):
 
 
 def train(state, data, config, n_epochs, features=None, after_epoch=None, weights=None,
-          report=False):
+          report=False, item_counts=None):
     """Run up to ``n_epochs`` epochs on ``state``, in place.
 
     Each epoch is the solver's pass over the pairs of ``data``, each pair's
@@ -428,8 +428,10 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
     items.  ``after_epoch(state)``, if given, is called after each epoch and
     stops training by returning True.  ``report``: the ``EpochReport`` that
     prints progress, when the caller runs several calls as one fit (False:
-    this call's own, with ``verbose``).  Raises FloatingPointError, naming
-    the cause, if training breaks down.
+    this call's own, with ``verbose``).  ``item_counts`` (int64, one per
+    item) is the popularity negatives are drawn by; None: that of ``data``'s
+    pairs (a shard of the users passes the counts of all of them).  Raises
+    FloatingPointError, naming the cause, if training breaks down.
     """
     n_threads = config.n_threads
     block_losses = np.zeros(N_BLOCKS, dtype=np.float32)
@@ -443,7 +445,9 @@ def train(state, data, config, n_epochs, features=None, after_epoch=None, weight
         report = _start_report(state, config, state.n_iter + n_epochs, after_epoch)
     epoch = config.solver.make_epoch(
         config, data, _unit_weights(data) if weights is None else weights,
-        make_sampler(data.indices, data.n_items, config.negative_sampling_exponent),
+        make_sampler(data.indices, data.n_items, config.negative_sampling_exponent)
+        if item_counts is None
+        else popularity_sampler(item_counts, config.negative_sampling_exponent),
         state.median_user_count, covariance,
     )  # fmt: skip
     with thread_limits(n_threads):

@@ -113,6 +113,7 @@ _STREAMS = {
     "holdout": (1, 0, 0x2545F4914F6CDD1D),
     "temperature pool": (1, 0, 0x3C6EF372FE94F82B),
     "new vectors": (1, 0, 0x6A09E667F3BCC909),
+    "shard": (1, 0, 0x1F83D9AB5BE0CD19),
 }
 
 
@@ -136,7 +137,9 @@ def stream_seed(seed, stream, epoch=0):
         ``"holdout"`` (the pairs that ``early_stopping="auto"`` holds out),
         ``"temperature pool"`` (the items ``temperature="auto"`` measures against) and
         ``"new vectors"`` (the starting vectors of new items that ``partial_fit``
-        cannot place otherwise, at the epoch count it grows the model at).
+        cannot place otherwise, at the epoch count it grows the model at) and
+        ``"shard"`` (the root of each shard's streams in a distributed fit, at
+        the shard's index in place of the epoch).
     epoch : int, default=0
         Epochs already run, for the streams drawn anew each epoch.
 

@@ -1,9 +1,12 @@
-"""Batch recommendation on a Dask cluster.
+"""Training and batch recommendation on a Dask cluster.
 
-The model (its item vectors above all) is sent to every worker once; each
-chunk of users is then one small task, ``model.recommend`` on that chunk, so
-a worker holds the model plus one chunk's queries and results at a time.
-Dask is an optional dependency (``pip install 'sklearn-cml[dask]'``): it is
+``fit`` trains a model data-parallel: the users are sharded across the
+workers, each trains on its shard against its own copy of the items, and
+the copies are combined on a schedule (``_distributed_fit``, ``_shard``).
+``recommend_batches`` sends the model (its item vectors above all) to every
+worker once; each chunk of users is then one small task, ``model.recommend``
+on that chunk, so a worker holds the model plus one chunk's queries and
+results at a time.  Dask is an optional dependency (``pip install 'sklearn-cml[dask]'``): it is
 imported when a function of this module is called, not when the package is.
 
 Tuning (``GridSearchCV`` and the like) needs nothing from this module: run it
@@ -18,20 +21,38 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._interactions import validate_count
 
-__all__ = ["recommend_batches"]
+__all__ = ["fit", "recommend_batches"]
+
+# Epochs between two combinations of the item vectors, by default (see
+# docs/scaling.md, "Training on a Dask cluster", for the measurement).
+COMBINE_EVERY = 1
 
 _INSTALL_HINT = "Install it with: pip install 'sklearn-cml[dask]'"
 
 
-def _distributed():
+def _distributed(caller="recommend_batches"):
     """``dask.distributed``, or an ImportError that says how to install it."""
     try:
         import dask.distributed
     except ImportError as error:
         raise ImportError(
-            f"recommend_batches needs dask.distributed, which is not installed. {_INSTALL_HINT}"
+            f"{caller} needs dask.distributed, which is not installed. {_INSTALL_HINT}"
         ) from error
     return dask.distributed
+
+
+def _client(distributed, client, caller):
+    """``client``, or the current one, or a ValueError that says how to make one."""
+    if client is not None:
+        return client
+    try:
+        return distributed.default_client()
+    except ValueError as error:
+        raise ValueError(
+            f"{caller} found no Dask client: create one first, e.g. "
+            "Client(LocalCluster(n_workers=2, threads_per_worker=1)) or "
+            "Client('scheduler-address:8786'), or pass client=."
+        ) from error
 
 
 def _recommend_chunk(model, users, n_items, filter_seen):
@@ -175,15 +196,7 @@ def recommend_batches(
     distributed = _distributed()
     model = _fitted_model(model)
     n_items = validate_count(n_items, "n_items")
-    if client is None:
-        try:
-            client = distributed.default_client()
-        except ValueError as error:
-            raise ValueError(
-                "recommend_batches found no Dask client: create one first, e.g. "
-                "Client(LocalCluster(n_workers=2, threads_per_worker=1)) or "
-                "Client('scheduler-address:8786'), or pass client=."
-            ) from error
+    client = _client(distributed, client, "recommend_batches")
     if max_pending is None:
         max_pending = 2 * max(1, sum(client.nthreads().values()))
     max_pending = validate_count(max_pending, "max_pending")
@@ -207,3 +220,95 @@ def _stream(client, model, user_chunks, n_items, filter_seen, max_pending):
     finally:
         for future in pending:
             future.cancel()
+
+
+def fit(model, X, *, client=None, n_shards=None, combine_every=COMBINE_EVERY,
+        item_features=None):
+    """Train ``model`` on ``X`` across the workers of a Dask cluster.
+
+    The users (rows of ``X``) are split into ``n_shards`` contiguous ranges
+    holding about as many interactions each; each shard lives on a worker
+    (a Dask actor) with its rows, its users' vectors and their AdaGrad sums,
+    and its own copy of the item vectors.  Every ``combine_every`` epochs
+    the driver gathers the shards' item copies, combines them (per item, the
+    mean of the copies weighted by each shard's interactions with the item)
+    and sends the combination back to every shard.  Negatives are drawn by
+    the popularity of the items in all of ``X``, each shard from its own
+    random stream, so a fit is reproducible for a given ``random_state`` and
+    ``n_shards`` (wherever the shards run).  A worker lost during a round
+    costs that round only: it runs again from the last combination, the
+    lost shard rebuilt on a live worker with its users placed against the
+    combined items (as ``transform`` places new users).
+
+    The result is an ordinary fitted ``CMLRecommender``: it recommends,
+    saves, places new users and trains on with ``partial_fit`` as after
+    ``model.fit(X)``.  It differs from ``model.fit(X)`` in three ways:
+    each shard trains against its own copy of the items between two
+    combinations, ``temperature="auto"`` is measured before training (on
+    up to 5,000 users sampled across the shards, after the usual
+    calibration epochs, in this process) and then kept for every epoch, and
+    each shard runs the covariance step on its own users and items.
+
+    Needs ``dask.distributed`` (``pip install 'sklearn-cml[dask]'``).
+
+    Parameters
+    ----------
+    model : CMLRecommender
+        The estimator to fit, in place; its parameters say how to train.
+        ``n_jobs`` is the threads of each shard.  ``early_stopping`` must be
+        False.
+    X : sparse matrix or dask array of shape (n_users, n_items)
+        Interactions, as in ``CMLRecommender.fit`` (an encoded table keeps
+        its ids).  A dask array must be chunked by rows only, each block a
+        scipy sparse matrix of some users' rows: each shard then loads its
+        blocks on its worker, and the matrix is only gathered here at the
+        end, as the model's ``user_items_``.
+    client : dask.distributed.Client, default=None
+        The cluster; by default the current client.
+    n_shards : int, default=None
+        Shards of users; by default one per worker.  The result depends on
+        it (not on where the shards run).
+    combine_every : int, default=1
+        Epochs each shard trains between two combinations of the items.
+        Each combination moves ``2 * n_shards * n_items * (4 *
+        n_components + 4)`` bytes through this process.
+    item_features : None
+        Not supported: the feature network trains on all items at once.
+
+    Returns
+    -------
+    model : CMLRecommender
+        The fitted estimator.
+
+    Raises
+    ------
+    ValueError
+        When there is no client, ``n_shards`` or ``combine_every`` is not a
+        positive integer, ``X`` has fewer users (or row blocks) than
+        ``n_shards``, a dask array is chunked by columns, or the model asks
+        for ``early_stopping`` or ``item_features``.  The model is then
+        unchanged.
+    RuntimeError
+        When a round loses a worker four times in a row.
+
+    Examples
+    --------
+    Two worker processes (the doctest is skipped: starting them takes a
+    few seconds; ``tests/test_distributed_fit.py`` runs the same steps):
+
+    >>> from dask.distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> from sklearn_cml import CMLRecommender, distributed
+    >>> from sklearn_cml.datasets import make_interactions
+    >>> X = make_interactions(n_users=300, n_items=100, random_state=0)
+    >>> model = CMLRecommender(n_components=16, n_epochs=10, random_state=0, n_jobs=1)
+    >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, \\
+    ...         Client(cluster) as client:  # doctest: +SKIP
+    ...     model = distributed.fit(model, X)
+    >>> model.recommend([0], n_items=5).shape  # doctest: +SKIP
+    (1, 5)
+    """
+    from ._distributed_fit import distributed_fit
+
+    distributed = _distributed("fit")
+    client = _client(distributed, client, "distributed.fit")
+    return distributed_fit(model, X, client, n_shards, combine_every, item_features)[0]

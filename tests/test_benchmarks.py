@@ -164,6 +164,10 @@ RUNS = {
         # in each fresh process (its kernels are not cached on disk).
         "ml-100k": [["--data", "{data}", "--repeats", "1", "--threads", "1", "--no-ann"]],
     },
+    "bench_distributed_fit.py": {
+        "ml-100k": [["--data", "{data}", "--n-epochs", "2", "--shards", "1", "2",
+                     "--set", "n_components=8"]],
+    },
     "bench_fold_in.py": {
         "ml-1m": [["--data", "{data}", "--n-epochs", "2", "--n-new-users", "20", "--n-jobs", "1",
                    "--fold-in-learning-rate", "0.1", "0.2", "--set", "n_components=8"]],

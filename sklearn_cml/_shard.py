@@ -1,0 +1,215 @@
+"""One shard of a distributed fit: some users' rows, trained where they live.
+
+A ``Shard`` is a Dask actor (``client.submit(Shard, ..., actor=True)``):
+it holds a contiguous range of users, their interactions (with every item
+column), their vectors and AdaGrad sums, and its own copy of the item
+vectors.  The driver (``_distributed_fit``) asks every shard to train for
+some epochs, then combines their item copies (``combine_items``) and sends
+the combination back.  Nothing here imports Dask: a shard is a plain object
+that the tests can also drive in one process.
+"""
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _engine
+from ._interactions import Interactions, to_interactions
+from ._rng import seed_states, stream_seed
+from ._sparse_checks import check_matrix
+from ._weights import INTERACTION_WEIGHTS
+
+# Shard seeds stay below 2**31, as root seeds do: the solvers mix them into
+# 64-bit states (``stream_seed(seed, "pair order", epoch)``).
+_SEED_RANGE = np.iinfo(np.int32).max
+
+
+def shard_seed(seed, index):
+    """The root of shard ``index``'s random streams, from the fit's root ``seed``."""
+    return stream_seed(seed, "shard", index) % _SEED_RANGE
+
+
+def balanced_ranges(sizes, n_shards):
+    """Split ``len(sizes)`` consecutive parts into ``n_shards`` contiguous runs
+    of about equal total size; returns the ``n_shards + 1`` boundaries.
+
+    ``sizes`` are interactions per user (or per block of users).  Every run
+    holds at least one part, so ``n_shards`` must be at most ``len(sizes)``.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    n_parts = sizes.shape[0]
+    cumulative = np.concatenate(([0.0], np.cumsum(sizes)))
+    targets = cumulative[-1] * np.arange(1, n_shards) / n_shards
+    inner = np.searchsorted(cumulative, targets, side="left")
+    # At least one part per run, however skewed the sizes.
+    inner = np.clip(inner, np.arange(1, n_shards), n_parts - n_shards + np.arange(1, n_shards))
+    inner = np.maximum.accumulate(inner)
+    for position in range(1, inner.shape[0]):  # strictly increasing
+        inner[position] = max(inner[position], inner[position - 1] + 1)
+    return np.concatenate(([0], inner, [n_parts])).astype(np.int64)
+
+
+def combine_items(copies, item_counts):
+    """The item arrays of several shards combined into one.
+
+    Each item's row is the mean of the shards' rows weighted by the shard's
+    number of interactions with that item (``item_counts``, one int array
+    per shard): a shard that never trained on an item has no say in it.
+    Items that no shard has interactions with take the plain mean.
+    ``copies`` holds one array per shard, of shape (n_items,) or
+    (n_items, K); the sum runs in float64, in shard order (deterministic).
+    """
+    weights = np.array(item_counts, dtype=np.float64)  # (n_shards, n_items)
+    totals = weights.sum(axis=0)
+    weights[:, totals == 0] = 1.0
+    weights /= weights.sum(axis=0)
+    combined = np.zeros(copies[0].shape, dtype=np.float64)
+    for copy, weight in zip(copies, weights):
+        combined += copy * (weight if copy.ndim == 1 else weight[:, None])
+    return combined.astype(copies[0].dtype)
+
+
+class Shard:
+    """Some users' rows and vectors, and a copy of the items, on one worker.
+
+    Parameters
+    ----------
+    index : int
+        The shard's position, which seeds its random streams.
+    blocks : list of sparse matrices or one sparse matrix
+        The shard's rows of the interaction matrix (stacked in order), with
+        every item column.
+    """
+
+    def __init__(self, index, blocks):
+        if not isinstance(blocks, (list, tuple)):
+            blocks = [blocks]
+        for block in blocks:
+            if not sp.issparse(block):
+                raise TypeError(
+                    f"Each block of a dask array X must be a scipy sparse matrix, got "
+                    f"{type(block).__name__}: build it with map_blocks(scipy.sparse.csr_matrix)."
+                )
+        rows = sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0]
+        checked = check_matrix(rows, "X")
+        self.index = index
+        self.data, self.values = to_interactions(checked, "X", with_values=True)
+        self.item_counts = np.bincount(self.data.indices, minlength=self.data.n_items)
+        self.state = self.config = self.weights = self.global_counts = None
+        self.snapshot = None
+
+    def alive(self):
+        """True: the driver's probe that the actor's worker still answers."""
+        return True
+
+    def summary(self):
+        """What the driver needs to configure the fit: the shard's shape, its
+        interactions per user and per item, and the sums of each
+        ``interaction_weight``'s values."""
+        return {
+            "n_users": self.data.n_users,
+            "n_items": self.data.n_items,
+            "user_counts": np.diff(self.data.indptr),
+            "item_counts": self.item_counts,
+            "value_sums": {name: float(np.sum(f(self.values), dtype=np.float64))
+                           for name, f in INTERACTION_WEIGHTS.items()},
+        }
+
+    def sample(self, n_users, seed):
+        """Up to ``n_users`` of the shard's rows, drawn with ``seed``, as CSR."""
+        rng = np.random.default_rng(stream_seed(seed, "shard", self.index))
+        chosen = np.arange(self.data.n_users)
+        if n_users < chosen.shape[0]:
+            chosen = np.sort(rng.choice(chosen, n_users, replace=False))
+        return self.data.to_csr()[chosen]
+
+    def start(self, config, seed, items, item_grad_sq, global_counts, median_user_count,
+              interaction_weight, value_scale, n_interactions, n_iter=0, fold_in=False):
+        """Make the training state: new user vectors (or, with ``fold_in``, users
+        placed against ``items``, to rebuild a lost shard), the given items.
+
+        ``config`` is the fit's; the covariance step runs after the shard's
+        share of ``config.covariance_interval`` pairs, so that each user gets
+        as many steps per epoch as in one process.  ``value_scale`` is the
+        mean over all pairs of ``interaction_weight``'s values, which the
+        shard's weights are divided by.
+        """
+        share = self.data.n_interactions / max(n_interactions, 1)
+        self.config = dataclasses.replace(
+            config, covariance_interval=max(1, round(config.covariance_interval * share)),
+            verbose=0)
+        self.global_counts = np.asarray(global_counts, dtype=np.int64)
+        strengths = INTERACTION_WEIGHTS[interaction_weight](self.values)
+        self.weights = (strengths / value_scale).astype(np.float32)
+        own_seed = shard_seed(seed, self.index)
+        # The engine's initial state for the shard's users (its own stream),
+        # with the items replaced by the driver's.
+        state = _engine.initial_state(Interactions(self.data.indptr, self.data.indices, 0),
+                                      self.config, seed=own_seed)
+        state.median_user_count = median_user_count
+        state.rng_states = seed_states(stream_seed(own_seed, "embedding blocks", n_iter),
+                                       _engine.N_BLOCKS)
+        state.resolved = {}
+        state.item_embeddings = np.array(items, dtype=np.float32)
+        state.item_grad_sq = np.array(item_grad_sq, dtype=np.float32)
+        state.n_iter = n_iter
+        if fold_in:
+            # Users without items keep their new random vectors; the others
+            # are placed against the items, as transform places new users.
+            place = SimpleNamespace(
+                item_embeddings=state.item_embeddings, item_counts=self.global_counts,
+                user_embeddings=state.item_embeddings, seed=own_seed,
+                median_user_count=median_user_count)
+            has_items = np.diff(self.data.indptr) > 0
+            placed = _engine.fold_in(place, self.data, self.config, self.weights)
+            state.user_embeddings[has_items] = placed[has_items]
+            if config.average and n_iter >= config.average:
+                # Lost with the worker: the running means start again here.
+                state.user_average = state.user_embeddings.copy()
+                state.item_average = state.item_embeddings.copy()
+                state.n_averaged = n_iter - config.average + 1
+        self.state = state
+        self._keep_snapshot()
+
+    def train(self, n_epochs):
+        """Run ``n_epochs`` epochs; their losses (mean per pair of the shard)."""
+        before = len(self.state.loss_curve)
+        _engine.train(self.state, self.data, self.config, n_epochs, weights=self.weights,
+                      item_counts=self.global_counts)
+        return self.state.loss_curve[before:]
+
+    def items(self):
+        """The shard's copy of the item vectors and their AdaGrad sums."""
+        return self.state.item_embeddings, self.state.item_grad_sq
+
+    def set_items(self, items, item_grad_sq):
+        """Go on from the combined items; remember this point to roll back to."""
+        self.state.item_embeddings = np.array(items, dtype=np.float32)
+        self.state.item_grad_sq = np.array(item_grad_sq, dtype=np.float32)
+        self._keep_snapshot()
+
+    def rollback(self):
+        """Back to the state of the last combination (another shard was lost)."""
+        checkpoint, n_iter, n_losses = self.snapshot
+        self.state.restore({name: value.copy() if isinstance(value, np.ndarray) else value
+                            for name, value in checkpoint.items()})
+        self.state.n_iter = n_iter
+        del self.state.loss_curve[n_losses:]
+
+    def _keep_snapshot(self):
+        self.snapshot = (self.state.checkpoint(), self.state.n_iter,
+                         len(self.state.loss_curve))
+
+    def result(self):
+        """The shard's part of the fitted state: its rows, user vectors and
+        sums, and its item running means."""
+        state = self.state
+        return {
+            "indptr": self.data.indptr, "indices": self.data.indices,
+            "user_embeddings": state.user_embeddings, "user_grad_sq": state.user_grad_sq,
+            "user_average": state.user_average, "item_average": state.item_average,
+            "n_averaged": state.n_averaged,
+        }
+

@@ -1,0 +1,208 @@
+"""Data-parallel training on a Dask cluster (``sklearn_cml.distributed.fit``).
+
+A LocalCluster of two single-threaded worker processes stands in for a
+cluster.  The planted problem is small (400 users in 6 taste clusters), so
+the whole module runs in seconds once the kernels are compiled.  Skipped,
+with the reason printed, when ``dask.distributed`` is not installed.
+"""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _helpers import hold_out, recall_of_recommendations
+
+from sklearn_cml import CMLRecommender, load_model
+from sklearn_cml.datasets import make_interactions
+from sklearn_cml.preprocessing import InteractionEncoder
+
+PARAMS = dict(n_components=8, n_epochs=10, random_state=0, n_jobs=1)
+K = 10
+
+
+def _needs_dask():
+    reason = "dask.distributed is not installed: pip install 'sklearn-cml[dask]'"
+    try:
+        return pytest.importorskip("dask.distributed", reason=reason)
+    except pytest.skip.Exception:
+        print(f"SKIP: {reason}")
+        raise
+
+
+# First, before the module's client exists.
+def test_without_a_client_it_says_how_to_make_one(planted):
+    distributed_module = _needs_dask()
+    from sklearn_cml import distributed
+
+    try:
+        distributed_module.default_client()
+    except ValueError:
+        pass
+    else:
+        reason = "a Dask client made before this module is still current"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    with pytest.raises(ValueError, match="found no Dask client: create one first"):
+        distributed.fit(CMLRecommender(**PARAMS), planted[0])
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A client of two single-threaded worker processes, for the whole module."""
+    distributed = _needs_dask()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """``(train, test)``: 400 users in 6 taste clusters, 20% of pairs held out."""
+    X = make_interactions(n_users=400, n_items=120, n_clusters=6, mean_interactions=12,
+                          random_state=1)
+    return hold_out(X, 0.2)
+
+
+@pytest.fixture(scope="module")
+def fitted(client, planted):
+    from sklearn_cml import distributed
+
+    return distributed.fit(CMLRecommender(**PARAMS), planted[0], client=client)
+
+
+def test_recall_matches_the_single_process_fit(planted, fitted):
+    train, test = planted
+    single = CMLRecommender(**PARAMS).fit(train)
+    random = CMLRecommender(**{**PARAMS, "n_epochs": 1}).fit(train)
+    single_recall = recall_of_recommendations(single, train, test, K)
+    distributed_recall = recall_of_recommendations(fitted, train, test, K)
+    # Within noise of one process (fits of other seeds spread by about
+    # 0.02 here), and far above a barely trained model.
+    assert abs(distributed_recall - single_recall) < 0.05
+    assert distributed_recall > recall_of_recommendations(random, train, test, K) + 0.1
+    assert fitted.n_iter_ == PARAMS["n_epochs"] and len(fitted.loss_curve_) == fitted.n_iter_
+
+
+def test_reproducible_for_a_fixed_number_of_shards_and_seed(client, planted, fitted):
+    from sklearn_cml import distributed
+
+    again = distributed.fit(CMLRecommender(**PARAMS), planted[0], client=client)
+    np.testing.assert_array_equal(again.user_embeddings_, fitted.user_embeddings_)
+    np.testing.assert_array_equal(again.item_embeddings_, fitted.item_embeddings_)
+    other_shape = distributed.fit(CMLRecommender(**PARAMS), planted[0], client=client,
+                                  n_shards=3)
+    assert not np.array_equal(other_shape.item_embeddings_, fitted.item_embeddings_)
+
+
+def test_a_dask_array_of_row_blocks_trains_as_its_matrix(client, planted, fitted):
+    import dask
+    import dask.array as da
+
+    from sklearn_cml import distributed
+
+    train = planted[0]
+    bounds = [0, 100, 200, 300, 400]
+    blocks = [da.from_delayed(dask.delayed(train.__getitem__)(slice(start, stop)),
+                              shape=(stop - start, train.shape[1]), dtype=train.dtype,
+                              meta=sp.csr_matrix((0, 0), dtype=train.dtype))
+              for start, stop in zip(bounds[:-1], bounds[1:])]
+    model = distributed.fit(CMLRecommender(**PARAMS), da.concatenate(blocks), client=client)
+    # Interactions split evenly over 4 blocks: shards of 2 blocks each.
+    assert model.n_features_in_ == train.shape[1]
+    assert (model.user_items_ != (train > 0)).nnz == 0
+    assert model.user_embeddings_.shape == fitted.user_embeddings_.shape
+
+
+def test_the_result_saves_recommends_folds_in_and_trains_on(tmp_path, planted, fitted):
+    train, _ = planted
+    path = tmp_path / "model.npz"
+    fitted.save(path, include_optimizer_state=True)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.recommend(np.arange(5), n_items=K),
+                                  fitted.recommend(np.arange(5), n_items=K))
+    assert (fitted.user_items_ != (train > 0)).nnz == 0
+    assert fitted.recommend([0], n_items=K, filter_seen=True).shape == (1, K)
+    assert not set(fitted.recommend([0], n_items=K)[0]) & set(train[0].indices)
+    assert fitted.transform(train[:3]).shape == (3, PARAMS["n_components"])
+    loaded.partial_fit(train, n_epochs=2)
+    assert loaded.n_iter_ == PARAMS["n_epochs"] + 2
+
+
+def test_an_encoded_table_keeps_its_ids(client):
+    import pandas as pd
+
+    from sklearn_cml import distributed
+
+    table = pd.DataFrame({"user": ["a", "a", "b", "c", "c", "d"],
+                          "item": ["x", "y", "y", "x", "z", "z"]})
+    X = InteractionEncoder("user", "item").fit_transform(table)
+    model = distributed.fit(CMLRecommender(**PARAMS), X, client=client)
+    assert list(model.user_ids_) == ["a", "b", "c", "d"]
+    assert model.recommend(["a"], n_items=1)[0][0] == "z"
+
+
+def test_a_worker_killed_mid_fit_does_not_lose_the_fit(client, planted, fitted):
+    from sklearn_cml._distributed_fit import distributed_fit
+
+    train, test = planted
+    killed = []
+
+    def kill_a_worker(driver):
+        # Two epochs in, while the shards train: kill one worker process.
+        if driver.n_iter == 2 and not killed:
+            pids = client.run(os.getpid)
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    model, driver = distributed_fit(CMLRecommender(**PARAMS), train, client, None, 1,
+                                    on_round=kill_a_worker)
+    assert killed and driver.n_rebuilt >= 1
+    assert model.n_iter_ == PARAMS["n_epochs"]
+    undisturbed = recall_of_recommendations(fitted, train, test, K)
+    assert abs(recall_of_recommendations(model, train, test, K) - undisturbed) < 0.05
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_bytes_per_epoch_follow_the_formula_and_verbose_prints_them(client, planted, capsys):
+    from sklearn_cml._distributed_fit import distributed_fit
+
+    train = planted[0]
+    n_epochs, n_components, n_shards = 5, PARAMS["n_components"], 3
+    params = {**PARAMS, "n_epochs": n_epochs, "verbose": 1}
+    _, driver = distributed_fit(CMLRecommender(**params), train, client, n_shards, 2)
+    # Item vectors (K float32) and AdaGrad sums (one float32), from and to
+    # every shard, after epochs 2, 4 and 5.
+    per_combination = n_shards * train.shape[1] * (4 * n_components + 4)
+    assert driver.bytes_per_round == [(per_combination, per_combination)] * 3
+    printed = capsys.readouterr().out
+    assert printed.count("item arrays combined across 3 shards") == 3
+    assert "Epoch 5/5" in printed
+
+
+@pytest.mark.parametrize("params, options, match", [
+    ({"early_stopping": True}, {}, "early_stopping=True is not supported"),
+    ({"early_stopping": "auto"}, {}, "early_stopping='auto' is not supported"),
+    ({}, {"n_shards": 0}, "n_shards must be a positive integer"),
+    ({}, {"n_shards": 1000}, "n_shards=1000 is more than X's 400 users"),
+    ({}, {"combine_every": 0}, "combine_every must be a positive integer"),
+    ({}, {"item_features": np.eye(120)}, "item_features are not supported"),
+])
+def test_bad_inputs_are_refused_and_leave_the_model_unchanged(client, planted, params,
+                                                               options, match):
+    from sklearn_cml import distributed
+
+    model = CMLRecommender(**{**PARAMS, **params})
+    with pytest.raises(ValueError, match=match):
+        distributed.fit(model, planted[0], client=client, **options)
+    assert not hasattr(model, "n_features_in_")
+
+
+def test_something_else_than_an_estimator_is_refused(client, planted):
+    from sklearn_cml import distributed
+
+    with pytest.raises(TypeError, match="must be a CMLRecommender"):
+        distributed.fit("not a model", planted[0], client=client)
