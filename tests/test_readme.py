@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -17,7 +19,7 @@ def quickstart_commands():
 def test_quickstart_has_a_demo_and_a_test_command():
     demo, tests = quickstart_commands()
     assert demo.endswith("python -m sklearn_cml")
-    assert tests.endswith("python -m pytest")
+    assert tests.split(" && ")[-1].startswith(".venv/bin/python -m pytest")
 
 
 def test_ci_runs_the_readme_test_command_then_the_slow_group():
@@ -58,6 +60,14 @@ def test_a_run_without_m_leaves_out_the_slow_group_and_says_so():
     assert re.search(r"\b1 passed, 3 deselected\b", run.stdout), run.stdout[-3000:]
     assert ("3 slow tests deselected (long end-to-end runs); run them with "
             "`python -m pytest -m slow`") in run.stdout
+
+
+def test_with_workers_the_report_still_says_how_many_were_left_out():
+    pytest.importorskip("xdist", reason="pytest-xdist is in the test extra")
+    run = _pytest("-n", "2", "--dist", "loadfile", "tests/test_real_data.py",
+                  "tests/test_readme.py::test_quickstart_has_a_demo_and_a_test_command")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "3 slow tests deselected (long end-to-end runs)" in run.stdout, run.stdout[-3000:]
 
 
 def test_m_slow_selects_the_slow_group_only():
