@@ -209,6 +209,13 @@ RUNS = {
         "ml-1m": [["--data", "{data}", "--weightings", "binary", "log", "--seeds", "0",
                    "--n-jobs", "1", "--set", "n_components=8"]],
     },
+    "bench_updates.py": {
+        "ml-100k by time": [["--data", "{data}", "--quick", "--epochs", "1", "2",
+                             "--n-jobs", "1"]],
+        "amazon by position, two refits": [[
+            "--data", "{data}", "--dataset", "amazon-toys-games", "--quick", "--epochs", "1",
+            "--n-jobs", "1", "--refit-at", "1", "5"]],
+    },
     "check_bitwise.py": {
         "synthetic": [[]],
     },
