@@ -4,11 +4,13 @@ Users are split into contiguous shards balanced by interactions, each a
 ``_shard.Shard`` actor on a worker, which keeps the shard's rows, user
 vectors and AdaGrad sums where they are.  Every round the driver asks each
 shard to train ``combine_every`` epochs against its own copy of the items,
-gathers the copies, combines them (``_shard.combine_items``: per item,
-weighted by each shard's interactions with it) and sends the combination
-back.  It keeps the last combination, so a round that loses a worker is run
-again from it: the surviving shards roll back, a lost one is rebuilt from
-its data's source with its users placed against the combined items.
+gathers the copies, combines them (``_shard.combine_item_updates``: the
+round's start plus every shard's change, at one process's step size),
+sends the combination back, and keeps the running means of the combined
+items (``average``).  It keeps the last combination, so a round that
+loses a worker is run again from it: the surviving shards roll back, a
+lost one is rebuilt from its data's source with its users placed against
+the combined items.
 """
 
 import dataclasses
@@ -25,7 +27,7 @@ from ._holdout import split_holdout
 from ._interactions import Interactions, to_interactions, validate_interactions
 from ._progress import resolved_summary
 from ._rng import seed_states, stream_seed
-from ._shard import Shard, balanced_ranges, combine_items
+from ._shard import Shard, balanced_ranges, combine_item_updates
 from ._steps import clip_rows
 from ._weights import INTERACTION_WEIGHTS
 
@@ -179,6 +181,7 @@ class Driver:
         self.item_grad_sq = np.full(items.shape[0], _engine.INITIAL_GRAD_SQ, np.float32)
         self.n_iter = 0
         self.loss_curve = []
+        self.item_average, self.n_averaged = None, 0
         self.call("start", *self._start_args())
 
     def _start_args(self, n_iter=0, fold_in=False):
@@ -226,8 +229,11 @@ class Driver:
     def _combine(self, copies, n_iter):
         """Combine the copies and send the result to every shard; a shard lost
         meanwhile is rebuilt from it, at epoch ``n_iter``."""
-        self.items = combine_items([copy[0] for copy in copies], self.shard_counts)
-        self.item_grad_sq = combine_items([copy[1] for copy in copies], self.shard_counts)
+        self.items, self.item_grad_sq = combine_item_updates(
+            self.items, self.item_grad_sq, [copy[0] for copy in copies],
+            [copy[1] for copy in copies])
+        clip_rows(self.items, self.config.max_norm)
+        self._average_items(n_iter, n_iter - self.n_iter)
         futures = []
         for shard in self.shards:
             try:
@@ -242,6 +248,21 @@ class Driver:
             except self.lost_errors:
                 self.client.wait_for_workers(1, timeout=60)
                 self._rebuild(index, n_iter)
+
+    def _average_items(self, n_iter, n_round):
+        """Fold the combined items into their running mean, for the round's
+        epochs from ``config.average`` on (as ``TrainingState.average_epoch``
+        does each epoch in one process; with ``combine_every`` > 1 the
+        round's last combination stands for its epochs)."""
+        start = self.config.average
+        n_new = n_iter - max(start, n_iter - n_round + 1) + 1 if start else 0
+        if n_new <= 0:
+            return
+        if self.item_average is None:
+            self.item_average, self.n_averaged = self.items.copy(), n_new
+            return
+        self.n_averaged += n_new
+        self.item_average += (self.items - self.item_average) * np.float32(n_new / self.n_averaged)
 
     def _rebuild(self, index, n_iter):
         """Shard ``index`` anew on a live worker, its users placed against the
@@ -283,10 +304,7 @@ class Driver:
                                                    _engine.N_BLOCKS),
             seed=self.seed, median_user_count=self.median_user_count,
             user_average=users("user_average") if averaged else None,
-            # The running means are linear in the copies, with fixed weights:
-            # combined once, at the end, they are the means of the combined items.
-            item_average=combine_items([part["item_average"] for part in parts],
-                                       self.shard_counts) if averaged else None,
+            item_average=self.item_average if averaged else None,
             n_averaged=n_averaged, n_iter=self.n_iter, loss_curve=list(self.loss_curve),
             resolved=dict(self.config.resolved),
         )

@@ -4,8 +4,8 @@ A ``Shard`` is a Dask actor (``client.submit(Shard, ..., actor=True)``):
 it holds a contiguous range of users, their interactions (with every item
 column), their vectors and AdaGrad sums, and its own copy of the item
 vectors.  The driver (``_distributed_fit``) asks every shard to train for
-some epochs, then combines their item copies (``combine_items``) and sends
-the combination back.  Nothing here imports Dask: a shard is a plain object
+some epochs, then combines their item copies (``combine_item_updates``)
+and sends the combination back.  Nothing here imports Dask: a shard is a plain object
 that the tests can also drive in one process.
 """
 
@@ -51,24 +51,30 @@ def balanced_ranges(sizes, n_shards):
     return np.concatenate(([0], inner, [n_parts])).astype(np.int64)
 
 
-def combine_items(copies, item_counts):
-    """The item arrays of several shards combined into one.
+def combine_item_updates(items, grad_sq, item_copies, grad_sq_copies):
+    """The items and their AdaGrad sums after a round, from every shard's copies.
 
-    Each item's row is the mean of the shards' rows weighted by the shard's
-    number of interactions with that item (``item_counts``, one int array
-    per shard): a shard that never trained on an item has no say in it.
-    Items that no shard has interactions with take the plain mean.
-    ``copies`` holds one array per shard, of shape (n_items,) or
-    (n_items, K); the sum runs in float64, in shard order (deterministic).
+    ``items`` and ``grad_sq`` are what every shard started the round from.
+    An item's AdaGrad sum gains every shard's squared gradients, as in one
+    process that trains on every user in turn.  Its vector moves by the sum
+    of the shards' changes, each rescaled to the step size that sum implies:
+    a shard stepped with ``1 / sqrt(grad_sq + its own increase)``, one
+    process would have with ``1 / sqrt(grad_sq + every shard's increase)``.
+    An item one shard trains on thus moves as that shard moved it; one that
+    many shards train on moves by about what one process would.  (Measured
+    against the weighted mean of the copies and the plain sum of changes in
+    docs/scaling.md.)  The sums run in float64, in shard order
+    (deterministic); the caller clips the vectors into the ball.
     """
-    weights = np.array(item_counts, dtype=np.float64)  # (n_shards, n_items)
-    totals = weights.sum(axis=0)
-    weights[:, totals == 0] = 1.0
-    weights /= weights.sum(axis=0)
-    combined = np.zeros(copies[0].shape, dtype=np.float64)
-    for copy, weight in zip(copies, weights):
-        combined += copy * (weight if copy.ndim == 1 else weight[:, None])
-    return combined.astype(copies[0].dtype)
+    base = items.astype(np.float64)
+    base_sq = grad_sq.astype(np.float64)
+    increases = [copy.astype(np.float64) - base_sq for copy in grad_sq_copies]
+    total_sq = base_sq + sum(increases)
+    combined = base.copy()
+    for copy, increase in zip(item_copies, increases):
+        scale = np.sqrt((base_sq + increase) / total_sq)
+        combined += (copy - base) * scale[:, None]
+    return combined.astype(items.dtype), total_sq.astype(grad_sq.dtype)
 
 
 class Shard:

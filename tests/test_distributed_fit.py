@@ -206,3 +206,28 @@ def test_something_else_than_an_estimator_is_refused(client, planted):
 
     with pytest.raises(TypeError, match="must be a CMLRecommender"):
         distributed.fit("not a model", planted[0], client=client)
+
+
+def test_item_updates_of_the_shards_add_up_at_one_process_step_size():
+    from sklearn_cml._shard import combine_item_updates
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(size=(6, 3)).astype(np.float32)
+    grad_sq = np.full(6, 1.0, np.float32)
+    copies, sums = [items.copy(), items.copy(), items.copy()], [grad_sq.copy() for _ in range(3)]
+    copies[0][1] += 0.5  # item 1: moved by one shard only, which keeps its step
+    sums[0][1] += 3.0
+    copies[1][2] += 0.25  # item 2: moved by two shards, each at its own step size
+    sums[1][2] += 1.0
+    copies[2][2] -= 0.125
+    sums[2][2] += 2.0
+    combined, combined_sq = combine_item_updates(items, grad_sq, copies, sums)
+    expected = items.astype(np.float64)
+    expected[1] += 0.5
+    # Item 2's sum is 1 + 1 + 2 = 4: each shard's change rescaled from its
+    # own sum (2, then 3) to 4.
+    expected[2] += 0.25 * np.sqrt(2 / 4) - 0.125 * np.sqrt(3 / 4)
+    np.testing.assert_allclose(combined, expected, rtol=1e-6)
+    np.testing.assert_array_equal(combined[[0, 3, 4, 5]], items[[0, 3, 4, 5]])
+    np.testing.assert_allclose(combined_sq, [1, 4, 4, 1, 1, 1], rtol=1e-6)
+    assert combined.dtype == combined_sq.dtype == np.float32
