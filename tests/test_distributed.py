@@ -1,10 +1,9 @@
 """Tuning and batch recommendation on a Dask cluster.
 
-A LocalCluster of two worker processes stands in for a cluster: the workers
-unpickle the model, import the package and load the Numba kernels from the
-on-disk cache exactly as on remote machines.  The tests that need dask are
-skipped, with the reason printed, when ``dask.distributed`` is not installed
-(``pip install -e '.[test]'`` installs it).
+A LocalCluster of two worker processes stands in for a cluster
+(``tests/_dask.py``).  The tests that need dask are skipped, with the reason
+printed, when ``dask.distributed`` is not installed (``pip install -e
+'.[test]'`` installs it).
 """
 
 import subprocess
@@ -13,6 +12,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
+from _dask import local_client, needs_dask
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_cml import CMLRecommender
@@ -24,22 +24,10 @@ from sklearn_cml.metrics import make_ranking_scorer
 PARAMS = dict(n_components=8, n_epochs=3, random_state=0, n_jobs=1, top_k=10)
 
 
-def _needs_dask():
-    reason = "dask.distributed is not installed: pip install 'sklearn-cml[dask]'"
-    try:
-        return pytest.importorskip("dask.distributed", reason=reason)
-    except pytest.skip.Exception:
-        print(f"SKIP: {reason}")
-        raise
-
-
 @pytest.fixture(scope="module")
 def client():
     """A client of two single-threaded worker processes, for the whole module."""
-    distributed = _needs_dask()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with local_client() as client:
         yield client
 
 
@@ -197,7 +185,7 @@ def test_importing_the_package_does_not_import_dask():
 
 
 def test_without_a_client_the_error_says_how_to_start_one(model, monkeypatch):
-    distributed = _needs_dask()
+    distributed = needs_dask()
 
     def no_client():
         raise ValueError("No clients found")

@@ -12,6 +12,7 @@ import signal
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _dask import local_client, needs_dask
 from _helpers import hold_out, recall_of_recommendations
 
 from sklearn_cml import CMLRecommender, load_model
@@ -22,18 +23,10 @@ PARAMS = dict(n_components=8, n_epochs=10, random_state=0, n_jobs=1)
 K = 10
 
 
-def _needs_dask():
-    reason = "dask.distributed is not installed: pip install 'sklearn-cml[dask]'"
-    try:
-        return pytest.importorskip("dask.distributed", reason=reason)
-    except pytest.skip.Exception:
-        print(f"SKIP: {reason}")
-        raise
-
 
 # First, before the module's client exists.
 def test_without_a_client_it_says_how_to_make_one(planted):
-    distributed_module = _needs_dask()
+    distributed_module = needs_dask()
     from sklearn_cml import distributed
 
     try:
@@ -51,10 +44,7 @@ def test_without_a_client_it_says_how_to_make_one(planted):
 @pytest.fixture(scope="module")
 def client():
     """A client of two single-threaded worker processes, for the whole module."""
-    distributed = _needs_dask()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with local_client() as client:
         yield client
 
 
