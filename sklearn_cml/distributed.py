@@ -230,9 +230,10 @@ def fit(model, X, *, client=None, n_shards=None, combine_every=COMBINE_EVERY,
     holding about as many interactions each; each shard lives on a worker
     (a Dask actor) with its rows, its users' vectors and their AdaGrad sums,
     and its own copy of the item vectors.  Every ``combine_every`` epochs
-    the driver gathers the shards' item copies, combines them (per item, the
-    mean of the copies weighted by each shard's interactions with the item)
-    and sends the combination back to every shard.  Negatives are drawn by
+    the driver gathers the shards' item copies, combines them (per item,
+    where the round started plus every shard's change, each rescaled to
+    the step size of the combined AdaGrad sum) and sends the combination
+    back to every shard.  Negatives are drawn by
     the popularity of the items in all of ``X``, each shard from its own
     random stream, so a fit is reproducible for a given ``random_state`` and
     ``n_shards`` (wherever the shards run).  A worker lost during a round
