@@ -173,12 +173,8 @@ class Driver:
         self.median_user_count = median_user_count
         self.interaction_weight = interaction_weight
         rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
-        items = rng.standard_normal((self.outline.n_items, config.n_components),
-                                    dtype=np.float32)
-        items *= np.float32(1.0 / np.sqrt(config.n_components))
-        clip_rows(items, config.max_norm)
-        self.items = items
-        self.item_grad_sq = np.full(items.shape[0], _engine.INITIAL_GRAD_SQ, np.float32)
+        self.items = _engine.initial_vectors(rng, self.outline.n_items, config)
+        self.item_grad_sq = np.full(self.outline.n_items, _engine.INITIAL_GRAD_SQ, np.float32)
         self.n_iter = 0
         self.loss_curve = []
         self.item_average, self.n_averaged = None, 0

@@ -196,6 +196,15 @@ def root_seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def initial_vectors(rng, n_rows, config):
+    """``n_rows`` fresh vectors drawn from ``rng``: normal with variance
+    ``1 / n_components`` per coordinate, clipped into the ball."""
+    vectors = rng.standard_normal((n_rows, config.n_components), dtype=np.float32)
+    vectors *= np.float32(1.0 / np.sqrt(config.n_components))
+    clip_rows(vectors, config.max_norm)
+    return vectors
+
+
 def initial_state(data, config, features=None, seed=None):
     """Fresh vectors and optimiser state, all derived from ``seed`` (None: a
     root seed drawn from ``config.random_state``)."""
@@ -203,17 +212,9 @@ def initial_state(data, config, features=None, seed=None):
         seed = root_seed(config.random_state)
     rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
     n_components = config.n_components
-    scale = np.float32(1.0 / np.sqrt(n_components))
-
-    def initial_vectors(n_rows):
-        vectors = rng.standard_normal((n_rows, n_components), dtype=np.float32)
-        vectors *= scale
-        clip_rows(vectors, config.max_norm)
-        return vectors
-
     state = TrainingState(
-        user_embeddings=initial_vectors(data.n_users),
-        item_embeddings=initial_vectors(data.n_items),
+        user_embeddings=initial_vectors(rng, data.n_users, config),
+        item_embeddings=initial_vectors(rng, data.n_items, config),
         user_grad_sq=np.full(data.n_users, INITIAL_GRAD_SQ, np.float32),
         item_grad_sq=np.full(data.n_items, INITIAL_GRAD_SQ, np.float32),
         rng_states=seed_states(stream_seed(seed, "embedding blocks"), N_BLOCKS),

@@ -153,13 +153,10 @@ def place_new_items(state, data, config):
     vectors = np.asarray(known_users @ state.user_embeddings, dtype=np.float32)
     taken = takers > 0
     vectors[taken] /= takers[taken, None].astype(np.float32)
+    clip_rows(vectors, config.max_norm)
     if not taken.all():
         rng = np.random.default_rng(stream_seed(state.seed, "new vectors", state.n_iter))
-        n_components = state.item_embeddings.shape[1]
-        fresh = rng.standard_normal((int((~taken).sum()), n_components), dtype=np.float32)
-        fresh *= np.float32(1.0 / np.sqrt(n_components))
-        vectors[~taken] = fresh
-    clip_rows(vectors, config.max_norm)
+        vectors[~taken] = _engine.initial_vectors(rng, int((~taken).sum()), config)
     return vectors
 
 
