@@ -209,13 +209,12 @@ class Shard:
                          len(self.state.loss_curve))
 
     def result(self):
-        """The shard's part of the fitted state: its rows, user vectors and
-        sums, and its item running means."""
+        """The shard's part of the fitted state: its rows, its users' vectors,
+        sums and running means (those of the items the driver keeps)."""
         state = self.state
         return {
             "indptr": self.data.indptr, "indices": self.data.indices,
             "user_embeddings": state.user_embeddings, "user_grad_sq": state.user_grad_sq,
-            "user_average": state.user_average, "item_average": state.item_average,
-            "n_averaged": state.n_averaged,
+            "user_average": state.user_average, "n_averaged": state.n_averaged,
         }
 
