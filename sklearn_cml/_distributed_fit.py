@@ -5,7 +5,8 @@ Users are split into contiguous shards balanced by interactions, each a
 vectors and AdaGrad sums where they are.  Every round the driver asks each
 shard to train ``combine_every`` epochs against its own copy of the items,
 gathers the copies, combines them (``_shard.combine_item_updates``: the
-round's start plus every shard's change, at one process's step size),
+round's start plus every shard's change, at one process's step size,
+less the overlap of items that every shard moved most of their way),
 sends the combination back, and keeps the running means of the combined
 items (``average``).  It keeps the last combination, so a round that
 loses a worker is run again from it: the surviving shards roll back, a
@@ -27,7 +28,14 @@ from ._holdout import split_holdout
 from ._interactions import Interactions, to_interactions, validate_interactions
 from ._progress import resolved_summary
 from ._rng import seed_states, stream_seed
-from ._shard import Shard, balanced_ranges, combine_item_updates
+from ._shard import (
+    OVERLAP_RATE,
+    Shard,
+    balanced_ranges,
+    combine_item_updates,
+    overlap_factors,
+    pool_steps,
+)
 from ._steps import clip_rows
 from ._weights import INTERACTION_WEIGHTS
 
@@ -123,8 +131,10 @@ def _block_size(block):
 class Driver:
     """The loop over rounds, the combination, and the rebuilding of lost shards."""
 
-    def __init__(self, client, sources, n_shards, lost_errors, on_round=None):
+    def __init__(self, client, sources, n_shards, lost_errors, on_round=None,
+                 overlap_rate=OVERLAP_RATE):
         self.client = client
+        self.overlap_rate = overlap_rate
         self.sources = sources
         self.n_shards = n_shards
         self.lost_errors = lost_errors
@@ -225,9 +235,11 @@ class Driver:
     def _combine(self, copies, n_iter):
         """Combine the copies and send the result to every shard; a shard lost
         meanwhile is rebuilt from it, at epoch ``n_iter``."""
+        steps = pool_steps(self.global_counts, self.shard_pairs, self.config,
+                           n_iter - self.n_iter)
         self.items, self.item_grad_sq = combine_item_updates(
             self.items, self.item_grad_sq, [copy[0] for copy in copies],
-            [copy[1] for copy in copies])
+            [copy[1] for copy in copies], overlap_factors(steps, self.overlap_rate))
         clip_rows(self.items, self.config.max_norm)
         self._average_items(n_iter, n_iter - self.n_iter)
         futures = []
@@ -327,8 +339,10 @@ def calibrated_temperature(driver, config, seed):
 
 
 def distributed_fit(model, X, client, n_shards, combine_every, item_features=None,
-                    on_round=None):
-    """The body of ``distributed.fit``; also returns the ``Driver`` (its byte counts)."""
+                    on_round=None, overlap_rate=OVERLAP_RATE):
+    """The body of ``distributed.fit``; also returns the ``Driver`` (its byte
+    counts).  ``overlap_rate``: that of ``_shard.overlap_factors`` (the
+    benchmarks compare others)."""
     from distributed.comm import CommClosedError
 
     from ._estimator import _ids_of, _unchanged_on_error
@@ -348,7 +362,7 @@ def distributed_fit(model, X, client, n_shards, combine_every, item_features=Non
     with exclusive(model), _unchanged_on_error(model):
         X = _checked_input(model, X, n_shards)
         sources = Sources(client, X, n_shards)
-        driver = Driver(client, sources, n_shards, lost, on_round)
+        driver = Driver(client, sources, n_shards, lost, on_round, overlap_rate)
         try:
             outline = driver.setup()
             params = model.get_params(deep=False)

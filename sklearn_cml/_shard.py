@@ -51,30 +51,83 @@ def balanced_ranges(sizes, n_shards):
     return np.concatenate(([0], inner, [n_parts])).astype(np.int64)
 
 
-def combine_item_updates(items, grad_sq, item_copies, grad_sq_copies):
+# How fast an item settles: in m steps of a round it covers a share
+# 1 - exp(-OVERLAP_RATE * m) of its way to where the round's users and
+# negatives would hold it.  Chosen by measurement on six datasets
+# (docs/scaling.md, "Against one process").
+OVERLAP_RATE = 0.1
+
+
+def pool_steps(item_counts, shard_pairs, config, n_epochs=1):
+    """Each shard's expected steps on each item as a negative, in a round of
+    ``n_epochs`` epochs: (n_shards, n_items) float64.
+
+    The block solver steps every item drawn into a block's pool of
+    ``pool_size`` negatives (drawn with probability proportional to
+    ``(item_counts + 1) ** negative_sampling_exponent``), and a shard of
+    ``shard_pairs[s]`` pairs runs about ``shard_pairs[s] / block_size``
+    blocks an epoch.  Where users have many pairs the pools are large and
+    every item is stepped in most blocks (MovieLens-1M: some 18 steps an
+    epoch in each of 2 shards); on a sparse catalogue, less than once.
+    """
+    weights = (np.asarray(item_counts, dtype=np.float64) + 1.0) ** \
+        config.negative_sampling_exponent
+    drawn = np.minimum(weights / weights.sum(), 1.0 - 1e-12)
+    in_pool = -np.expm1(config.pool_size * np.log1p(-drawn))
+    blocks = np.ceil(np.asarray(shard_pairs, dtype=np.float64) / config.block_size)
+    return (blocks * n_epochs)[:, None] * in_pool[None, :]
+
+
+def overlap_factors(steps, rate=OVERLAP_RATE):
+    """The share of the shards' summed change to keep, per item, from each
+    shard's steps on it (``pool_steps``).
+
+    An item that covers ``1 - exp(-rate * m)`` of its way in ``m`` steps
+    moves, in one process that takes every shard's steps in a row, by that
+    of all the steps; side by side from the same start, the shards move it
+    by the sum of each one's.  Their ratio is 1 for items few steps move
+    (the changes add up) and falls towards ``1 / n_shards`` for items every
+    shard moves most of the way (the changes are one move, made by each).
+    ``rate=0`` keeps every sum; ``rate=inf`` takes the mean of the changes
+    of the shards that stepped the item.
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    if rate == 0:
+        return np.ones(steps.shape[1])
+    if np.isinf(rate):
+        together, apart = np.ones(steps.shape[1]), np.count_nonzero(steps, axis=0)
+    else:
+        together = -np.expm1(-rate * steps.sum(axis=0))
+        apart = (-np.expm1(-rate * steps)).sum(axis=0)
+    return np.where(apart > 0, together / np.where(apart > 0, apart, 1.0), 1.0)
+
+
+def combine_item_updates(items, grad_sq, item_copies, grad_sq_copies, factors=None):
     """The items and their AdaGrad sums after a round, from every shard's copies.
 
     ``items`` and ``grad_sq`` are what every shard started the round from.
     An item's AdaGrad sum gains every shard's squared gradients, as in one
     process that trains on every user in turn.  Its vector moves by the sum
-    of the shards' changes, each rescaled to the step size that sum implies:
-    a shard stepped with ``1 / sqrt(grad_sq + its own increase)``, one
-    process would have with ``1 / sqrt(grad_sq + every shard's increase)``.
-    An item one shard trains on thus moves as that shard moved it; one that
-    many shards train on moves by about what one process would.  (Measured
-    against the weighted mean of the copies and the plain sum of changes in
-    docs/scaling.md.)  The sums run in float64, in shard order
-    (deterministic); the caller clips the vectors into the ball.
+    of the shards' changes, each rescaled to the step size that sum implies
+    (a shard stepped with ``1 / sqrt(grad_sq + its own increase)``, one
+    process would have with ``1 / sqrt(grad_sq + every shard's increase)``),
+    times ``factors`` (one per item, ``overlap_factors``; None: 1), the
+    share of the sum that is not the same move made by several shards.
+    (Measured against other rules in docs/scaling.md.)  The sums run in
+    float64, in shard order (deterministic); the caller clips the vectors
+    into the ball.
     """
     base = items.astype(np.float64)
     base_sq = grad_sq.astype(np.float64)
     increases = [copy.astype(np.float64) - base_sq for copy in grad_sq_copies]
     total_sq = base_sq + sum(increases)
-    combined = base.copy()
+    change = np.zeros_like(base)
     for copy, increase in zip(item_copies, increases):
         scale = np.sqrt((base_sq + increase) / total_sq)
-        combined += (copy - base) * scale[:, None]
-    return combined.astype(items.dtype), total_sq.astype(grad_sq.dtype)
+        change += (copy - base) * scale[:, None]
+    if factors is not None:
+        change *= np.asarray(factors, dtype=np.float64)[:, None]
+    return (base + change).astype(items.dtype), total_sq.astype(grad_sq.dtype)
 
 
 class Shard:

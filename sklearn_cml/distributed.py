@@ -232,8 +232,9 @@ def fit(model, X, *, client=None, n_shards=None, combine_every=COMBINE_EVERY,
     and its own copy of the item vectors.  Every ``combine_every`` epochs
     the driver gathers the shards' item copies, combines them (per item,
     where the round started plus every shard's change, each rescaled to
-    the step size of the combined AdaGrad sum) and sends the combination
-    back to every shard.  Negatives are drawn by
+    the step size of the combined AdaGrad sum, the sum shrunk where every
+    shard stepped the item so often that their changes are one move made
+    by each) and sends the combination back to every shard.  Negatives are drawn by
     the popularity of the items in all of ``X``, each shard from its own
     random stream, so a fit is reproducible for a given ``random_state`` and
     ``n_shards`` (wherever the shards run).  A worker lost during a round

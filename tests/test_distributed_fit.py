@@ -221,3 +221,66 @@ def test_item_updates_of_the_shards_add_up_at_one_process_step_size():
     np.testing.assert_array_equal(combined[[0, 3, 4, 5]], items[[0, 3, 4, 5]])
     np.testing.assert_allclose(combined_sq, [1, 4, 4, 1, 1, 1], rtol=1e-6)
     assert combined.dtype == combined_sq.dtype == np.float32
+
+
+def test_the_overlap_factors_keep_the_sum_for_items_few_steps_move():
+    from sklearn_cml._shard import OVERLAP_RATE, overlap_factors
+
+    steps = np.array([[0.0, 3.0, 2.0, 400.0, 1.5],
+                      [0.0, 0.0, 2.0, 400.0, 0.5]])
+    factors = overlap_factors(steps)
+    rate = OVERLAP_RATE
+    assert factors[0] == 1.0  # no step: nothing to shrink
+    assert factors[1] == pytest.approx(1.0)  # one shard's change alone
+    # Two shards of m steps each: (1 - e^{-2 rate m}) / (2 (1 - e^{-rate m})).
+    assert factors[2] == pytest.approx((1 + np.exp(-2 * rate)) / 2)
+    assert factors[3] == pytest.approx(0.5)  # both went all the way: one move
+    assert factors[4] == pytest.approx(-np.expm1(-2 * rate)
+                                       / (-np.expm1(-1.5 * rate) - np.expm1(-0.5 * rate)))
+    np.testing.assert_array_equal(overlap_factors(steps[:1]), 1.0)  # one shard
+    assert overlap_factors(np.full((4, 1), 1e4))[0] == pytest.approx(0.25)
+    # The two ends: the sum of the changes, and their mean over the shards
+    # that stepped the item.
+    np.testing.assert_array_equal(overlap_factors(steps, rate=0), 1.0)
+    np.testing.assert_allclose(overlap_factors(steps, rate=np.inf), [1, 1, 0.5, 0.5, 0.5])
+
+
+def test_the_factors_scale_the_summed_change():
+    from sklearn_cml._shard import combine_item_updates
+
+    items = np.zeros((2, 3), np.float32)
+    grad_sq = np.full(2, 1e6, np.float32)  # the rescaling is about 1
+    copies = [items + 0.5, items + 0.25]
+    sums = [grad_sq.copy(), grad_sq.copy()]
+    combined, _ = combine_item_updates(items, grad_sq, copies, sums, np.array([1.0, 0.5]))
+    np.testing.assert_allclose(combined, [[0.75] * 3, [0.375] * 3], rtol=1e-6)
+
+
+def test_pool_steps_count_the_block_solvers_draws():
+    from types import SimpleNamespace
+
+    from sklearn_cml._interactions import to_interactions
+    from sklearn_cml._sampling import popularity_sampler
+    from sklearn_cml._shard import pool_steps
+    from sklearn_cml._solvers.block import GROUP_SIZE, _empty_pool, draw_pool, make_plan
+
+    X = make_interactions(n_users=300, n_items=120, n_clusters=4, mean_interactions=6,
+                          random_state=0)
+    n_items = X.shape[1]
+    counts = np.bincount(X.indices, minlength=n_items)
+    config = SimpleNamespace(negative_sampling_exponent=0.75, pool_size=40, block_size=200)
+    shards = [to_interactions(X[:100]), to_interactions(X[100:])]
+    expected = pool_steps(counts, [shard.n_interactions for shard in shards], config)
+    sampler = popularity_sampler(counts.astype(np.int64), 0.75)
+    pool = _empty_pool(config.pool_size, n_items)
+    rng_state, stamp, n_epochs = np.uint64(12345), 0, 2000
+    for shard, shard_expected in zip(shards, expected):
+        plan = make_plan(shard.indptr, shard.indices, np.ones(shard.n_interactions, np.float32),
+                         GROUP_SIZE, config.block_size, 0)
+        n_blocks = plan.block_ptr.shape[0] - 1
+        seen = np.zeros(n_items)
+        for _ in range(n_epochs * n_blocks):
+            stamp += 1
+            rng_state = np.uint64(draw_pool(rng_state, sampler, n_items, pool, stamp))
+            seen[np.unique(pool.items)] += 1
+        np.testing.assert_allclose(seen / n_epochs, shard_expected, rtol=0.1, atol=0.05)
