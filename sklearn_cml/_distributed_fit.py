@@ -78,6 +78,12 @@ def check_supported(model, item_features):
             "trains on all items at once. Fit on one machine (model.fit(X, "
             "item_features=...)), or fit without item_features."
         )
+    if model.solver != "block":
+        raise ValueError(
+            f"solver={model.solver!r} is not supported by the distributed fit, which runs "
+            "the block solver on each shard (its combination of the shards' items counts "
+            "the block solver's steps). Set solver='block'."
+        )
     if model.early_stopping is not False:
         raise ValueError(
             f"early_stopping={model.early_stopping!r} is not supported by the distributed "

@@ -258,7 +258,7 @@ def fit(model, X, *, client=None, n_shards=None, combine_every=COMBINE_EVERY,
     model : CMLRecommender
         The estimator to fit, in place; its parameters say how to train.
         ``n_jobs`` is the threads of each shard.  ``early_stopping`` must be
-        False.
+        False and ``solver`` "block".
     X : sparse matrix or dask array of shape (n_users, n_items)
         Interactions, as in ``CMLRecommender.fit`` (an encoded table keeps
         its ids).  A dask array must be chunked by rows only, each block a
@@ -288,7 +288,7 @@ def fit(model, X, *, client=None, n_shards=None, combine_every=COMBINE_EVERY,
         When there is no client, ``n_shards`` or ``combine_every`` is not a
         positive integer, ``X`` has fewer users (or row blocks) than
         ``n_shards``, a dask array is chunked by columns, or the model asks
-        for ``early_stopping`` or ``item_features``.  The model is then
+        for ``early_stopping``, ``item_features`` or the hogwild solver.  The model is then
         unchanged.
     RuntimeError
         When a round loses a worker four times in a row.

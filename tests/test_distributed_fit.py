@@ -180,6 +180,7 @@ def test_bytes_per_epoch_follow_the_formula_and_verbose_prints_them(client, plan
     ({}, {"n_shards": 1000}, "n_shards=1000 is more than X's 400 users"),
     ({}, {"combine_every": 0}, "combine_every must be a positive integer"),
     ({}, {"item_features": np.eye(120)}, "item_features are not supported"),
+    ({"solver": "hogwild"}, {}, "solver='hogwild' is not supported"),
 ])
 def test_bad_inputs_are_refused_and_leave_the_model_unchanged(client, planted, params,
                                                                options, match):
