@@ -191,6 +191,9 @@ class Driver:
         rng = np.random.default_rng(stream_seed(seed, "initial vectors"))
         self.items = _engine.initial_vectors(rng, self.outline.n_items, config)
         self.item_grad_sq = np.full(self.outline.n_items, _engine.INITIAL_GRAD_SQ, np.float32)
+        # Each shard's expected steps on each item in an epoch, for the
+        # overlap factors of the combination.
+        self.epoch_steps = pool_steps(self.global_counts, self.shard_pairs, config)
         self.n_iter = 0
         self.loss_curve = []
         self.item_average, self.n_averaged = None, 0
@@ -241,11 +244,10 @@ class Driver:
     def _combine(self, copies, n_iter):
         """Combine the copies and send the result to every shard; a shard lost
         meanwhile is rebuilt from it, at epoch ``n_iter``."""
-        steps = pool_steps(self.global_counts, self.shard_pairs, self.config,
-                           n_iter - self.n_iter)
+        factors = overlap_factors(self.epoch_steps * (n_iter - self.n_iter), self.overlap_rate)
         self.items, self.item_grad_sq = combine_item_updates(
             self.items, self.item_grad_sq, [copy[0] for copy in copies],
-            [copy[1] for copy in copies], overlap_factors(steps, self.overlap_rate))
+            [copy[1] for copy in copies], factors)
         clip_rows(self.items, self.config.max_norm)
         self._average_items(n_iter, n_iter - self.n_iter)
         futures = []

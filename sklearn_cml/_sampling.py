@@ -44,6 +44,13 @@ _SCALE = 2.0**32
 
 
 @njit(cache=NUMBA_CACHE)
+def draw_probabilities(item_counts, exponent):
+    """``q_j ∝ (item_counts[j] + 1) ** exponent``, float64: how likely each
+    item is drawn as a negative."""
+    weights = (np.asarray(item_counts).astype(np.float64) + 1.0) ** exponent
+    return weights / weights.sum()
+
+
 def sampling_tables(item_counts, exponent):
     """Alias tables of ``q_j ∝ (item_counts[j] + 1) ** exponent``.
 
@@ -58,8 +65,7 @@ def sampling_tables(item_counts, exponent):
     if exponent == 0.0 or n_items == 0:
         return keep_threshold, alias, inverse_probability
 
-    weights = (item_counts.astype(np.float64) + 1.0) ** exponent
-    probability = weights / weights.sum()
+    probability = draw_probabilities(item_counts, exponent)
     scaled = probability * n_items
     keep = np.ones(n_items)
     # Columns below and above their fair share: each small column is filled

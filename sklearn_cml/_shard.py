@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from . import _engine
 from ._interactions import Interactions, to_interactions
 from ._rng import seed_states, stream_seed
+from ._sampling import draw_probabilities
 from ._sparse_checks import check_matrix
 from ._weights import INTERACTION_WEIGHTS
 
@@ -58,9 +59,9 @@ def balanced_ranges(sizes, n_shards):
 OVERLAP_RATE = 0.1
 
 
-def pool_steps(item_counts, shard_pairs, config, n_epochs=1):
-    """Each shard's expected steps on each item as a negative, in a round of
-    ``n_epochs`` epochs: (n_shards, n_items) float64.
+def pool_steps(item_counts, shard_pairs, config):
+    """Each shard's expected steps on each item as a negative in an epoch:
+    (n_shards, n_items) float64.
 
     The block solver steps every item drawn into a block's pool of
     ``pool_size`` negatives (drawn with probability proportional to
@@ -70,12 +71,11 @@ def pool_steps(item_counts, shard_pairs, config, n_epochs=1):
     every item is stepped in most blocks (MovieLens-1M: some 18 steps an
     epoch in each of 2 shards); on a sparse catalogue, less than once.
     """
-    weights = (np.asarray(item_counts, dtype=np.float64) + 1.0) ** \
-        config.negative_sampling_exponent
-    drawn = np.minimum(weights / weights.sum(), 1.0 - 1e-12)
+    drawn = np.minimum(draw_probabilities(item_counts, config.negative_sampling_exponent),
+                       1.0 - 1e-12)
     in_pool = -np.expm1(config.pool_size * np.log1p(-drawn))
     blocks = np.ceil(np.asarray(shard_pairs, dtype=np.float64) / config.block_size)
-    return (blocks * n_epochs)[:, None] * in_pool[None, :]
+    return blocks[:, None] * in_pool[None, :]
 
 
 def overlap_factors(steps, rate=OVERLAP_RATE):
